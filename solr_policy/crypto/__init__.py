@@ -1,0 +1,1 @@
+"""Certificates (SMKI Organisation Certificates) and XML signature verification."""

@@ -1,0 +1,93 @@
+"""The decision: outcome, DUIS response code, reasons, and what the request was."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from solr_policy.rules.base import Outcome
+
+ALLOW_CODE = "I99"
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    code: str | None = None
+    message: str
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    result: Literal["pass", "fail", "skipped"]
+    message: str
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Literal["allow", "reject", "quarantine"]
+    response_code: str | None
+    reasons: list[Reason]
+    request: dict | None
+    decided_at: datetime
+    policy: str | None = None
+    signer: dict | None = None
+    checks: list[Check] = []
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == "allow"
+
+    def to_json_dict(self) -> dict:
+        data = self.model_dump(mode="json")
+        return data
+
+
+def from_outcomes(
+    outcomes: list[Outcome], *, request: dict, decided_at: datetime, policy: str | None, signer: dict | None
+) -> Decision:
+    failed = [o for o in outcomes if not o.passed]
+    checks = [
+        Check(rule=o.rule, result="pass" if o.passed else ("skipped" if o.skipped else "fail"), message=o.message)
+        for o in outcomes
+    ]
+    # Default deny: allow only when there were rules and every one of them passed.
+    if outcomes and not failed:
+        return Decision(
+            outcome="allow",
+            response_code=ALLOW_CODE,
+            reasons=[Reason(rule=o.rule, message=o.message) for o in outcomes if not o.message.startswith("not applicable")],
+            request=request,
+            decided_at=decided_at,
+            policy=policy,
+            signer=signer,
+            checks=checks,
+        )
+    shown = [o for o in failed if not o.skipped] or failed or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
+    code = next((o.code for o in shown if o.code), None)
+    return Decision(
+        outcome="reject",
+        response_code=code,
+        reasons=[Reason(**o.as_reason()) for o in shown],
+        request=request,
+        decided_at=decided_at,
+        policy=policy,
+        signer=signer,
+        checks=checks,
+    )
+
+
+def refused_input(rule: str, message: str, code: str | None, *, decided_at: datetime, request: dict | None = None) -> Decision:
+    return Decision(
+        outcome="reject",
+        response_code=code,
+        reasons=[Reason(rule=rule, code=code, message=message)],
+        request=request,
+        decided_at=decided_at,
+    )

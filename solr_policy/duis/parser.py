@@ -1,0 +1,146 @@
+"""Hardened parsing of raw DUIS bytes into an lxml tree.
+
+This is the first thing untrusted bytes meet. It refuses, before and after parsing:
+oversize input, any DOCTYPE (so no DTD, no entity expansion: XXE and billion laughs die
+here), processing instructions, documents nested deeper than the limit, and roots that
+are not a DUIS Request/Response in the DUIS namespace with a ``schemaVersion``.
+It does not interpret the content: that happens on the *signed* content only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lxml import etree
+
+from solr_policy.errors import ParseRefused
+
+NS_SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"
+NS_RA = "http://www.dccinterface.co.uk/ResponseAndAlert"
+
+ROOTS = {f"{{{NS_SR}}}Request": "Request", f"{{{NS_SR}}}Response": "Response"}
+
+# A DOCTYPE can hide behind a UTF-16/32 encoding from a byte scan, so the scan is only the
+# cheap first line of defence; the parser settings and the docinfo check below are the rest.
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParserLimits:
+    """Bounds on what a single DUIS document may cost to parse."""
+
+    max_bytes: int = 1_048_576  # a DUIS request is a few KiB; responses (inventories) more
+    max_depth: int = 32  # the deepest DUIS request bodies are ~12 levels
+    max_elements: int = 50_000
+
+
+DEFAULT_LIMITS = ParserLimits()
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers are not thread-safe to share: one per thread.
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_blank_text=False,
+            # Not collect_ids=False: with libxml2 < 2.15 lxml implements it by setting the
+            # context's loadsubset flag, which makes libxml2 *load the external DTD subset*
+            # (a file read, or a hang on a FIFO/device) despite load_dtd=False. A DOCTYPE
+            # hidden in UTF-16 passes the byte scan and would reach that.
+            collect_ids=True,
+        )
+        _local.parser = parser
+    return parser
+
+
+def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse untrusted bytes into the root element of a DUIS Request or Response."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise ParseRefused("xml.type", "input must be bytes")
+    raw = bytes(raw)
+    if not raw.strip():
+        raise ParseRefused("xml.empty", "the document is empty")
+    if len(raw) > limits.max_bytes:
+        raise ParseRefused(
+            "xml.too_large", f"the document is {len(raw)} bytes; the limit is {limits.max_bytes}"
+        )
+    if _DOCTYPE.search(raw):
+        raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
+    try:
+        root = etree.fromstring(raw, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise ParseRefused("xml.malformed", f"not well-formed XML: {_first_line(str(exc))}") from None
+    except (ValueError, TypeError) as exc:  # e.g. encoding declarations lxml rejects
+        raise ParseRefused("xml.malformed", f"not well-formed XML: {_first_line(str(exc))}") from None
+    if root is None:
+        raise ParseRefused("xml.empty", "the document has no root element")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
+    _check_shape(root, limits)
+    if root.tag not in ROOTS:
+        raise ParseRefused(
+            "duis.root",
+            f"root element is {_describe(root.tag)}; expected sr:Request or sr:Response in {NS_SR}",
+        )
+    version = root.get("schemaVersion")
+    if version is None or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", version):
+        raise ParseRefused("duis.schema_version", "the root element needs a schemaVersion such as 5.4")
+    return root
+
+
+def _check_shape(root: etree._Element, limits: ParserLimits) -> None:
+    # All in libxml2 (C): no Python recursion or per-node loop on untrusted input.
+    for _ in root.iter(etree.ProcessingInstruction, etree.Entity):
+        raise ParseRefused("xml.processing_instruction", "processing instructions and entity references are not allowed")
+    for sibling in _top_level_siblings(root):
+        if isinstance(sibling, etree._ProcessingInstruction):
+            raise ParseRefused("xml.processing_instruction", "processing instructions are not allowed")
+    if _too_deep(limits.max_depth)(root):
+        raise ParseRefused("xml.too_deep", f"nesting deeper than {limits.max_depth} levels")
+    count = 0
+    for _ in root.iter():
+        count += 1
+        if count > limits.max_elements:
+            raise ParseRefused("xml.too_many_elements", f"more than {limits.max_elements} elements")
+
+
+@lru_cache(maxsize=8)
+def _too_deep(max_depth: int) -> etree.XPath:
+    # True when any element sits below max_depth levels: "/*/*/.../*" with max_depth + 1 steps.
+    return etree.XPath("boolean(/" + "/".join(["*"] * (max_depth + 1)) + ")")
+
+
+def _top_level_siblings(root: etree._Element):
+    node = root.getprevious()
+    while node is not None:
+        yield node
+        node = node.getprevious()
+    node = root.getnext()
+    while node is not None:
+        yield node
+        node = node.getnext()
+
+
+def _describe(tag: object) -> str:
+    if not isinstance(tag, str):
+        return "not an element"
+    if tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return f"{local} in namespace {ns or '(none)'}"
+    return f"{tag} in no namespace"
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0][:200] if text else "unknown error"

@@ -1,0 +1,41 @@
+"""Refusals raised at the input boundary.
+
+Every refusal carries a stable ``rule`` id (what a pipeline keys on), a human ``message``
+and, where the DUIS defines one, a DUIS response ``code``. Nothing at the boundary raises
+anything else for bad input: callers catch ``Refused`` and never see a traceback.
+"""
+
+from __future__ import annotations
+
+
+class Refused(Exception):
+    """Input refused with a named reason."""
+
+    def __init__(self, rule: str, message: str, code: str | None = None) -> None:
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+        self.message = message
+        self.code = code
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"rule": self.rule, "code": self.code, "message": self.message}
+
+
+class ParseRefused(Refused):
+    """The bytes are not an acceptable DUIS document."""
+
+
+class GbcsRefused(Refused):
+    """A GBCS payload is malformed; ``offset`` is the byte where decoding stopped."""
+
+    def __init__(self, message: str, offset: int, rule: str = "gbcs.malformed") -> None:
+        super().__init__(rule, f"{message} (at byte offset {offset})")
+        self.offset = offset
+
+
+class CertificateRefused(Refused):
+    """A certificate file cannot be imported."""
+
+
+class SignatureRefused(Refused):
+    """The XML signature, or the certificate behind it, is not acceptable."""

@@ -1,0 +1,184 @@
+"""Policies as data: ``policies/*.yaml``, validated by pydantic.
+
+A policy says, for one User Role, which SRVs it may send, with which Command Variants,
+what the request content may say, and whether an active Authority instruction is needed.
+Adding an SRV is a change to the YAML only. A typo is an error with its line, never a
+silent default (every model forbids unknown fields).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from solr_policy.yamlio import DataFileError, load_yaml, read_text, validate
+
+ENV_POLICIES = "SOLR_POLICY_POLICIES"
+
+SERVICE_REQUEST_CVS = frozenset({1, 2, 3, 4})
+SIGNED_PRE_COMMAND_CVS = frozenset({5, 6, 7})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RoleDefinition(_Strict):
+    code: str = Field(pattern=r"^[A-Z]{1,8}$")
+    name: str
+    description: str = ""
+    sec_modification: str | None = None
+
+
+class ContentRules(_Strict):
+    """What the request content may say; either constraints or an explicit 'unconstrained'."""
+
+    payment_mode: Literal["credit", "prepayment"] | None = None
+    gbcs_message_codes: tuple[int, ...] | None = None
+    unconstrained: bool = False
+
+    @field_validator("gbcs_message_codes", mode="before")
+    @classmethod
+    def _codes(cls, value):
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("a list of GBCS Message Codes such as 0x001A")
+        out = []
+        for item in value:
+            if isinstance(item, str) and re.fullmatch(r"0[xX][0-9A-Fa-f]{1,4}", item):
+                out.append(int(item, 16))
+            elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 0xFFFF:
+                out.append(item)
+            else:
+                raise ValueError(f"{item!r} is not a GBCS Message Code (write it as hex, e.g. 0x001A)")
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _explicit(self) -> "ContentRules":
+        constrained = self.payment_mode is not None or self.gbcs_message_codes is not None
+        if constrained and self.unconstrained:
+            raise ValueError("either constraints or 'unconstrained: true', not both")
+        if not constrained and not self.unconstrained:
+            raise ValueError("state the content constraints, or 'unconstrained: true' to allow any content")
+        return self
+
+
+class SrvRule(_Strict):
+    name: str
+    command_variants: tuple[int, ...] = Field(min_length=1)
+    service_request_body: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]*$")
+    content: ContentRules
+
+    @field_validator("command_variants")
+    @classmethod
+    def _cvs(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [cv for cv in value if not 1 <= cv <= 8]
+        if bad:
+            raise ValueError(f"Command Variants are 1 to 8, not {bad}")
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "SrvRule":
+        cvs = set(self.command_variants)
+        if cvs & SERVICE_REQUEST_CVS and not self.service_request_body:
+            raise ValueError("Command Variants 1-4 need service_request_body (the DUIS Body element, e.g. UpdatePaymentMode)")
+        if cvs & SIGNED_PRE_COMMAND_CVS and self.content.gbcs_message_codes is None and not self.content.unconstrained:
+            raise ValueError("Command Variants 5-7 need content.gbcs_message_codes")
+        if cvs & SERVICE_REQUEST_CVS and self.content.payment_mode is None and not self.content.unconstrained:
+            raise ValueError("Command Variants 1-4 need a content constraint for the Service Request body (payment_mode)")
+        if self.content.payment_mode and self.service_request_body not in (None, "UpdatePaymentMode"):
+            raise ValueError("content.payment_mode applies only to service_request_body UpdatePaymentMode")
+        return self
+
+    @property
+    def service_request_cvs(self) -> frozenset[int]:
+        return frozenset(self.command_variants) & SERVICE_REQUEST_CVS
+
+    @property
+    def signed_pre_command_cvs(self) -> frozenset[int]:
+        return frozenset(self.command_variants) & SIGNED_PRE_COMMAND_CVS
+
+
+class Policy(_Strict):
+    policy: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: int = Field(ge=1)
+    description: str = ""
+    role: RoleDefinition
+    requires_authority_instruction: bool = True
+    # Which Devices the role may address: those of the failed Supplier named in the active
+    # instruction, or any known Device (for roles not tied to a Supplier failure).
+    device_scope: Literal["failed_supplier", "any"] = "failed_supplier"
+    srvs: dict[str, SrvRule] = Field(min_length=1)
+
+    @field_validator("srvs")
+    @classmethod
+    def _srv_keys(cls, value: dict[str, SrvRule]) -> dict[str, SrvRule]:
+        for key in value:
+            if not re.fullmatch(r"\d{1,2}\.\d{1,2}(\.\d{1,2})?", key):
+                raise ValueError(f"{key!r} is not a Service Reference Variant such as 1.6 or 4.1.1")
+        return value
+
+    @model_validator(mode="after")
+    def _scope(self) -> "Policy":
+        if self.device_scope == "failed_supplier" and not self.requires_authority_instruction:
+            raise ValueError("device_scope failed_supplier needs requires_authority_instruction: true")
+        return self
+
+
+class PolicySet:
+    """The policies in force, by role code."""
+
+    def __init__(self, policies: list[tuple[Policy, str]]) -> None:
+        self.by_role: dict[str, Policy] = {}
+        self.sources: dict[str, str] = {}
+        for policy, source in policies:
+            if policy.role.code in self.by_role:
+                raise DataFileError(
+                    f"{source}: role {policy.role.code} already has a policy ({self.sources[policy.role.code]})"
+                )
+            self.by_role[policy.role.code] = policy
+            self.sources[policy.role.code] = source
+
+    def for_role(self, code: str) -> Policy | None:
+        return self.by_role.get(code)
+
+    @property
+    def role_codes(self) -> frozenset[str]:
+        return frozenset(self.by_role)
+
+    @classmethod
+    def load_dir(cls, folder: str | Path) -> "PolicySet":
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataFileError(f"{folder}: no such policy folder")
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+        if not files:
+            raise DataFileError(f"{folder}: no policy files (*.yaml)")
+        return cls([(load_policy(p), str(p)) for p in files])
+
+
+def load_policy(path: str | Path) -> Policy:
+    return parse_policy(read_text(path), str(path))
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    data, lines = load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise DataFileError(f"{source}: a policy is a YAML mapping")
+    return validate(Policy, data, lines, source)
+
+
+def default_policy_dir() -> Path:
+    """``$SOLR_POLICY_POLICIES``, else ``./policies``, else the project's ``policies/``."""
+    env = os.environ.get(ENV_POLICIES)
+    if env:
+        return Path(env)
+    here = Path("policies")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "policies"

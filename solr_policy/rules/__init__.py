@@ -1,0 +1,42 @@
+"""The rule pipeline: one ordered list, the single place to add or reorder a rule.
+
+Every rule runs on every request, so a refusal lists every failed rule, not only the first.
+"""
+
+from __future__ import annotations
+
+from solr_policy.rules import r1_role, r3_srv, r5_content, r6_authority
+from solr_policy.rules.base import Facts, Outcome, Rule
+
+RULES: tuple[Rule, ...] = (
+    # R1 who is asking
+    r1_role.known_user,
+    r1_role.role_governed,
+    r1_role.user_active,
+    # R3 what they may ask for
+    r3_srv.srv_allowed,
+    r3_srv.srv_consistent,
+    r3_srv.command_variant,
+    r3_srv.body_matches,
+    # R6 when and for whom
+    r6_authority.device_known,
+    r6_authority.instruction_active,
+    r6_authority.device_of_failed_supplier,
+    r6_authority.not_a_cancellation,
+    r6_authority.execution_in_window,
+    # R5 what the command says
+    r5_content.payment_mode,
+    r5_content.smets1_service_request_only,
+    r5_content.gbcs_message_code,
+    r5_content.gbcs_recipient,
+    r5_content.gbcs_is_command,
+    # R6 replay protection last: it is the only rule whose pass changes state
+    r6_authority.counter_fresh,
+)
+
+
+def evaluate(facts: Facts, rules: tuple[Rule, ...] = RULES) -> list[Outcome]:
+    return [rule(facts) for rule in rules]
+
+
+__all__ = ["RULES", "Facts", "Outcome", "Rule", "evaluate"]

@@ -1,0 +1,88 @@
+"""MP134B R5: the request content may only change the Payment Mode to Credit.
+
+SMETS1 Devices: the Service Request body is what the DCC acts on, so it is checked.
+SMETS2+ Devices: a Signed Pre-Command carries the GBCS command the Device will execute, so
+its GBCS header is checked (Message Code, recipient, CRA flag); a Command Variant 4 Service
+Request is checked by its body as for SMETS1.
+"""
+
+from __future__ import annotations
+
+from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
+from solr_policy.eui import duis_form
+from solr_policy.gbcs.message_codes import lookup
+from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
+from solr_policy.rules.base import Facts, Outcome, fail, ok, skip
+from solr_policy.world import Smets
+
+_NA = "not applicable"
+
+
+def payment_mode(f: Facts) -> Outcome:
+    rule = "R5.payment-mode"
+    if f.srv is None:
+        return skip(rule, "SRV not allowed")
+    if not isinstance(f.body, UpdatePaymentMode):
+        return ok(rule, f"{_NA}: no Service Request payment mode in the body")
+    wanted = f.srv.content.payment_mode
+    if wanted is None:
+        if f.srv.content.unconstrained:
+            return ok(rule, "the policy leaves this content unconstrained")
+        return fail(rule, "the policy states no payment mode for this SRV; refused by default")
+    if f.body.mode != wanted:
+        return fail(rule, f"the request switches the Payment Mode to {f.body.mode.capitalize()}; only {wanted.capitalize()} is allowed", "E12")
+    return ok(rule, f"the request switches the Payment Mode to {wanted.capitalize()}")
+
+
+def smets1_service_request_only(f: Facts) -> Outcome:
+    rule = "R5.smets1-service-request"
+    if f.device is None:
+        return skip(rule, "unknown Device")
+    if f.device.smets is Smets.SMETS1 and f.cv in SIGNED_PRE_COMMAND_CVS:
+        return fail(rule, "SMETS1 Devices take this SRV as a Service Request (Command Variant 4), not a Signed Pre-Command", "E12")
+    return ok(rule, f"{f.device.smets.value} Device, Command Variant {f.cv}")
+
+
+def gbcs_message_code(f: Facts) -> Outcome:
+    rule = "R5.gbcs-message-code"
+    if not isinstance(f.body, SignedPreCommand):
+        return ok(rule, f"{_NA}: no Signed Pre-Command")
+    if f.gbcs is None:
+        return fail(rule, f"the GBCS payload cannot be read: {f.gbcs_error}", "E12")
+    if f.srv is None:
+        return skip(rule, "SRV not allowed")
+    allowed = f.srv.content.gbcs_message_codes
+    code = f.gbcs.message_code
+    known = lookup(code)
+    label = f"{f.gbcs.message_code_hex}" + (f" {known.use_case} {known.name}" if known else "")
+    if allowed is None:
+        if f.srv.content.unconstrained:
+            return ok(rule, f"GBCS {label}; the policy leaves it unconstrained")
+        return fail(rule, "the policy states no GBCS Message Codes for this SRV; refused by default")
+    if code not in allowed:
+        names = ", ".join(f"0x{c:04X}" for c in allowed)
+        return fail(rule, f"the GBCS command is {label}; only {names} may be sent", "E12")
+    return ok(rule, f"the GBCS command is {label}")
+
+
+def gbcs_recipient(f: Facts) -> Outcome:
+    rule = "R5.gbcs-recipient"
+    if not isinstance(f.body, SignedPreCommand):
+        return ok(rule, f"{_NA}: no Signed Pre-Command")
+    if f.gbcs is None:
+        return skip(rule, "GBCS payload unreadable")
+    target = f.request.header.request_id.target
+    if f.gbcs.recipient != target:
+        return fail(rule, f"the GBCS command is addressed to {duis_form(f.gbcs.recipient)}, not to the request's Device {duis_form(target)}", "E12")
+    return ok(rule, "the GBCS command is addressed to the request's Device")
+
+
+def gbcs_is_command(f: Facts) -> Outcome:
+    rule = "R5.gbcs-command"
+    if not isinstance(f.body, SignedPreCommand):
+        return ok(rule, f"{_NA}: no Signed Pre-Command")
+    if f.gbcs is None:
+        return skip(rule, "GBCS payload unreadable")
+    if f.gbcs.cra != "command":
+        return fail(rule, f"the GBCS CRA flag says {f.gbcs.cra}, not command", "E12")
+    return ok(rule, "the GBCS CRA flag says command")

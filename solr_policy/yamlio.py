@@ -1,0 +1,92 @@
+"""YAML in, with errors that name the file, line and field.
+
+PyYAML's node tree keeps line numbers; pydantic's errors give a location path. Joining the
+two turns "srvs.1.6.command_variants.0: Input should be ..." into "policy.yaml line 12".
+Duplicate keys, which PyYAML silently collapses, are refused here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DataFileError(ValueError):
+    """A data file (policy, world) is not acceptable; the message names where."""
+
+
+Path_ = tuple[Any, ...]
+
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: str) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise DataFileError(f"{source} line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+            seen.add(key)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _lines(value_node, path + (key,), out, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, path + (index,), out, source)
+
+
+def load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DataFileError(f"{source}{where}: not valid YAML ({problem})") from None
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _lines(node, (), lines, source)
+    return data, lines
+
+
+def line_of(lines: dict[Path_, int], loc: Path_) -> int | None:
+    for cut in range(len(loc), -1, -1):
+        key = tuple(loc[:cut])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def describe(exc: ValidationError, lines: dict[Path_, int], source: str, prefix: Path_ = ()) -> str:
+    messages = []
+    for err in exc.errors():
+        loc = prefix + tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-")))
+        line = line_of(lines, loc)
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        where = f"{source} line {line}" if line else source
+        message = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field (is it misspelt?)"
+        messages.append(f"{where}, field {field}: {message}")
+    return "; ".join(messages)
+
+
+def validate(model: type[M], data: Any, lines: dict[Path_, int], source: str, prefix: Path_ = ()) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise DataFileError(describe(exc, lines, source, prefix)) from None
+
+
+def read_text(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not UTF-8 text") from None
