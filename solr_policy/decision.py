@@ -53,8 +53,9 @@ def from_outcomes(
     outcomes: list[Outcome], *, request: dict, decided_at: datetime, policy: str | None, signer: dict | None
 ) -> Decision:
     failed = [o for o in outcomes if not o.passed]
+    # model_construct: these values come from our own rules, not from outside (hot path).
     checks = [
-        Check(rule=o.rule, result="pass" if o.passed else ("skipped" if o.skipped else "fail"), message=o.message)
+        Check.model_construct(rule=o.rule, result="pass" if o.passed else ("skipped" if o.skipped else "fail"), message=o.message)
         for o in outcomes
     ]
     # Default deny: allow only when there were rules and every one of them passed.
@@ -62,7 +63,7 @@ def from_outcomes(
         return Decision(
             outcome="allow",
             response_code=ALLOW_CODE,
-            reasons=[Reason(rule=o.rule, message=o.message) for o in outcomes if not o.message.startswith("not applicable")],
+            reasons=[Reason.model_construct(rule=o.rule, code=None, message=o.message) for o in outcomes if not o.message.startswith("not applicable")],
             request=request,
             decided_at=decided_at,
             policy=policy,
@@ -74,7 +75,7 @@ def from_outcomes(
     return Decision(
         outcome="reject",
         response_code=code,
-        reasons=[Reason(**o.as_reason()) for o in shown],
+        reasons=[Reason.model_construct(**o.as_reason()) for o in shown],
         request=request,
         decided_at=decided_at,
         policy=policy,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -80,6 +81,7 @@ for _oid, _short in list(_ATTR_NAMES.items()):
     _NAME_ALIASES[_oid] = _short
 
 
+@lru_cache(maxsize=4096)
 def issuer_key(name: str) -> str:
     """Order- and spacing-insensitive key for a distinguished name written as text.
 

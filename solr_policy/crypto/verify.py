@@ -26,6 +26,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 
 from solr_policy.crypto.certs import (
     ROLE_DSP_XML_SIGN,
+    ROLE_NAMES,
     ROLE_XML_SIGN,
     CertRecord,
     SmkiStatus,
@@ -222,7 +223,9 @@ class Verifier:
         if kind == "Response":
             # DCC-signed messages: the DCC's own XML signing certificates are few and configured
             # by the operator; try them when KeyInfo names a serial we do not hold.
-            dsp = [c for c in self.store.find_certificates(role=ROLE_DSP_XML_SIGN) if c.status is SmkiStatus.IN_USE]
+            # All of them, whatever their SMKI status: _check_certificate refuses one that is not
+            # In use by its status (certificate_revoked, ...), rather than "not in the store".
+            dsp = self.store.find_certificates(role=ROLE_DSP_XML_SIGN)
             if dsp:
                 return dsp, "dsp-key"
         raise SignatureRefused(
@@ -254,15 +257,15 @@ class Verifier:
 
     def _check_key_separation(self, record: CertRecord, who: str) -> None:
         # SEC MP104: an XML signing key must not also be a Digital Signing or Key Agreement key.
-        for other in self.store.find_certificates(spki_sha256=record.spki_sha256):
-            if other.fingerprint == record.fingerprint:
-                continue
-            if other.role not in (ROLE_XML_SIGN, ROLE_DSP_XML_SIGN) or "key_agreement" in other.key_usage:
-                usage = "Key Agreement" if "key_agreement" in other.key_usage else "Digital Signing"
+        for serial, role, usage, eui in self.store.key_shared_with(record.spki_sha256, record.fingerprint):
+            usages = usage.split(",")
+            if role not in (ROLE_XML_SIGN, ROLE_DSP_XML_SIGN) or "key_agreement" in usages:
+                kind = "Key Agreement" if "key_agreement" in usages else "Digital Signing"
+                role_name = ROLE_NAMES.get(role, f"role {role}") if role is not None else "unknown role"
                 raise SignatureRefused(
                     "signature.key_separation",
-                    f"{who} shares its key with {usage} certificate serial {other.serial} "
-                    f"({other.subject_eui}, {other.role_name}); MP104 requires separate keys",
+                    f"{who} shares its key with {kind} certificate serial {serial} "
+                    f"({eui}, {role_name}); MP104 requires separate keys",
                 )
 
     def _crypto_verify(self, raw: bytes, record: CertRecord, now: datetime) -> etree._Element:

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from solr_policy.crypto.certs import CertRecord, SmkiStatus
-from solr_policy.world import Device, Instruction, Party, User
+from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
 
 ENV_DB = "SOLR_POLICY_DB"
 
@@ -214,7 +214,8 @@ class SqliteStore:
 
     @staticmethod
     def _cert(row: dict) -> CertRecord:
-        return CertRecord(
+        # Rows were validated on the way in; model_construct skips re-validating them.
+        return CertRecord.model_construct(
             serial=int(row["serial"]),
             issuer=row["issuer"],
             subject=row["subject"],
@@ -246,6 +247,15 @@ class SqliteStore:
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return [self._cert(r) for r in self._read(f"SELECT * FROM certificates{where} ORDER BY subject_eui, serial", tuple(params))]
+
+    def key_shared_with(self, spki_sha256: str, fingerprint: str) -> list[tuple[str, int | None, str, str | None]]:
+        """Other certificates with the same public key: (serial, role, key_usage, eui)."""
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT serial, role, key_usage, subject_eui FROM certificates WHERE spki_sha256 = ? AND fingerprint <> ?",
+            (spki_sha256, fingerprint),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def set_certificate_status(self, issuer: str, serial: int, status: SmkiStatus) -> bool:
         with self.transaction() as conn:
@@ -306,21 +316,27 @@ class SqliteStore:
 
     def get_user(self, eui: str) -> User | None:
         rows = self._read("SELECT * FROM users WHERE id = ?", (eui,))
-        return User(**rows[0]) if rows else None
+        if not rows:
+            return None
+        row = rows[0]  # validated on the way in: construct without re-validating (hot path)
+        return User.model_construct(id=row["id"], party=row["party"], role=row["role"], status=UserStatus(row["status"]))
 
     def get_device(self, eui: str) -> Device | None:
         rows = self._read("SELECT * FROM devices WHERE id = ?", (eui,))
-        return Device(**rows[0]) if rows else None
+        if not rows:
+            return None
+        row = rows[0]
+        return Device.model_construct(id=row["id"], type=DeviceType(row["type"]), smets=Smets(row["smets"]), supplier=row["supplier"])
 
     @staticmethod
     def _instruction(row: dict) -> Instruction:
-        return Instruction(
+        return Instruction.model_construct(
             reference=row["reference"],
             failed_supplier=row["failed_supplier"],
             solr_party=row["solr_party"],
             effective_from=datetime.fromisoformat(row["effective_from"]),
             effective_until=datetime.fromisoformat(row["effective_until"]) if row["effective_until"] else None,
-            status=row["status"],
+            status=InstructionStatus(row["status"]),
         )
 
     def get_instruction(self, reference: str) -> Instruction | None:
