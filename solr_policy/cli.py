@@ -150,6 +150,29 @@ def certs_set_status(obj: Context, serial: str, status: str, issuer: str | None)
     _emit({"serial": serial, "issuer": matches[0].issuer, "status": smki.value, "status_label": smki.label})
 
 
+@certs.command("check-csr")
+@click.argument("file")
+@click.option("--party", required=True, help="The Party asking for the certificate.")
+@click.option("--role", required=True, help="That Party's User Role code (the gate decides for SC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.pass_obj
+def certs_check_csr(obj: Context, file: str, party: str, role: str, as_json: bool) -> None:
+    """MP134B R2: may PARTY subscribe for the certificate a CSR FILE (PEM/DER, '-') asks for?
+
+    Exit 0 allowed, 1 refused, 2 when FILE cannot be read.
+    """
+    from solr_policy.governance.csr import check_csr
+
+    verdict = check_csr(_read_input(file), party=party, role=role, store=obj.store, source=file)
+    if as_json:
+        _emit(verdict.to_json_dict())
+    else:
+        click.echo(f"{'ALLOWED' if verdict.allowed else 'REFUSED'} {verdict.rule}: {verdict.message}")
+        for name, value in verdict.facts().items():
+            click.echo(f"  {name}: {', '.join(value) if isinstance(value, list) else value}")
+    sys.exit(EXIT_OK if verdict.allowed else EXIT_REFUSED)
+
+
 # -- GBCS ----------------------------------------------------------------------------------
 @cli.group()
 def gbcs() -> None:
@@ -314,6 +337,398 @@ def format_decision(decision) -> str:
         code = f" [{reason.code}]" if reason.code else ""
         lines.append(f"  - {reason.rule}{code}: {reason.message}")
     return "\n".join(lines)
+
+# -- governance ----------------------------------------------------------------------------
+def _at(now: str | None) -> datetime:
+    return parse_now(now) or datetime.now(timezone.utc)
+
+
+def _governance_call(fn, *args, **kwargs):
+    from solr_policy.errors import GovernanceRefused
+
+    try:
+        return fn(*args, **kwargs)
+    except GovernanceRefused as refusal:
+        _emit({"done": False, "reason": refusal.as_dict()})
+        sys.exit(EXIT_REFUSED)
+
+
+_now_option = click.option("--now", help="When the step happens (ISO 8601 with zone); default: now.")
+_officer_option = click.option("--officer", required=True, help="The officer taking this step (their id).")
+_reason_option = click.option("--reason", required=True, help="Why (kept in the audit trail).")
+
+
+@cli.group()
+def instruction() -> None:
+    """Authority instructions: propose, approve (another officer), suspend, resume, end."""
+
+
+@instruction.command("propose")
+@click.argument("reference")
+@click.option("--failed-supplier", required=True, help="Party id of the failed Supplier.")
+@click.option("--solr-party", required=True, help="Party id of the SoLR Party.")
+@click.option("--from", "effective_from", required=True, help="Effective from (ISO 8601 with zone).")
+@click.option("--until", "effective_until", help="Effective until (ISO 8601 with zone); open-ended if omitted.")
+@click.option("--device", "devices", multiple=True, help="Limit to these Devices (EUI-64); repeatable.")
+@_officer_option
+@_reason_option
+@_now_option
+@click.pass_obj
+def instruction_propose(obj, reference, failed_supplier, solr_party, effective_from, effective_until, devices, officer, reason, now):
+    """Propose instruction REFERENCE (it needs another officer's approval)."""
+    from pydantic import ValidationError
+
+    from solr_policy.governance import instructions
+    from solr_policy.world import Instruction
+
+    try:
+        proposal = Instruction(
+            reference=reference,
+            failed_supplier=failed_supplier,
+            solr_party=solr_party,
+            effective_from=parse_now(effective_from),
+            effective_until=parse_now(effective_until),
+            scope=list(devices) or None,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise click.UsageError(str(exc).splitlines()[0]) from None
+    result = _governance_call(instructions.propose, obj.store, proposal, officer=officer, reason=reason, at=_at(now))
+    _emit({"done": True, "instruction": result.model_dump(mode="json")})
+
+
+def _transition_command(action: str, doc: str):
+    @instruction.command(action, help=doc)
+    @click.argument("reference")
+    @_officer_option
+    @_reason_option
+    @_now_option
+    @click.pass_obj
+    def command(obj, reference, officer, reason, now):
+        from solr_policy.governance import instructions
+
+        result = _governance_call(instructions.transition, obj.store, reference, action, officer=officer, reason=reason, at=_at(now))
+        _emit({"done": True, "instruction": result.model_dump(mode="json")})
+
+    return command
+
+
+for _action, _doc in (
+    ("approve", "Approve a proposed instruction (four eyes: not its proposer). It is active from its start."),
+    ("suspend", "Suspend an active instruction: requests are refused until it is resumed."),
+    ("resume", "Resume a suspended instruction."),
+    ("end", "End an instruction for good."),
+):
+    _transition_command(_action, _doc)
+
+
+@instruction.command("list")
+@click.pass_obj
+def instruction_list(obj) -> None:
+    """List instructions."""
+    rows = obj.store.instructions()
+    if not rows:
+        click.echo("no instructions")
+    for i in rows:
+        until = i.effective_until.isoformat() if i.effective_until else "open-ended"
+        click.echo(f"{i.reference:24} {i.status.value:9} failed {i.failed_supplier:16} SoLR {i.solr_party:16} {i.effective_from.isoformat()} .. {until}"
+                   f"  proposed by {i.proposed_by or '-'}, approved by {i.approved_by or '-'}")
+
+
+@instruction.command("show")
+@click.argument("reference")
+@click.pass_obj
+def instruction_show(obj, reference) -> None:
+    """Show an instruction and its history."""
+    found = obj.store.get_instruction(reference)
+    if found is None:
+        raise click.UsageError(f"no instruction {reference}")
+    _emit({"instruction": found.model_dump(mode="json"), "history": obj.store.instruction_events(reference)})
+
+
+@cli.group()
+def officer() -> None:
+    """Governance officers, and each SoLR Party's SRO and AROs."""
+
+
+@officer.command("register-governance")
+@click.argument("officer_id")
+@click.option("--name", required=True)
+@click.option("--by", help="An existing governance officer (needed once one exists).")
+@_now_option
+@click.pass_obj
+def officer_register_governance(obj, officer_id, name, by, now):
+    """Register a governance officer (the first one bootstraps the store)."""
+    from solr_policy.governance import officers
+
+    _emit({"done": True, "officer": _public(_governance_call(officers.register_governance_officer, obj.store, officer_id, name=name, by=by, at=_at(now)))})
+
+
+@officer.command("register-sro")
+@click.argument("officer_id")
+@click.option("--name", required=True)
+@click.option("--party", required=True)
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False), help="The SRO's public key (PEM).")
+@click.option("--by", required=True, help="The governance officer registering the SRO.")
+@_now_option
+@click.pass_obj
+def officer_register_sro(obj, officer_id, name, party, key_file, by, now):
+    """Register PARTY's Senior Responsible Officer."""
+    from solr_policy.governance import officers
+
+    record = _governance_call(officers.register_sro, obj.store, officer_id, name=name, party=party, public_key=Path(key_file).read_bytes(), by=by, at=_at(now))
+    _emit({"done": True, "officer": _public(record)})
+
+
+@officer.command("appoint-aro")
+@click.argument("officer_id")
+@click.option("--name", required=True)
+@click.option("--party", required=True)
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False), help="The ARO's public key (PEM).")
+@click.option("--by", required=True, help="The Party's SRO.")
+@_now_option
+@click.pass_obj
+def officer_appoint_aro(obj, officer_id, name, party, key_file, by, now):
+    """Appoint an Authorised Responsible Officer of PARTY (by its SRO)."""
+    from solr_policy.governance import officers
+
+    record = _governance_call(officers.appoint_aro, obj.store, officer_id, name=name, party=party, public_key=Path(key_file).read_bytes(), by=by, at=_at(now))
+    _emit({"done": True, "officer": _public(record)})
+
+
+@officer.command("remove")
+@click.argument("officer_id")
+@click.option("--by", required=True)
+@_reason_option
+@_now_option
+@click.pass_obj
+def officer_remove(obj, officer_id, by, reason, now):
+    """Remove an officer (AROs by their SRO; SROs by governance)."""
+    from solr_policy.governance import officers
+
+    _emit({"done": True, "officer": _public(_governance_call(officers.remove_officer, obj.store, officer_id, by=by, reason=reason, at=_at(now)))})
+
+
+@officer.command("list")
+@click.pass_obj
+def officer_list(obj):
+    """List officers."""
+    _emit([_public(o) for o in obj.store.list_officers()])
+
+
+def _public(officer_record: dict) -> dict:
+    return {k: v for k, v in officer_record.items() if k != "public_key"} | {"has_key": bool(officer_record.get("public_key"))}
+
+
+@cli.group()
+def adt() -> None:
+    """Anomaly Detection Threshold files (signed by an ARO)."""
+
+
+@adt.command("sign")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False), help="The ARO's private key (PEM).")
+def adt_sign(file, key_file):
+    """Write FILE.sig, the ARO's signature over every byte of FILE."""
+    from solr_policy.governance.adt import sign_adt
+
+    try:
+        signature = sign_adt(Path(file).read_bytes(), Path(key_file).read_bytes())
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(f"cannot sign: {exc}") from None
+    Path(file + ".sig").write_bytes(signature)
+    _emit({"signed": file, "signature": file + ".sig"})
+
+
+@adt.command("submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--signature", "sig_file", type=click.Path(dir_okay=False), help="Detached signature (default FILE.sig).")
+@click.option("--aro", required=True, help="The submitting ARO's id.")
+@_now_option
+@click.pass_obj
+def adt_submit(obj, file, sig_file, aro, now):
+    """Submit a signed ADT FILE; it replaces the User's current file for that Supplier."""
+    from solr_policy.governance.adt import submit_adt
+
+    sig_path = Path(sig_file or file + ".sig")
+    if not sig_path.exists():
+        raise click.UsageError(f"no signature file {sig_path}")
+    result = _governance_call(submit_adt, obj.store, Path(file).read_bytes(), sig_path.read_bytes(), aro=aro, at=_at(now), source=file)
+    _emit({"done": True, "adt": result.model_dump(mode="json")})
+
+
+@adt.command("list")
+@click.pass_obj
+def adt_list(obj):
+    """List ADT files, current and superseded."""
+    _emit(obj.store.list_adt_files())
+
+
+@cli.group()
+def quarantine() -> None:
+    """Requests held over an ADT threshold (DCC Alert AD1)."""
+
+
+@quarantine.command("list")
+@click.option("--status", type=click.Choice(["held", "released", "discarded"]))
+@click.pass_obj
+def quarantine_list(obj, status):
+    """List quarantined requests."""
+    _emit(obj.store.list_quarantine(status=status))
+
+
+@quarantine.command("release")
+@click.argument("item", type=int)
+@_officer_option
+@_reason_option
+@_now_option
+@_policy_option
+@click.pass_obj
+def quarantine_release(obj, item, officer, reason, now, policy_dir):
+    """Release a held request: it is decided again without its threshold."""
+    from solr_policy.engine import Engine
+    from solr_policy.governance import quarantine as q
+
+    engine = Engine(obj.store, _policies(policy_dir))
+    decision = _governance_call(q.release, engine, item, officer=officer, reason=reason, now=parse_now(now))
+    data = decision.to_json_dict()
+    _emit({"released": decision.allowed, **{k: data[k] for k in ("outcome", "response_code", "reasons", "request")}})
+    sys.exit(EXIT_OK if decision.allowed else EXIT_REFUSED)
+
+
+@quarantine.command("discard")
+@click.argument("item", type=int)
+@_officer_option
+@_reason_option
+@_now_option
+@click.pass_obj
+def quarantine_discard(obj, item, officer, reason, now):
+    """Discard a held request."""
+    from solr_policy.governance import quarantine as q
+
+    _governance_call(q.discard, obj.store, item, officer=officer, reason=reason, now=parse_now(now))
+    _emit({"done": True, "discarded": item})
+
+
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@click.pass_obj
+def audit_verify(obj):
+    """Prove the chain intact, or name the first broken entry (exit 1)."""
+    intact, count, message = obj.store.verify_audit()
+    _emit({"intact": intact, "entries": count, "message": message})
+    sys.exit(EXIT_OK if intact else EXIT_REFUSED)
+
+
+@audit.command("show")
+@click.option("--instruction")
+@click.option("--officer", help="Entries by this actor (officer or User).")
+@click.option("--device", help="Device EUI-64.")
+@click.option("--kind", help="e.g. decision, instruction.approve, adt.submit")
+@click.option("--since", help="ISO 8601 with zone.")
+@click.option("--until", help="ISO 8601 with zone.")
+@click.option("--limit", type=int)
+@click.pass_obj
+def audit_show(obj, instruction, officer, device, kind, since, until, limit):
+    """Show audit entries, filtered."""
+    from solr_policy.eui import parse_eui64
+
+    if device:
+        try:
+            device = parse_eui64(device)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
+    rows = obj.store.audit_entries(
+        kind=kind, actor=officer, device=device, instruction=instruction, since=parse_now(since), until=parse_now(until), limit=limit
+    )
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+    _emit(rows)
+
+
+@cli.group()
+def srp() -> None:
+    """Shared Resource Providers and the Suppliers they serve (R7)."""
+
+
+@srp.command("add")
+@click.argument("srp_id")
+@click.option("--name", required=True)
+@click.option("--endpoint", required=True, help="Where its alerts are delivered (URL or queue name).")
+@click.option("--serves", multiple=True, required=True, help="Supplier Party id; repeatable.")
+@_now_option
+@_policy_option
+@click.pass_obj
+def srp_add(obj, srp_id, name, endpoint, serves, now, policy_dir):
+    """Register an SRP; alerts waiting for it are routed at once."""
+    from solr_policy.alerts.routing import AlertRouter
+
+    unknown = [s for s in serves if obj.store.get_party(s) is None]
+    if unknown:
+        raise click.UsageError(f"unknown Party: {', '.join(unknown)}")
+    at = _at(now)
+    with obj.store.transaction():
+        obj.store.put_srp(srp_id, name=name, endpoint=endpoint, serves=list(serves))
+        obj.store.append_audit("srp.add", {"srp": srp_id, "name": name, "endpoint": endpoint, "serves": list(serves)}, at=at)
+    retried = AlertRouter(obj.store, policies=_policies(policy_dir)).retry_pending(now=at)
+    _emit({"done": True, "srp": srp_id, "alerts_routed_now": [d.delivery_id for d in retried if d.status == "routed"]})
+
+
+@srp.command("list")
+@click.pass_obj
+def srp_list(obj):
+    """List SRPs."""
+    _emit(obj.store.list_srps())
+
+
+@cli.group()
+def alerts() -> None:
+    """DCC and Device Alerts: routing, the pending queue."""
+
+
+@alerts.command("route")
+@click.argument("source")
+@_now_option
+@click.option("--schema-dir", envvar="SOLR_POLICY_DUIS_XSD", help="Folder with the DUIS XSD; validates against it when given.")
+@_policy_option
+@click.pass_obj
+def alerts_route(obj, source, now, schema_dir, policy_dir):
+    """Route a signed alert (FILE or '-'); prints the delivery as JSON. Exit 0 routed, 1 refused, 3 pending."""
+    from solr_policy.alerts.routing import AlertRouter
+
+    router = AlertRouter(obj.store, policies=_policies(policy_dir), schema=_schema(schema_dir))
+    delivery = router.route(_read_input(source), now=parse_now(now))
+    _emit(delivery.model_dump(mode="json"))
+    sys.exit({"routed": EXIT_OK, "refused": EXIT_REFUSED, "pending": EXIT_QUARANTINE}[delivery.status])
+
+
+@alerts.command("pending")
+@click.pass_obj
+def alerts_pending(obj):
+    """Alerts waiting to be routed, with the reason."""
+    _emit(obj.store.alert_deliveries(status="pending"))
+
+
+@alerts.command("retry")
+@_now_option
+@_policy_option
+@click.pass_obj
+def alerts_retry(obj, now, policy_dir):
+    """Route the pending alerts again."""
+    from solr_policy.alerts.routing import AlertRouter
+
+    results = AlertRouter(obj.store, policies=_policies(policy_dir)).retry_pending(now=parse_now(now))
+    _emit([d.model_dump(mode="json") for d in results])
+
+
+@alerts.command("list")
+@click.pass_obj
+def alerts_list(obj):
+    """Every alert received, with where it went."""
+    _emit(obj.store.alert_deliveries())
 
 
 @cli.command()

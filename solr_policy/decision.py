@@ -24,7 +24,7 @@ class Check(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     rule: str
-    result: Literal["pass", "fail", "skipped"]
+    result: Literal["pass", "fail", "skipped", "hold"]
     message: str
 
 
@@ -39,6 +39,7 @@ class Decision(BaseModel):
     policy: str | None = None
     signer: dict | None = None
     checks: list[Check] = []
+    quarantine_id: int | None = None
 
     @property
     def allowed(self) -> bool:
@@ -55,7 +56,11 @@ def from_outcomes(
     failed = [o for o in outcomes if not o.passed]
     # model_construct: these values come from our own rules, not from outside (hot path).
     checks = [
-        Check.model_construct(rule=o.rule, result="pass" if o.passed else ("skipped" if o.skipped else "fail"), message=o.message)
+        Check.model_construct(
+            rule=o.rule,
+            result="pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else "fail")),
+            message=o.message,
+        )
         for o in outcomes
     ]
     # Default deny: allow only when there were rules and every one of them passed.
@@ -70,7 +75,20 @@ def from_outcomes(
             signer=signer,
             checks=checks,
         )
-    shown = [o for o in failed if not o.skipped] or failed or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
+    refusals = [o for o in failed if not o.quarantine]
+    if failed and not refusals:
+        # Only anomaly-detection thresholds failed: hold the request (DCC Alert AD1).
+        return Decision(
+            outcome="quarantine",
+            response_code="AD1",
+            reasons=[Reason.model_construct(**o.as_reason()) for o in failed],
+            request=request,
+            decided_at=decided_at,
+            policy=policy,
+            signer=signer,
+            checks=checks,
+        )
+    shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
     code = next((o.code for o in shown if o.code), None)
     return Decision(
         outcome="reject",

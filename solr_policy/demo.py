@@ -52,20 +52,28 @@ def _gbcs_section() -> None:
 
 
 def _table(rows: list[tuple[str, object]]) -> None:
-    print(f"{'#':>2}  {'request':52} {'outcome':8} {'code':5} reason")
+    print(f"{'#':>2}  {'request':52} {'outcome':10} {'code':5} reason")
     for number, (label, decision) in enumerate(rows, start=1):
         reasons = decision.reasons if decision.outcome != "allow" else []
         first = f"{reasons[0].rule}: {reasons[0].message}" if reasons else "every rule passed"
-        print(f"{number:>2}  {label:52} {decision.outcome:8} {decision.response_code or '-':5} {first}")
+        print(f"{number:>2}  {label:52} {decision.outcome:10} {decision.response_code or '-':5} {first}")
         for extra in reasons[1:]:
-            print(f"{'':73}{extra.rule}: {extra.message}")
+            print(f"{'':75}{extra.rule}: {extra.message}")
+
+
+def _step(text: str) -> None:
+    print(f"  - {text}")
 
 
 def run_demo(workdir: str | None = None) -> int:
+    from datetime import timedelta
+
     from solr_policy.engine import Engine
+    from solr_policy.errors import GovernanceRefused
+    from solr_policy.governance import instructions
+    from solr_policy.governance import quarantine as held
     from solr_policy.policy import PolicySet, default_policy_dir
     from solr_policy.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario
-    from solr_policy.world import InstructionStatus
 
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="solr-policy-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,25 +89,40 @@ def run_demo(workdir: str | None = None) -> int:
     _gbcs_section()
 
     _title("The scenario")
-    scenario = SolrScenario().install(store, now=now)
+    scenario = SolrScenario(thresholds={"1.6": {"per_hour": 4, "per_day": 50}})
+    scenario.install(store, now=now, instruction_status=None)
     policies = PolicySet.load_dir(default_policy_dir())
     print(f"Failed Supplier {scenario.failed_supplier}; SoLR Party {scenario.solr_party}; "
           f"SoLR Contingency User {scenario.user_eui} (XML Sign certificate made on the fly)")
-    print(f"Authority instruction {scenario.instruction_ref}: active from yesterday for 30 days")
     for label, device in scenario.devices.items():
         print(f"  {label:38} {device.id}  Supplier {device.supplier}")
+    print("Governance officers gov-alice and gov-bob; the SoLR Party's SRO sro-sam appointed ARO aro-ann,")
+    print(f"who submitted signed ADT file {scenario.adt_reference}: Supplier {scenario.failed_supplier}, SRV 1.6 at most 4 an hour")
     for code, policy in sorted(policies.by_role.items()):
         print(f"Policy {policy.policy} v{policy.version} for role {code}: SRVs {', '.join(policy.srvs)}")
 
-    _title("Decisions")
     engine = Engine(store, policies)
     ask = scenario.requests()
-    first = ask.switch_to_credit(scenario.device("electricity meter (SMETS1)"))
     rows: list[tuple[str, object]] = []
 
-    def decide(label: str, raw: bytes) -> None:
-        rows.append((label, engine.decide(raw, now=now)))
+    def decide(label: str, raw: bytes, when: datetime = now):
+        decision = engine.decide(raw, now=when)
+        rows.append((label, decision))
+        return decision
 
+    _title("The Authority instruction: propose, approve (four eyes)")
+    proposal = scenario.instruction(now).model_copy(update={"effective_from": now - timedelta(minutes=5)})
+    instructions.propose(store, proposal, officer="gov-alice", reason="Ofgem letter of 22 Nov: Failed Energy has failed", at=now)
+    _step(f"gov-alice proposed {proposal.reference}")
+    decide("credit before the instruction is approved", ask.switch_to_credit(scenario.device("electricity meter (SMETS1)")))
+    try:
+        instructions.transition(store, proposal.reference, "approve", officer="gov-alice", reason="self-approval", at=now)
+    except GovernanceRefused as refusal:
+        _step(f"gov-alice tried to approve her own proposal: refused ({refusal.rule})")
+    instructions.transition(store, proposal.reference, "approve", officer="gov-bob", reason="checked against the Ofgem letter", at=now)
+    _step("gov-bob approved it: active")
+
+    first = ask.switch_to_credit(scenario.device("electricity meter (SMETS1)"))
     decide("switch SMETS1 electricity meter to credit", first)
     decide("switch SMETS2 gas meter to credit (Pre-Command)", ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), GCS02_CREDIT))
     decide("switch SMETS1 gas meter to prepayment", ask.switch_to_prepayment(scenario.device("gas meter (SMETS1)")))
@@ -110,16 +133,54 @@ def run_demo(workdir: str | None = None) -> int:
     # Signed for one meter, then re-addressed to another Supplier's meter on the way.
     signed = ask.switch_to_credit(scenario.device("electricity meter (SMETS2)"))
     decide("a request re-addressed after signing", signed.replace(b"00-DB-12-34-56-78-90-B0", b"00-DB-12-34-56-78-90-C0"))
-    instruction = store.get_instruction(scenario.instruction_ref)
-    store.put_instruction(instruction.model_copy(update={"status": InstructionStatus.ENDED}))
+    for n in range(3):
+        decision = decide(f"burst: credit, SMETS2 electricity meter ({n + 1} of 3)", ask.switch_to_credit(scenario.device("electricity meter (SMETS2)")))
+    quarantined = decision.quarantine_id
+    released = held.release(engine, quarantined, officer="aro-ann", reason="checked: a genuine batch of top-up failures", now=now)
+    rows.append((f"quarantined request {quarantined} released by aro-ann", released))
+    instructions.transition(store, proposal.reference, "end", officer="gov-bob", reason="SoLR appointed; contingency over", at=now)
     decide("credit after the instruction ended", ask.switch_to_credit(scenario.device("electricity meter (SMETS2)")))
+
+    _title("Decisions")
     _table(rows)
+
+    _title("Alerts for the failed Supplier's Devices (R7)")
+    from solr_policy.alerts.routing import AlertRouter
+
+    alerts = scenario.install_alerting(store)
+    router = AlertRouter(store, policies=policies)
+    meter = scenario.device("electricity meter (SMETS2)")
+
+    def route(label: str, raw: bytes) -> str:
+        delivery = router.route(raw, now=now)
+        where = ", ".join(f"{t.kind} {t.id}" for t in delivery.targets) or "-"
+        print(f"  {label:52} {delivery.status:8} -> {where:22} {delivery.reason}")
+        return delivery.status
+
+    statuses = [route("device alert, before revocation", alerts.device_alert(meter, scenario.failed_supplier_user))]
+    revoked = scenario.revoke_certificates(store, scenario.failed_supplier)
+    print(f"  (the SMKI revokes {revoked} certificate(s) of {scenario.failed_supplier})")
+    statuses.append(route("power outage alert, no SRP registered yet", alerts.power_outage("00DB1234567890FF", scenario.failed_supplier_user)))
+    store.put_srp("SRP-NORTH", name="Northern Shared Services", endpoint="https://srp-north.example/alerts", serves=[scenario.failed_supplier])
+    retried = router.retry_pending(now=now)
+    print(f"  (SRP-NORTH registered for {scenario.failed_supplier}: {len(retried)} waiting alert(s) routed to it)")
+    statuses += [d.status for d in retried]
+    statuses.append(route("device alert, after revocation", alerts.device_alert(meter, scenario.failed_supplier_user)))
+    statuses.append(route("alert for an unaffected Supplier", alerts.device_alert(scenario.device("other Supplier's electricity meter"), scenario.other_supplier_user)))
+    pending = len(store.alert_deliveries(status="pending"))
+    print(f"  alerts waiting: {pending}")
 
     _title("Audit trail")
     intact, count, message = store.verify_audit()
     print(f"{'intact' if intact else 'BROKEN'}: {message}")
+    for entry in store.audit_entries(instruction=proposal.reference):
+        if entry["kind"].startswith("instruction."):
+            print(f"  {entry['at'][:19]}  {entry['kind']:22} by {entry['actor']}")
     store.close()
     log_file.close()
-    print(f"\nThe store stays in {folder} (decision log: decisions.log); try: solr-policy --db {db} world show")
-    expected = ["allow", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "reject"]
-    return 0 if [d.outcome for _, d in rows] == expected and intact else 1
+    print(f"\nThe store stays in {folder} (decision log: decisions.log). Try:")
+    print(f"  solr-policy --db {db} audit verify")
+    print(f"  solr-policy --db {db} instruction show {proposal.reference}")
+    expected = ["reject", "allow", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "allow", "allow", "quarantine", "allow", "reject"]
+    alerts_ok = statuses == ["routed", "pending", "routed", "routed", "routed"] and pending == 0
+    return 0 if [d.outcome for _, d in rows] == expected and intact and alerts_ok else 1

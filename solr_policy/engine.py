@@ -14,14 +14,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from solr_policy import logs
+from solr_policy.crypto.certs import SmkiStatus
 from solr_policy.crypto.verify import VerifiedRequest, Verifier
 from solr_policy.decision import Decision, from_outcomes, refused_input
 from solr_policy.duis.models import SignedPreCommand
-from solr_policy.errors import Refused
+from solr_policy.errors import GovernanceRefused, Refused
 from solr_policy.gbcs import GbcsHeader, decode_general_signing
 from solr_policy.policy import PolicySet, default_policy_dir
 from solr_policy.rules import RULES, Facts, Rule, evaluate
 from solr_policy.store.base import Store
+
+ROLE_SUPPLIER = 2  # SMKI Remote Party Role of Digital Signing certificates for Critical Commands
 
 
 class Engine:
@@ -49,6 +52,9 @@ class Engine:
         return cls(open_store(db), PolicySet.load_dir(policy_dir or default_policy_dir()), **kwargs)
 
     def decide(self, raw: bytes, *, now: datetime | None = None) -> Decision:
+        return self._decide(raw, now=now)
+
+    def _decide(self, raw: bytes, *, now: datetime | None, released: tuple[int, str] | None = None) -> Decision:
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         try:
             verified = self.verifier.verify_request(raw, now=now)
@@ -59,7 +65,9 @@ class Engine:
         gbcs, gbcs_error = _decode_gbcs(verified)
         try:
             with self.store.transaction():
-                facts = self._facts(verified, gbcs, gbcs_error, now)
+                if released and (self.store.get_quarantine(released[0]) or {}).get("status") != "held":
+                    raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {released[0]} is no longer held")
+                facts = self._facts(verified, gbcs, gbcs_error, now, released_by=released[1] if released else None)
                 decision = from_outcomes(
                     evaluate(facts, self.rules),
                     request=verified.request.summary(),
@@ -68,10 +76,24 @@ class Engine:
                     signer={"serial": str(verified.signer.certificate.serial), "eui": verified.signer.certificate.subject_eui},
                 )
                 rid = verified.request.header.request_id
-                if decision.allowed:
+                if decision.outcome != "reject" and not released:
+                    # Allowed or quarantined: the counter is taken either way, so neither can be replayed.
                     self.store.set_counter(rid.originator, rid.counter)
+                if decision.allowed:
+                    self._count_adt_usage(facts)
+                if decision.outcome == "quarantine":
+                    item = self.store.add_quarantine(
+                        at=now, originator=rid.originator, device=rid.target,
+                        srv=verified.request.header.service_reference_variant, counter=rid.counter,
+                        raw=raw, decision=decision.to_json_dict(),
+                    )
+                    decision = decision.model_copy(update={"quarantine_id": item})
+                if released and decision.allowed:
+                    self.store.resolve_quarantine(released[0], status="released", by=released[1], at=now, reason="released and allowed")
                 instruction = next((i.reference for i in facts.active_instructions), None)
                 self._audit(decision, originator=rid.originator, device=rid.target, instruction=instruction)
+        except GovernanceRefused:
+            raise
         except Exception as exc:  # noqa: BLE001 - default deny on any internal fault, never a traceback
             self.log.exception("decision_failed", error=type(exc).__name__)
             decision = refused_input(
@@ -87,24 +109,60 @@ class Engine:
         return decision
 
     # -- edges ------------------------------------------------------------------------------
-    def _facts(self, verified: VerifiedRequest, gbcs: GbcsHeader | None, gbcs_error: str | None, now: datetime) -> Facts:
+    def _facts(
+        self, verified: VerifiedRequest, gbcs: GbcsHeader | None, gbcs_error: str | None, now: datetime, *, released_by: str | None = None
+    ) -> Facts:
         request = verified.request
         rid = request.header.request_id
         user = self.store.get_user(rid.originator)
         policy = self.policies.for_role(user.role) if user else None
         instructions = tuple(self.store.instructions(solr_party=user.party)) if user else ()
+        device = self.store.get_device(rid.target)
+        adt_files = tuple(self.store.current_adt_files(rid.originator)) if policy and policy.requires_adt_file else ()
+        usage = None
+        if device is not None and adt_files:
+            srv = request.header.service_reference_variant
+            usage = {
+                period: self.store.adt_usage(rid.originator, device.supplier, srv, period, start)
+                for period, start in _windows(now).items()
+            }
+        signing = tuple(
+            str(c.serial)
+            for c in self.store.find_certificates(eui=rid.originator, role=ROLE_SUPPLIER)
+            if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
+        )
         return Facts(
             request=request,
             signer=verified.signer,
             now=now,
             user=user,
             policy=policy,
-            device=self.store.get_device(rid.target),
+            device=device,
             instructions=instructions,
             last_counter=self.store.get_counter(rid.originator),
             gbcs=gbcs,
             gbcs_error=gbcs_error,
+            signing_certificates=signing,
+            adt_files=adt_files,
+            adt_usage=usage,
+            released_by=released_by,
         )
+
+    def _count_adt_usage(self, facts: Facts) -> None:
+        if facts.device is None or not facts.adt_files:
+            return
+        rid = facts.request.header.request_id
+        srv = facts.request.header.service_reference_variant
+        for period, start in _windows(facts.now).items():
+            self.store.add_adt_usage(rid.originator, facts.device.supplier, srv, period, start)
+
+    # -- quarantine -----------------------------------------------------------------------
+    def release(self, item: int, *, officer: str, now: datetime | None = None) -> Decision:
+        """Re-decide a quarantined request without its threshold; allowed -> released."""
+        held = self.store.get_quarantine(item)
+        if held is None or held["status"] != "held":
+            raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {item} is not held")
+        return self._decide(bytes(held["raw"]), now=now, released=(item, officer))
 
     def _audit(self, decision: Decision, *, originator: str | None, device: str | None, instruction: str | None) -> None:
         payload = {
@@ -136,6 +194,11 @@ class Engine:
             request=decision.request,
             policy=decision.policy,
         )
+
+
+def _windows(now: datetime) -> dict[str, str]:
+    """The fixed UTC windows ADT thresholds count in."""
+    return {"hour": now.strftime("%Y-%m-%dT%H:00Z"), "day": now.strftime("%Y-%m-%d")}
 
 
 def _decode_gbcs(verified: VerifiedRequest) -> tuple[GbcsHeader | None, str | None]:

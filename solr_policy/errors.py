@@ -39,3 +39,7 @@ class CertificateRefused(Refused):
 
 class SignatureRefused(Refused):
     """The XML signature, or the certificate behind it, is not acceptable."""
+
+
+class GovernanceRefused(Refused):
+    """A governance step (instruction, officer, ADT file, quarantine) is not allowed."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from solr_policy.yamlio import DataFileError, load_yaml, read_text, validate
 
@@ -68,11 +68,21 @@ class ContentRules(_Strict):
         return self
 
 
+class AdtDefault(_Strict):
+    """Thresholds for an SRV that an ADT file does not mention (R4)."""
+
+    per_hour: int | None = Field(default=None, ge=0)
+    per_day: int | None = Field(default=None, ge=0)
+
+
 class SrvRule(_Strict):
     name: str
     command_variants: tuple[int, ...] = Field(min_length=1)
     service_request_body: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]*$")
     content: ContentRules
+    # R4: used when the User's ADT file sets no threshold for this SRV; without either, the
+    # request is refused (default deny). So adding an SRV stays a change to this file only.
+    adt_default: AdtDefault | None = None
 
     @field_validator("command_variants")
     @classmethod
@@ -104,6 +114,15 @@ class SrvRule(_Strict):
         return frozenset(self.command_variants) & SIGNED_PRE_COMMAND_CVS
 
 
+def _srv_key(key: str) -> str:
+    if not re.fullmatch(r"\d{1,2}\.\d{1,2}(\.\d{1,2})?", key):
+        raise ValueError(f"{key!r} is not a Service Reference Variant such as 1.6 or 4.1.1")
+    return key
+
+
+SrvKey = Annotated[str, AfterValidator(_srv_key)]
+
+
 class Policy(_Strict):
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     version: int = Field(ge=1)
@@ -112,22 +131,24 @@ class Policy(_Strict):
     requires_authority_instruction: bool = True
     # Which Devices the role may address: those of the failed Supplier named in the active
     # instruction, or any known Device (for roles not tied to a Supplier failure).
-    device_scope: Literal["failed_supplier", "any"] = "failed_supplier"
-    srvs: dict[str, SrvRule] = Field(min_length=1)
+    # validate_default: the default failed_supplier is checked against the instruction flag too.
+    device_scope: Literal["failed_supplier", "any"] = Field(default="failed_supplier", validate_default=True)
+    # R4: requests reach only Devices of a Supplier named in a current ADT file submitted by
+    # an ARO of the User's Party, within that file's thresholds.
+    requires_adt_file: bool = False
+    # R7: whether the SoLR Party also gets the alerts that go to a failed Supplier's SRP.
+    alerts_to_solr_party: bool = False
+    # Keys are checked one by one, so an error names the bad key's own line (srvs.<key>.[key]).
+    srvs: dict[SrvKey, SrvRule] = Field(min_length=1)
 
-    @field_validator("srvs")
+    # A field validator (not a model validator) so that the error names device_scope's line;
+    # requires_authority_instruction is declared first, so it is in info.data when valid.
+    @field_validator("device_scope")
     @classmethod
-    def _srv_keys(cls, value: dict[str, SrvRule]) -> dict[str, SrvRule]:
-        for key in value:
-            if not re.fullmatch(r"\d{1,2}\.\d{1,2}(\.\d{1,2})?", key):
-                raise ValueError(f"{key!r} is not a Service Reference Variant such as 1.6 or 4.1.1")
-        return value
-
-    @model_validator(mode="after")
-    def _scope(self) -> "Policy":
-        if self.device_scope == "failed_supplier" and not self.requires_authority_instruction:
+    def _scope(cls, value: str, info: ValidationInfo) -> str:
+        if value == "failed_supplier" and info.data.get("requires_authority_instruction") is False:
             raise ValueError("device_scope failed_supplier needs requires_authority_instruction: true")
-        return self
+        return value
 
 
 class PolicySet:

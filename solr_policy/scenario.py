@@ -23,6 +23,21 @@ ECS02_CREDIT, ECS03_PREPAYMENT, GCS02_CREDIT, GCS03_PREPAYMENT = 0x001A, 0x001B,
 _SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
 
 
+def _key_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def _public_pem(key_pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def request_document(
     *, originator: str, target: str, counter: int, srv: str, cv: int, body: str, srv_variant: str | None = None
 ) -> bytes:
@@ -114,8 +129,21 @@ class SolrScenario:
     instruction_ref: str = "OFGEM-SOLR-2026-001"
     devices: dict[str, Device] = field(default_factory=dict)
     user: Issued | None = None
+    officer_keys: dict[str, bytes] = field(default_factory=dict)  # officer id -> private key PEM
+    adt_reference: str = "ADT-SOLR-2026-001"
+    thresholds: dict[str, dict[str, int]] = field(default_factory=lambda: {"1.6": {"per_hour": 1000, "per_day": 10000}})
 
-    def install(self, store, *, now: datetime, instruction_status: InstructionStatus = InstructionStatus.ACTIVE) -> "SolrScenario":
+    def install(
+        self,
+        store,
+        *,
+        now: datetime,
+        instruction_status: InstructionStatus | None = InstructionStatus.ACTIVE,
+        adt: bool = True,
+    ) -> "SolrScenario":
+        """Parties, User, Devices; an instruction recorded directly (no lifecycle) unless
+        ``instruction_status`` is None; governance officers, the Party's SRO and ARO, and a
+        signed ADT file for the failed Supplier unless ``adt`` is False."""
         for party, name in (
             (self.failed_supplier, "Failed Energy Ltd (in Supplier failure)"),
             (self.other_supplier, "Steady Power plc"),
@@ -135,17 +163,51 @@ class SolrScenario:
         }
         for device in self.devices.values():
             store.put_device(device)
-        store.put_instruction(
-            Instruction(
-                reference=self.instruction_ref,
-                failed_supplier=self.failed_supplier,
-                solr_party=self.solr_party,
-                effective_from=now - timedelta(days=1),
-                effective_until=now + timedelta(days=30),
-                status=instruction_status,
-            )
-        )
+        if instruction_status is not None:
+            store.put_instruction(self.instruction(now, status=instruction_status))
+        self._install_officers(store, now)
+        if adt:
+            self.submit_adt(store, now=now)
         return self
+
+    def instruction(self, now: datetime, *, status: InstructionStatus = InstructionStatus.ACTIVE) -> Instruction:
+        return Instruction(
+            reference=self.instruction_ref,
+            failed_supplier=self.failed_supplier,
+            solr_party=self.solr_party,
+            effective_from=now - timedelta(days=1),
+            effective_until=now + timedelta(days=30),
+            status=status,
+        )
+
+    def _install_officers(self, store, now: datetime) -> None:
+        from solr_policy.governance import officers
+
+        if store.get_officer("gov-alice") is not None:
+            return
+        officers.register_governance_officer(store, "gov-alice", name="Alice (DCC governance)", at=now)
+        officers.register_governance_officer(store, "gov-bob", name="Bob (DCC governance)", at=now, by="gov-alice")
+        for officer_id in ("sro-sam", "aro-ann"):
+            self.officer_keys[officer_id] = _key_pem()
+        officers.register_sro(store, "sro-sam", name="Sam (SRO)", party=self.solr_party, public_key=_public_pem(self.officer_keys["sro-sam"]), by="gov-alice", at=now)
+        officers.appoint_aro(store, "aro-ann", name="Ann (ARO)", party=self.solr_party, public_key=_public_pem(self.officer_keys["aro-ann"]), by="sro-sam", at=now)
+
+    def adt_file(self, *, reference: str | None = None, supplier: str | None = None, thresholds: dict | None = None, party: str | None = None) -> bytes:
+        from solr_policy.governance.adt import adt_text
+
+        return adt_text(
+            reference=reference or self.adt_reference,
+            party=party or self.solr_party,
+            user=duis_form(self.user_eui),
+            supplier=supplier or self.failed_supplier,
+            thresholds=thresholds or self.thresholds,
+        )
+
+    def submit_adt(self, store, *, now: datetime, aro: str = "aro-ann", **kwargs) -> None:
+        from solr_policy.governance.adt import sign_adt, submit_adt
+
+        data = self.adt_file(**kwargs)
+        submit_adt(store, data, sign_adt(data, self.officer_keys[aro]), aro=aro, at=now)
 
     def requests(self, counter: int = 1000) -> RequestBuilder:
         assert self.user is not None, "install() first"
@@ -153,3 +215,81 @@ class SolrScenario:
 
     def device(self, label: str) -> str:
         return self.devices[label].id
+
+    # The Suppliers' own Users (Import Suppliers), which alerts are addressed to (R7).
+    failed_supplier_user: str = "90B3D51F300E0001"
+    other_supplier_user: str = "90B3D51F300D0001"
+
+    def install_alerting(self, store) -> "AlertBuilder":
+        """The Suppliers' Users with XML Sign certificates, and a DCC signing certificate."""
+        for eui, party in ((self.failed_supplier_user, self.failed_supplier), (self.other_supplier_user, self.other_supplier)):
+            issued = self.pki.issue(eui, 135)
+            for record in read_certificates(issued.cert_pem):
+                store.put_certificate(record)
+            store.put_user(User(id=eui, party=party, role="IS"))
+        dsp = self.pki.issue(DCC_EUI, 137)
+        for record in read_certificates(dsp.cert_pem):
+            store.put_certificate(record)
+        return AlertBuilder(dsp)
+
+    def revoke_certificates(self, store, party: str) -> int:
+        """The SMKI revokes a failed Supplier's certificates: all of its Users'."""
+        from solr_policy.crypto.certs import SmkiStatus
+
+        count = 0
+        for user in store.list_users():
+            if user.party == party:
+                for record in store.find_certificates(eui=user.id):
+                    count += store.set_certificate_status(record.issuer, record.serial, SmkiStatus.REVOKED)
+        return count
+
+
+DCC_EUI = "90B3D51F30000002"  # the DCC (DSP) as originator of DCC Alerts
+
+
+def alert_document(
+    *, originator: str, recipient: str, counter: int, body: str, when: datetime, response_code: str = "I0"
+) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<sr:Response xmlns:sr="{_SR}" schemaVersion="5.4">\n'
+        "  <sr:Header>\n"
+        f"    <sr:ResponseID>{duis_form(originator)}:{duis_form(recipient)}:{counter}</sr:ResponseID>\n"
+        f"    <sr:ResponseCode>{response_code}</sr:ResponseCode>\n"
+        f"    <sr:ResponseDateTime>{when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}</sr:ResponseDateTime>\n"
+        "  </sr:Header>\n"
+        f"  <sr:Body>\n    {body}\n  </sr:Body>\n"
+        "</sr:Response>\n"
+    ).encode()
+
+
+@dataclass
+class AlertBuilder:
+    """DCC-signed alerts, as the DCC sends them, signed with a DSP XML Sign (137) certificate."""
+
+    dsp: Issued
+    counter: int = 5000
+
+    def _next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def device_alert(self, device: str, recipient: str, *, alert_code: str = "8F84", when: datetime | None = None) -> bytes:
+        gbcs = base64.b64encode(bytes.fromhex("DF0903") + bytes(8)).decode()
+        body = (
+            f"<sr:DeviceAlertMessage><sr:AlertCode>{alert_code}</sr:AlertCode>"
+            f"<sr:GBCSPayload>{gbcs}</sr:GBCSPayload></sr:DeviceAlertMessage>"
+        )
+        document = alert_document(originator=device, recipient=recipient, counter=self._next(), body=body, when=when or datetime.now(timezone.utc))
+        return sign_duis(document, self.dsp.key_pem, self.dsp.cert_pem)
+
+    def power_outage(self, comms_hub: str, recipient: str, *, when: datetime | None = None) -> bytes:
+        when = when or datetime.now(timezone.utc)
+        body = (
+            "<sr:DCCAlertMessage><sr:DCCAlertCode>N1</sr:DCCAlertCode><sr:DCCAlert><sr:PowerOutageEvent>"
+            f"<sr:CommsHubDeviceID>{duis_form(comms_hub)}</sr:CommsHubDeviceID>"
+            f"<sr:StartDateTime>{when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}</sr:StartDateTime>"
+            "<sr:MPxN>1234567890123</sr:MPxN></sr:PowerOutageEvent></sr:DCCAlert></sr:DCCAlertMessage>"
+        )
+        document = alert_document(originator=DCC_EUI, recipient=recipient, counter=self._next(), body=body, when=when)
+        return sign_duis(document, self.dsp.key_pem, self.dsp.cert_pem)

@@ -107,6 +107,26 @@ class Instruction(_Fact):
     effective_from: datetime
     effective_until: datetime | None = None
     status: InstructionStatus = InstructionStatus.ACTIVE
+    # Optional scope: only these Devices (EUI-64); None means every Device of the failed Supplier.
+    scope: tuple[str, ...] | None = None
+    proposed_by: str | None = None
+    approved_by: str | None = None
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _scope(cls, value):
+        if value is None:
+            return None
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError("a list of Device IDs (EUI-64)")
+        return tuple(parse_eui64(v) for v in value)
+
+    def covers(self, device_id: str) -> bool:
+        return self.scope is None or device_id in self.scope
+
+    def overlaps(self, other: "Instruction") -> bool:
+        far = datetime.max.replace(tzinfo=self.effective_from.tzinfo)
+        return self.effective_from < (other.effective_until or far) and other.effective_from < (self.effective_until or far)
 
     @field_validator("effective_from", "effective_until")
     @classmethod

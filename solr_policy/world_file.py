@@ -5,6 +5,7 @@
     certificates: [{path, status?}]          # paths relative to the world file
     devices:      [{id: EUI-64, type: ESME|GSME|..., smets: SMETS1|SMETS2+, supplier}]
     instructions: [{reference, failed_supplier, solr_party, effective_from, effective_until?, status?}]
+    srps:         [{id, name, endpoint, serves: [Supplier Party ids]}]   # Shared Resource Providers (R7)
 
 Loading twice gives the same store. Errors name the file, line and field.
 """
@@ -27,6 +28,14 @@ class CertificateEntry(BaseModel):
     status: SmkiStatus | None = None
 
 
+class SrpEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1, max_length=64)
+    name: str
+    endpoint: str = Field(min_length=1)
+    serves: list[str] = Field(default_factory=list)
+
+
 class WorldFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     parties: list[Party] = Field(default_factory=list)
@@ -34,6 +43,7 @@ class WorldFile(BaseModel):
     certificates: list[CertificateEntry] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
     instructions: list[Instruction] = Field(default_factory=list)
+    srps: list[SrpEntry] = Field(default_factory=list)
 
 
 def parse_world(text: str, source: str) -> tuple[WorldFile, dict]:
@@ -71,6 +81,10 @@ def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozense
                 raise DataFileError(f"{where('instructions', i, field)}, field instructions.{i}.{field}: unknown Party {getattr(instruction, field)!r}")
         if instruction.effective_until and instruction.effective_until <= instruction.effective_from:
             raise DataFileError(f"{where('instructions', i, 'effective_until')}, field instructions.{i}.effective_until: must be after effective_from")
+    for i, srp in enumerate(world.srps):
+        for supplier in srp.serves:
+            if supplier not in parties:
+                raise DataFileError(f"{where('srps', i, 'serves')}, field srps.{i}.serves: unknown Party {supplier!r}")
     certificates = []
     for i, entry in enumerate(world.certificates):
         cert_path = (path.parent / entry.path) if not Path(entry.path).is_absolute() else Path(entry.path)
@@ -89,6 +103,8 @@ def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozense
             store.put_device(device)
         for instruction in world.instructions:
             store.put_instruction(instruction)
+        for srp in world.srps:
+            store.put_srp(srp.id, name=srp.name, endpoint=srp.endpoint, serves=srp.serves)
         for record, status in certificates:
             if status is not None:
                 record = record.model_copy(update={"status": status})
@@ -100,4 +116,5 @@ def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozense
         "certificates": len(certificates),
         "devices": len(world.devices),
         "instructions": len(world.instructions),
+        "srps": len(world.srps),
     }

@@ -32,8 +32,10 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: str) -> 
             if key in seen:
                 raise DataFileError(f"{source} line {key_node.start_mark.line + 1}: key {key!r} appears twice")
             seen.add(key)
-            out[path + (key,)] = key_node.start_mark.line + 1
             _lines(value_node, path + (key,), out, source)
+            # After the value: a block mapping or list starts on the next line, and an error
+            # about the field must name the line of its key, not of its first entry.
+            out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _lines(item, path + (index,), out, source)

@@ -13,6 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 
@@ -252,6 +254,14 @@ class TestShape:
         raw_sig[5] ^= 0x01
         raw = good.replace(value, base64.b64encode(bytes(raw_sig)))
         assert refusal(ready, raw).rule == "signature.invalid"
+
+    @pytest.mark.parametrize("value", [b"", "\u00e9t\u00e9".encode(), b"AAAAAA", b"A"])
+    def test_malformed_signature_value(self, ready, good, value):
+        # signxml lets base64 errors escape (ValueError, TypeError for an empty value)
+        raw = re.sub(rb"<ds:SignatureValue>[^<]+<", b"<ds:SignatureValue>" + value + b"<", good)
+        err = refusal(ready, raw)
+        assert err.rule == "signature.structure"
+        assert "malformed" in err.message
 
     def test_signed_info_changed(self, ready, good):
         # dropping the explicit exclusive C14N transform changes SignedInfo: the signature breaks
@@ -602,3 +612,48 @@ def test_reference_dcc_response_with_a_second_wrong_dsp_certificate(store, pki):
     assert [c.subject_eui for c in store.find_certificates(role=137)][0] == "0000000000000001"
     message = Verifier(store).verify(DCC_RESPONSE.read_bytes())
     assert message.signer.certificate.subject_eui == "90B3D51F30000002"
+
+
+# -- fuzzing the signature: only refusals, or the original signed content --------------------------
+@pytest.fixture(scope="module")
+def fuzz_target(tmp_path_factory, user_cert):
+    from solr_policy.store import SqliteStore
+
+    store = SqliteStore(tmp_path_factory.mktemp("fuzz") / "fuzz.db")
+    add_cert(store, user_cert)
+    raw = signed(request_xml(counter=31337), user_cert)
+    yield Verifier(store), raw, Verifier(store).verify_request(raw).request
+    store.close()
+
+
+@st.composite
+def _signature_mutations(draw, raw: bytes):
+    data = bytearray(raw)
+    start = raw.index(b"<ds:Signature")
+    for _ in range(draw(st.integers(1, 3))):
+        pos = draw(st.integers(start, len(data) - 1))
+        kind = draw(st.sampled_from(["flip", "delete", "insert"]))
+        if kind == "flip":
+            data[pos] = draw(st.integers(0, 255))
+        elif kind == "delete":
+            del data[pos : pos + draw(st.integers(1, 12))]
+        else:
+            token = draw(st.sampled_from([b"<!-- x -->", b"&amp;", b"\x00", b"=", b"A", b"#", b"<ds:X/>", b'Id="x"', b"\xc3\xa9", b" ", b"<", b"]]>"]))
+            data[pos:pos] = token
+    return bytes(data)
+
+
+def test_fuzz_signature_mutations(fuzz_target):
+    verifier, raw, original = fuzz_target
+
+    @settings(max_examples=250, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(_signature_mutations(raw))
+    def check(mutated):
+        try:
+            verified = verifier.verify_request(mutated)
+        except Refused:
+            return
+        # accepted only when the signed content is still exactly the original request
+        assert verified.request == original
+
+    check()

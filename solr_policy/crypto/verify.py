@@ -292,6 +292,10 @@ class Verifier:
             raise SignatureRefused("signature.structure", f"the signature is malformed: {_first(exc)}") from None
         except etree.LxmlError as exc:
             raise SignatureRefused("signature.structure", f"the signature is malformed: {_first(exc)}") from None
+        except (ValueError, TypeError) as exc:
+            # signxml lets base64 errors through: a non-ASCII or badly padded SignatureValue
+            # (binascii.Error / ValueError), an empty one (TypeError on None).
+            raise SignatureRefused("signature.structure", f"the signature is malformed: {_first(exc)}") from None
         signed = result.signed_xml
         if not isinstance(signed, etree._Element):
             raise SignatureRefused("signature.reference", "the signature does not cover an XML element")

@@ -28,123 +28,22 @@ from solr_policy.duis.models import (
 from solr_policy.duis.parser import NS_DS, NS_SR
 from solr_policy.errors import ParseRefused
 
-_SR = f"{{{NS_SR}}}"
-_SIGNATURE = f"{{{NS_DS}}}Signature"
-_WS = re.compile(r"^[ \t\r\n]*$")
-_B64_WS = re.compile(r"[ \t\r\n]+")
-# xs:dateTime lexical form; datetime.fromisoformat alone also takes week dates, basic format,
-# a space for the T, hour-only times...
-_XS_DATETIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
+from solr_policy.duis.strict import (  # noqa: E402 - shared strict readers
+    _B64_WS,
+    _SIGNATURE,
+    _SR,
+    Spec,
+    _bool,
+    _children,
+    _datetime,
+    _int,
+    _local,
+    _match,
+    _no_attributes,
+    _one,
+    _text,
+    _where,
 )
-
-Spec = tuple[str, int, int]  # local name, min occurs, max occurs
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _where(element: etree._Element) -> str:
-    line = element.sourceline
-    return f"sr:{_local(element.tag)}" + (f" (line {line})" if line else "")
-
-
-def _children(parent: etree._Element) -> list[etree._Element]:
-    """Element children of a structural element, refusing mixed content and comments."""
-    if parent.text is not None and not _WS.match(parent.text):
-        raise ParseRefused("duis.mixed_content", f"unexpected text inside {_where(parent)}")
-    out = []
-    for child in parent:
-        if isinstance(child, etree._Comment):
-            raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(parent)}")
-        if not isinstance(child.tag, str):
-            raise ParseRefused("duis.mixed_content", f"unexpected node inside {_where(parent)}")
-        if child.tail is not None and not _WS.match(child.tail):
-            raise ParseRefused("duis.mixed_content", f"unexpected text after {_where(child)}")
-        out.append(child)
-    return out
-
-
-def _no_attributes(element: etree._Element) -> None:
-    if element.attrib:
-        names = ", ".join(sorted(element.attrib.keys()))
-        raise ParseRefused("duis.attribute", f"unexpected attribute(s) {names} on {_where(element)}")
-
-
-def _match(parent: etree._Element, spec: list[Spec]) -> dict[str, list[etree._Element]]:
-    """Match children against an ordered schema sequence; refuse order, count, namespace slips."""
-    children = _children(parent)
-    found: dict[str, list[etree._Element]] = {name: [] for name, _, _ in spec}
-    index = 0
-    for child in children:
-        if not child.tag.startswith(_SR):
-            ns = child.tag[1:].partition("}")[0] if child.tag.startswith("{") else "(none)"
-            raise ParseRefused(
-                "duis.namespace",
-                f"element {_local(child.tag)} in {_where(parent)} is in namespace {ns}, not {NS_SR}",
-            )
-        name = _local(child.tag)
-        while index < len(spec) and spec[index][0] != name:
-            index += 1
-        if index == len(spec):
-            if name in found:
-                raise ParseRefused(
-                    "duis.order", f"element sr:{name} is duplicated or out of order in {_where(parent)}"
-                )
-            raise ParseRefused("duis.unexpected_element", f"unexpected element sr:{name} in {_where(parent)}")
-        found[name].append(child)
-        if len(found[name]) > spec[index][2]:
-            raise ParseRefused("duis.duplicate", f"element sr:{name} appears more than once in {_where(parent)}")
-    for name, minimum, _ in spec:
-        if len(found[name]) < minimum:
-            raise ParseRefused("duis.missing_element", f"{_where(parent)} is missing sr:{name}")
-    return found
-
-
-def _text(element: etree._Element) -> str:
-    _no_attributes(element)
-    for child in element:
-        if isinstance(child, etree._Comment):
-            raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(element)}")
-        raise ParseRefused("duis.mixed_content", f"{_where(element)} must hold a value, not elements")
-    # XML whitespace only: str.strip() would also drop e.g. U+00A0 ("true\u00a0" is no boolean).
-    return (element.text or "").strip(" \t\r\n")
-
-
-def _one(found: dict[str, list[etree._Element]], name: str) -> etree._Element | None:
-    items = found[name]
-    return items[0] if items else None
-
-
-def _bool(element: etree._Element) -> bool:
-    value = _text(element)
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise ParseRefused("duis.value", f"{_where(element)} must be true or false, not {value!r}")
-
-
-def _int(element: etree._Element) -> int:
-    value = _text(element)
-    if not re.fullmatch(r"[+-]?[0-9]{1,20}", value):  # not \d: that takes any Unicode digit
-        raise ParseRefused("duis.value", f"{_where(element)} must be an integer, not {value[:40]!r}")
-    return int(value)
-
-
-def _datetime(element: etree._Element) -> datetime:
-    value = _text(element)
-    if not _XS_DATETIME.fullmatch(value):
-        raise ParseRefused("duis.value", f"{_where(element)} is not a date-time: {value[:40]!r}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ParseRefused("duis.value", f"{_where(element)} is not a date-time: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        # A time without a zone is ambiguous across BST/GMT; default deny.
-        raise ParseRefused("duis.value", f"{_where(element)} must state its time zone (e.g. ...Z)")
-    return parsed
 
 
 def _request_id(element: etree._Element) -> RequestId:

@@ -5,7 +5,7 @@ Every rule runs on every request, so a refusal lists every failed rule, not only
 
 from __future__ import annotations
 
-from solr_policy.rules import r1_role, r3_srv, r5_content, r6_authority
+from solr_policy.rules import r1_role, r2_certificates, r3_srv, r4_adt, r5_content, r6_authority
 from solr_policy.rules.base import Facts, Outcome, Rule
 
 RULES: tuple[Rule, ...] = (
@@ -13,6 +13,8 @@ RULES: tuple[Rule, ...] = (
     r1_role.known_user,
     r1_role.role_governed,
     r1_role.user_active,
+    # R2 what they may hold
+    r2_certificates.no_digital_signing_certificate,
     # R3 what they may ask for
     r3_srv.srv_allowed,
     r3_srv.srv_consistent,
@@ -30,6 +32,9 @@ RULES: tuple[Rule, ...] = (
     r5_content.gbcs_message_code,
     r5_content.gbcs_recipient,
     r5_content.gbcs_is_command,
+    # R4 the AROs' limits: which Supplier's Devices, and how many requests (quarantine)
+    r4_adt.adt_covers_supplier,
+    r4_adt.adt_threshold,
     # R6 replay protection last: it is the only rule whose pass changes state
     r6_authority.counter_fresh,
 )

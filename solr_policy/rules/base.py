@@ -26,6 +26,9 @@ class Outcome:
     # A rule that could not be checked because an earlier one failed: it has not passed
     # (default deny), but it is not shown as a separate reason.
     skipped: bool = False
+    # Anomaly detection: the request is well-formed and authorised but over a threshold;
+    # it is held (outcome quarantine, DCC Alert AD1) rather than refused.
+    quarantine: bool = False
 
     def as_reason(self) -> dict[str, str | None]:
         return {"rule": self.rule, "code": self.code, "message": self.message}
@@ -37,6 +40,10 @@ def ok(rule: str, message: str) -> Outcome:
 
 def fail(rule: str, message: str, code: str | None = None) -> Outcome:
     return Outcome(rule, False, message, code)
+
+
+def hold(rule: str, message: str) -> Outcome:
+    return Outcome(rule, False, message, "AD1", quarantine=True)
 
 
 def skip(rule: str, why: str) -> Outcome:
@@ -56,6 +63,9 @@ class Facts:
     gbcs: GbcsHeader | None = None
     gbcs_error: str | None = None
     signing_certificates: tuple[str, ...] = ()  # Digital Signing certs held for the user (R2)
+    adt_files: tuple[dict, ...] = ()  # the User's current ADT files (R4)
+    adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
+    released_by: str | None = None  # set when a quarantined request is released (R4)
 
     @property
     def srv(self) -> SrvRule | None:

@@ -52,7 +52,10 @@ def device_of_failed_supplier(f: Facts) -> Outcome:
     if not matching:
         failed = ", ".join(sorted({i.failed_supplier for i in active}))
         return fail(rule, f"the Device belongs to Supplier {f.device.supplier}, not to the failed Supplier ({failed}) of the active instruction", "E4")
-    return ok(rule, f"the Device belongs to failed Supplier {f.device.supplier} (instruction {matching[0].reference})")
+    in_scope = [i for i in matching if i.covers(f.device.id)]
+    if not in_scope:
+        return fail(rule, f"the Device is not in the scope of instruction {matching[0].reference}", "E4")
+    return ok(rule, f"the Device belongs to failed Supplier {f.device.supplier} (instruction {in_scope[0].reference})")
 
 
 def _execution_time(f: Facts) -> datetime | None:
@@ -92,6 +95,8 @@ def execution_in_window(f: Facts) -> Outcome:
 def counter_fresh(f: Facts) -> Outcome:
     rule = "R6.counter-fresh"
     counter = f.request.header.request_id.counter
+    if f.released_by is not None:
+        return ok(rule, f"RequestID counter {counter} was taken when the request was quarantined")
     if f.last_counter is not None and counter <= f.last_counter:
         return fail(rule, f"RequestID counter {counter} is not above {f.last_counter}, the last accepted from this User (replay)")
     return ok(rule, f"RequestID counter {counter} is new")

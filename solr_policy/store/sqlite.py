@@ -77,6 +77,51 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_instruction ON audit (instruction);
     CREATE INDEX audit_actor ON audit (actor);
     """,
+    # 3: governance: instruction lifecycle, officers, ADT files and usage, quarantine
+    """
+    ALTER TABLE instructions ADD COLUMN scope TEXT;
+    ALTER TABLE instructions ADD COLUMN proposed_by TEXT;
+    ALTER TABLE instructions ADD COLUMN approved_by TEXT;
+    CREATE TABLE instruction_events (
+        id INTEGER PRIMARY KEY, reference TEXT NOT NULL REFERENCES instructions (reference),
+        at TEXT NOT NULL, action TEXT NOT NULL, officer TEXT NOT NULL, reason TEXT NOT NULL
+    );
+    CREATE TABLE officers (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, party TEXT,
+        public_key TEXT, status TEXT NOT NULL, appointed_by TEXT, appointed_at TEXT NOT NULL,
+        removed_by TEXT, removed_at TEXT
+    );
+    CREATE TABLE adt_files (
+        reference TEXT PRIMARY KEY, party TEXT NOT NULL, user_id TEXT NOT NULL, supplier TEXT NOT NULL,
+        aro TEXT NOT NULL, submitted_at TEXT NOT NULL, thresholds TEXT NOT NULL, sha256 TEXT NOT NULL,
+        status TEXT NOT NULL
+    );
+    CREATE INDEX adt_files_user ON adt_files (user_id, supplier, status);
+    CREATE TABLE adt_usage (
+        user_id TEXT NOT NULL, supplier TEXT NOT NULL, srv TEXT NOT NULL, period TEXT NOT NULL,
+        window_start TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (user_id, supplier, srv, period, window_start)
+    );
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, originator TEXT NOT NULL, device TEXT NOT NULL,
+        srv TEXT NOT NULL, counter TEXT NOT NULL, raw BLOB NOT NULL, decision TEXT NOT NULL,
+        status TEXT NOT NULL, resolved_by TEXT, resolved_at TEXT, reason TEXT
+    );
+    """,
+    # 4: Shared Resource Providers and alert deliveries (R7)
+    """
+    CREATE TABLE srps (id TEXT PRIMARY KEY, name TEXT NOT NULL, endpoint TEXT NOT NULL);
+    CREATE TABLE srp_suppliers (
+        supplier TEXT PRIMARY KEY REFERENCES parties (id), srp TEXT NOT NULL REFERENCES srps (id)
+    );
+    CREATE TABLE alert_deliveries (
+        id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, response_id TEXT NOT NULL,
+        recipient TEXT NOT NULL, device TEXT, alert TEXT NOT NULL, raw BLOB NOT NULL,
+        status TEXT NOT NULL, target_kind TEXT, target_id TEXT, endpoint TEXT, reason TEXT NOT NULL,
+        routed_at TEXT
+    );
+    CREATE INDEX alert_deliveries_status ON alert_deliveries (status);
+    """,
 ]
 
 GENESIS = "0" * 64
@@ -295,11 +340,13 @@ class SqliteStore:
     def put_instruction(self, instruction: Instruction) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO instructions (reference, failed_supplier, solr_party, effective_from, effective_until, status)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (reference) DO UPDATE SET"
+                "INSERT INTO instructions (reference, failed_supplier, solr_party, effective_from, effective_until, status,"
+                " scope, proposed_by, approved_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reference) DO UPDATE SET"
                 " failed_supplier = excluded.failed_supplier, solr_party = excluded.solr_party,"
                 " effective_from = excluded.effective_from, effective_until = excluded.effective_until,"
-                " status = excluded.status",
+                " status = excluded.status, scope = excluded.scope, proposed_by = excluded.proposed_by,"
+                " approved_by = excluded.approved_by",
                 (
                     instruction.reference,
                     instruction.failed_supplier,
@@ -307,6 +354,9 @@ class SqliteStore:
                     _iso(instruction.effective_from),
                     _iso(instruction.effective_until) if instruction.effective_until else None,
                     instruction.status.value,
+                    json.dumps(list(instruction.scope)) if instruction.scope is not None else None,
+                    instruction.proposed_by,
+                    instruction.approved_by,
                 ),
             )
 
@@ -337,6 +387,9 @@ class SqliteStore:
             effective_from=datetime.fromisoformat(row["effective_from"]),
             effective_until=datetime.fromisoformat(row["effective_until"]) if row["effective_until"] else None,
             status=InstructionStatus(row["status"]),
+            scope=tuple(json.loads(row["scope"])) if row["scope"] else None,
+            proposed_by=row["proposed_by"],
+            approved_by=row["approved_by"],
         )
 
     def get_instruction(self, reference: str) -> Instruction | None:
@@ -449,3 +502,158 @@ class SqliteStore:
                 return False, count, f"entry {row['seq']} was altered (its hash does not match its content)"
             prev, expected_seq = row["hash"], expected_seq + 1
         return True, count, f"{count} entries, chain intact"
+
+    # -- governance ---------------------------------------------------------------------
+    def add_instruction_event(self, reference: str, *, at: datetime, action: str, officer: str, reason: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO instruction_events (reference, at, action, officer, reason) VALUES (?, ?, ?, ?, ?)",
+                (reference, _iso(at), action, officer, reason),
+            )
+
+    def instruction_events(self, reference: str) -> list[dict]:
+        return self._read("SELECT at, action, officer, reason FROM instruction_events WHERE reference = ? ORDER BY id", (reference,))
+
+    def put_officer(self, officer: dict) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO officers (id, kind, name, party, public_key, status, appointed_by, appointed_at, removed_by, removed_at)"
+                " VALUES (:id, :kind, :name, :party, :public_key, :status, :appointed_by, :appointed_at, :removed_by, :removed_at)"
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, party = excluded.party,"
+                " public_key = excluded.public_key, status = excluded.status, appointed_by = excluded.appointed_by,"
+                " appointed_at = excluded.appointed_at, removed_by = excluded.removed_by, removed_at = excluded.removed_at",
+                officer,
+            )
+
+    def get_officer(self, officer_id: str) -> dict | None:
+        rows = self._read("SELECT * FROM officers WHERE id = ?", (officer_id,))
+        return rows[0] if rows else None
+
+    def list_officers(self, *, party: str | None = None) -> list[dict]:
+        if party is None:
+            return self._read("SELECT * FROM officers ORDER BY kind, id")
+        return self._read("SELECT * FROM officers WHERE party = ? ORDER BY kind, id", (party,))
+
+    def put_adt_file(self, record: dict) -> None:
+        """Store an accepted ADT file; it supersedes the current one for the same User and Supplier."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE adt_files SET status = 'superseded' WHERE user_id = ? AND supplier = ? AND status = 'current'",
+                (record["user_id"], record["supplier"]),
+            )
+            conn.execute(
+                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status)"
+                " VALUES (:reference, :party, :user_id, :supplier, :aro, :submitted_at, :thresholds, :sha256, 'current')",
+                record,
+            )
+
+    def get_adt_file(self, reference: str) -> dict | None:
+        rows = self._read("SELECT * FROM adt_files WHERE reference = ?", (reference,))
+        return rows[0] if rows else None
+
+    def current_adt_files(self, user_id: str) -> list[dict]:
+        return self._read("SELECT * FROM adt_files WHERE user_id = ? AND status = 'current' ORDER BY supplier", (user_id,))
+
+    def list_adt_files(self) -> list[dict]:
+        return self._read("SELECT * FROM adt_files ORDER BY submitted_at, reference")
+
+    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int:
+        rows = self._read(
+            "SELECT count FROM adt_usage WHERE user_id = ? AND supplier = ? AND srv = ? AND period = ? AND window_start = ?",
+            (user_id, supplier, srv, period, window_start),
+        )
+        return rows[0]["count"] if rows else 0
+
+    def add_adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO adt_usage (user_id, supplier, srv, period, window_start, count) VALUES (?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (user_id, supplier, srv, period, window_start) DO UPDATE SET count = adt_usage.count + 1",
+                (user_id, supplier, srv, period, window_start),
+            )
+
+    def all_adt_usage(self) -> list[dict]:
+        return self._read("SELECT * FROM adt_usage ORDER BY user_id, supplier, srv, period, window_start")
+
+    def add_quarantine(self, *, at: datetime, originator: str, device: str, srv: str, counter: int, raw: bytes, decision: dict) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO quarantine (at, originator, device, srv, counter, raw, decision, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'held')",
+                (_iso(at), originator, device, srv, f"{counter:020d}", raw, json.dumps(decision, default=str)),
+            )
+            return int(cur.lastrowid)
+
+    def get_quarantine(self, item: int) -> dict | None:
+        rows = self._read("SELECT * FROM quarantine WHERE id = ?", (item,))
+        return rows[0] if rows else None
+
+    def list_quarantine(self, *, status: str | None = None) -> list[dict]:
+        if status is None:
+            return self._read("SELECT id, at, originator, device, srv, counter, status, resolved_by, resolved_at, reason FROM quarantine ORDER BY id")
+        return self._read(
+            "SELECT id, at, originator, device, srv, counter, status, resolved_by, resolved_at, reason FROM quarantine WHERE status = ? ORDER BY id",
+            (status,),
+        )
+
+    def resolve_quarantine(self, item: int, *, status: str, by: str, at: datetime, reason: str) -> bool:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE quarantine SET status = ?, resolved_by = ?, resolved_at = ?, reason = ? WHERE id = ? AND status = 'held'",
+                (status, by, _iso(at), reason, item),
+            )
+            return cur.rowcount == 1
+
+    # -- Shared Resource Providers and alert deliveries ---------------------------------------
+    def put_srp(self, srp_id: str, *, name: str, endpoint: str, serves: list[str]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO srps (id, name, endpoint) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " name = excluded.name, endpoint = excluded.endpoint",
+                (srp_id, name, endpoint),
+            )
+            for supplier in serves:
+                conn.execute(
+                    "INSERT INTO srp_suppliers (supplier, srp) VALUES (?, ?) ON CONFLICT (supplier) DO UPDATE SET srp = excluded.srp",
+                    (supplier, srp_id),
+                )
+
+    def srp_for_supplier(self, supplier: str) -> dict | None:
+        rows = self._read(
+            "SELECT srps.* FROM srps JOIN srp_suppliers ON srp_suppliers.srp = srps.id WHERE srp_suppliers.supplier = ?",
+            (supplier,),
+        )
+        return rows[0] if rows else None
+
+    def list_srps(self) -> list[dict]:
+        rows = self._read("SELECT * FROM srps ORDER BY id")
+        for row in rows:
+            row["serves"] = [r["supplier"] for r in self._read("SELECT supplier FROM srp_suppliers WHERE srp = ? ORDER BY supplier", (row["id"],))]
+        return rows
+
+    def add_alert_delivery(self, record: dict) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO alert_deliveries (received_at, response_id, recipient, device, alert, raw, status, target_kind,"
+                " target_id, endpoint, reason, routed_at) VALUES (:received_at, :response_id, :recipient, :device, :alert, :raw,"
+                " :status, :target_kind, :target_id, :endpoint, :reason, :routed_at)",
+                record,
+            )
+            return int(cur.lastrowid)
+
+    def update_alert_delivery(self, item: int, **fields) -> None:
+        allowed = {"status", "target_kind", "target_id", "endpoint", "reason", "routed_at"}
+        assignments = ", ".join(f"{k} = :{k}" for k in fields if k in allowed)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE alert_deliveries SET {assignments} WHERE id = :id", {**fields, "id": item})
+
+    def alert_deliveries(self, *, status: str | None = None) -> list[dict]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        return self._read(
+            "SELECT id, received_at, response_id, recipient, device, alert, status, target_kind, target_id, endpoint, reason,"
+            f" routed_at FROM alert_deliveries {where} ORDER BY id",
+            params,
+        )
+
+    def alert_raw(self, item: int) -> bytes | None:
+        rows = self._read("SELECT raw FROM alert_deliveries WHERE id = ?", (item,))
+        return bytes(rows[0]["raw"]) if rows else None

@@ -1,0 +1,97 @@
+@MP134B-R5
+Feature: R5 - Requests may only switch meters to Credit
+  MP134B requirement R5: request content is checked. The Service Request body (for
+  SMETS1 meters) and the GBCS payload of the Signed Pre-Command (for SMETS2 and later
+  meters) may only change the Payment Mode to Credit.
+
+  Why: the role exists so that customers of a failed Supplier are not left on
+  prepayment meters they can no longer top up. Switching a meter the other way, to
+  Prepayment, or sending any other command inside an allowed request, would do the
+  opposite of what the role is for.
+
+  How the two kinds of request differ:
+  - "asks to switch" is a Service Request: the User says what it wants and the DCC
+    builds the command for the meter. The engine checks what the request asks for.
+    SMETS1 meters take only this kind.
+  - "sends a signed command" is a Signed Pre-Command: the User has signed the very
+    command the meter will carry out. The engine reads that command and checks that it
+    is a command, that it switches to Credit, and that it is addressed to the meter the
+    request names.
+
+  Background:
+    Given Failed Energy has failed and SoLR Contingency Services is its SoLR Party
+    And SoLR Contingency Services has a registered SoLR Contingency user
+    And Ofgem's instruction to act for Failed Energy's customers is in force from yesterday for 30 days
+
+  @MP134B-R5
+  Scenario Outline: Switching a meter to credit by Service Request is allowed
+    When the SoLR Contingency user asks to switch <meter> to credit
+    Then the request is allowed
+
+    Examples:
+      | meter                        |
+      | the SMETS1 electricity meter |
+      | the SMETS1 gas meter         |
+      | the SMETS2 electricity meter |
+      | the SMETS2 gas meter         |
+
+  @MP134B-R5
+  Scenario Outline: Switching a meter to prepayment by Service Request is refused
+    When the SoLR Contingency user asks to switch <meter> to prepayment
+    Then the request is refused because the request may only switch the meter to credit
+
+    Examples:
+      | meter                        |
+      | the SMETS1 electricity meter |
+      | the SMETS1 gas meter         |
+      | the SMETS2 electricity meter |
+
+  @MP134B-R5
+  Scenario Outline: A signed command that switches a SMETS2 meter to credit is allowed
+    When the SoLR Contingency user sends a signed command to switch <meter> to credit
+    Then the request is allowed
+
+    Examples:
+      | meter                        | GBCS command                       |
+      | the SMETS2 electricity meter | ECS02 set electricity meter credit |
+      | the SMETS2 gas meter         | GCS02 set gas meter credit         |
+
+  @MP134B-R5
+  Scenario Outline: A signed command that switches a SMETS2 meter to prepayment is refused
+    When the SoLR Contingency user sends a signed command to switch <meter> to prepayment
+    Then the request is refused because the signed command may only switch the meter to credit
+
+    Examples:
+      | meter                        | GBCS command                           |
+      | the SMETS2 electricity meter | ECS03 set electricity meter prepayment |
+      | the SMETS2 gas meter         | GCS03 set gas meter prepayment         |
+
+  @MP134B-R5
+  Scenario: A signed command addressed to a different meter from the request is refused
+    When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit, addressed inside to the SMETS2 gas meter
+    Then the request is refused because the signed command is addressed to a different meter
+
+  @MP134B-R5
+  Scenario Outline: A signed message that is not a command is refused
+    When the SoLR Contingency user sends a signed <message> to the SMETS2 electricity meter instead of a command
+    Then the request is refused because the signed message is not a command
+
+    Examples:
+      | message  |
+      | response |
+      | alert    |
+
+  @MP134B-R5
+  Scenario: A damaged signed command is refused
+    When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit that has been cut short
+    Then the request is refused because the signed command cannot be read
+
+  @MP134B-R5
+  Scenario Outline: A signed command to a SMETS1 meter is refused
+    When the SoLR Contingency user sends a signed command to switch <meter> to credit
+    Then the request is refused because SMETS1 meters take only service requests
+
+    Examples:
+      | meter                        |
+      | the SMETS1 electricity meter |
+      | the SMETS1 gas meter         |

@@ -1,0 +1,125 @@
+"""DUIS alerts: a signed ``sr:Response`` whose Body is a DeviceAlertMessage or DCCAlertMessage.
+
+``ResponseID`` is ``originator:recipient:counter``: the recipient is the User the DCC
+addresses. For a Device Alert the originator is the Device; a DCC Alert names the Device,
+where it concerns one, inside its body (DeviceID, CommsHubDeviceID).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Literal
+
+from lxml import etree
+from pydantic import BaseModel, ConfigDict
+
+from solr_policy.duis.models import RequestId
+from solr_policy.duis.strict import _SR, _children, _datetime, _local, _match, _no_attributes, _text, _where
+from solr_policy.errors import ParseRefused
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["device", "dcc"]
+    originator: str
+    recipient: str
+    counter: int
+    response_code: str
+    response_date_time: datetime
+    alert_code: str  # hex Device Alert code (e.g. "8F84") or DCC Alert code (e.g. "N12", "AD1")
+    dcc_alert: str | None = None  # the DCCAlert body's element, e.g. PowerOutageEvent
+    device: str | None = None
+    gbcs_payload_length: int | None = None
+
+    @property
+    def response_id(self) -> str:
+        return str(RequestId(originator=self.originator, target=self.recipient, counter=self.counter))
+
+    def summary(self) -> dict:
+        return {
+            "response_id": self.response_id,
+            "kind": self.kind,
+            "alert_code": self.alert_code,
+            "dcc_alert": self.dcc_alert,
+            "recipient": self.recipient,
+            "device": self.device,
+            "response_date_time": self.response_date_time.isoformat(),
+        }
+
+
+_HEADER = [("RequestID", 0, 1), ("ResponseID", 0, 1), ("ResponseCode", 1, 1), ("ResponseDateTime", 1, 1)]
+_DEVICE_ALERT = [("AlertCode", 1, 1), ("ThrottledAlertSequenceId", 0, 1), ("ThrottledAlertCount", 0, 1), ("GBCSPayload", 1, 1)]
+_DCC_ALERT = [("DCCAlertCode", 1, 1), ("ThrottledAlertSequenceId", 0, 1), ("ThrottledAlertCount", 0, 1), ("DCCAlert", 1, 1)]
+_DEVICE_FIELDS = ("DeviceID", "CommsHubDeviceID")
+
+
+def _device_in(element: etree._Element) -> str | None:
+    for name in _DEVICE_FIELDS:
+        found = element.find(f".//{_SR}{name}")
+        if found is not None and found.text:
+            try:
+                return RequestId.parse(f"{found.text.strip()}:{found.text.strip()}:0").originator
+            except ValueError:
+                raise ParseRefused("alert.device", f"{_where(found)} is not an EUI-64") from None
+    return None
+
+
+def build_alert(root: etree._Element) -> Alert:
+    """Typed alert from a (signed) DUIS Response element; other responses are refused."""
+    if root.tag != f"{_SR}Response":
+        raise ParseRefused("alert.root", f"expected sr:Response, found {_local(str(root.tag))}")
+    children = [c for c in _children(root) if c.tag.startswith(_SR)]
+    if [c.tag for c in children] != [f"{_SR}Header", f"{_SR}Body"]:
+        raise ParseRefused("alert.structure", "sr:Response must hold sr:Header then sr:Body")
+    header, body = children
+    _no_attributes(header)
+    found = _match(header, _HEADER)
+    if not found["ResponseID"]:
+        raise ParseRefused("alert.response_id", "an alert carries a ResponseID naming its recipient")
+    try:
+        rid = RequestId.parse(_text(found["ResponseID"][0]))
+    except ValueError as exc:
+        raise ParseRefused("alert.response_id", f"ResponseID is malformed: {exc}") from None
+    code = _text(found["ResponseCode"][0])
+    if not re.fullmatch(r"[A-Z]{1,3}[0-9]{1,3}", code):
+        raise ParseRefused("alert.response_code", f"ResponseCode {code[:20]!r} is not a DUIS response code")
+    when = _datetime(found["ResponseDateTime"][0])
+    items = _children(body)
+    if len(items) != 1:
+        raise ParseRefused("alert.body", f"sr:Body must hold exactly one message, found {len(items)}")
+    (message,) = items
+    name = _local(message.tag)
+    if not message.tag.startswith(_SR):
+        raise ParseRefused("alert.body", f"the Body element {name} is not in the DUIS namespace")
+    if name == "DeviceAlertMessage":
+        fields = _match(message, _DEVICE_ALERT)
+        alert_code = _text(fields["AlertCode"][0]).upper()
+        if not re.fullmatch(r"(?:[0-9A-F]{2})+", alert_code):
+            raise ParseRefused("alert.code", f"AlertCode {alert_code[:20]!r} is not hexBinary")
+        try:
+            payload = base64.b64decode(re.sub(r"[ \t\r\n]+", "", _text(fields["GBCSPayload"][0])), validate=True)
+        except (binascii.Error, ValueError):
+            raise ParseRefused("alert.base64", "sr:GBCSPayload is not valid base64") from None
+        return Alert(
+            kind="device", originator=rid.originator, recipient=rid.target, counter=rid.counter,
+            response_code=code, response_date_time=when, alert_code=alert_code,
+            device=rid.originator, gbcs_payload_length=len(payload),
+        )
+    if name == "DCCAlertMessage":
+        fields = _match(message, _DCC_ALERT)
+        alert_code = _text(fields["DCCAlertCode"][0])
+        if not re.fullmatch(r"(AD1|N[0-9]{1,3})", alert_code):
+            raise ParseRefused("alert.code", f"DCCAlertCode {alert_code[:20]!r} is not a DCC Alert code")
+        content = _children(fields["DCCAlert"][0])
+        if len(content) != 1:
+            raise ParseRefused("alert.body", "sr:DCCAlert must hold exactly one alert")
+        return Alert(
+            kind="dcc", originator=rid.originator, recipient=rid.target, counter=rid.counter,
+            response_code=code, response_date_time=when, alert_code=alert_code,
+            dcc_alert=_local(content[0].tag), device=_device_in(content[0]),
+        )
+    raise ParseRefused("alert.not_an_alert", f"the Response carries {name}, not a Device or DCC Alert")

@@ -1,0 +1,134 @@
+"""Routing alerts (MP134B R7): after a failed Supplier's certificates are revoked, its
+alerts go to the Shared Resource Provider (SRP) that served it. No alert is lost: an alert
+that cannot be routed waits, with its reason, in a durable queue until it can.
+
+    recipient User unknown                                    -> pending
+    recipient's Party named as failed Supplier in an instruction
+      (active, suspended or ended) and its certificates revoked -> its SRP, or pending
+    otherwise                                                  -> the recipient User itself
+
+The SoLR Party gets a copy only where its policy says ``alerts_to_solr_party: true``.
+Routing is decided and recorded (delivery row + audit entry) in one transaction; handing
+the alert to the endpoint is the embedding pipeline's job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pydantic import BaseModel, ConfigDict
+
+from solr_policy.alerts.parse import Alert, build_alert
+from solr_policy.crypto.certs import SmkiStatus
+from solr_policy.crypto.verify import Verifier
+from solr_policy.errors import Refused
+from solr_policy.world import InstructionStatus
+
+FAILED_STATES = (InstructionStatus.ACTIVE, InstructionStatus.SUSPENDED, InstructionStatus.ENDED)
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: str  # "user", "srp", "solr_party"
+    id: str
+    endpoint: str | None = None
+
+
+class Delivery(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    status: str  # "routed" or "pending" (or "refused": not a genuine alert)
+    alert: dict | None
+    targets: list[Target]
+    reason: str
+    delivery_id: int | None = None
+    rule: str | None = None
+
+
+def plan(store, alert: Alert, *, policies=None) -> tuple[str, list[Target], str]:
+    """Where an alert goes now: (status, targets, reason). Reads the store, writes nothing."""
+    user = store.get_user(alert.recipient)
+    if user is None:
+        return "pending", [], f"recipient {alert.recipient} is not a known User"
+    failed_in = [i for i in store.instructions(failed_supplier=user.party) if i.status in FAILED_STATES]
+    certificates = store.find_certificates(eui=alert.recipient)
+    revoked = bool(certificates) and all(c.status is SmkiStatus.REVOKED for c in certificates)
+    if not failed_in or not revoked:
+        why = "its Party is not a failed Supplier" if not failed_in else "its certificates are not revoked"
+        return "routed", [Target(kind="user", id=alert.recipient)], f"to the recipient User: {why}"
+    srp = store.srp_for_supplier(user.party)
+    if srp is None:
+        return "pending", [], f"failed Supplier {user.party}'s certificates are revoked and no SRP is registered for it"
+    targets = [Target(kind="srp", id=srp["id"], endpoint=srp["endpoint"])]
+    copy_parties = sorted({i.solr_party for i in failed_in})
+    policy = policies.for_role("SC") if policies is not None else None
+    if policy is not None and policy.alerts_to_solr_party:
+        targets += [Target(kind="solr_party", id=party) for party in copy_parties]
+    reason = (
+        f"failed Supplier {user.party} (instruction {failed_in[-1].reference}, {failed_in[-1].status.value}) "
+        f"has its certificates revoked: to its SRP {srp['id']}"
+    )
+    return "routed", targets, reason
+
+
+class AlertRouter:
+    def __init__(self, store, *, policies=None, schema=None) -> None:
+        self.store = store
+        self.policies = policies
+        self.verifier = Verifier(store, schema=schema)
+
+    def route(self, raw: bytes, *, now: datetime | None = None) -> Delivery:
+        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        try:
+            verified = self.verifier.verify(raw, now=now)
+            alert = build_alert(verified.signed_root)
+        except Refused as refusal:
+            self.store.append_audit("alert.refused", refusal.as_dict(), at=now)
+            return Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule)
+        with self.store.transaction():
+            status, targets, reason = plan(self.store, alert, policies=self.policies)
+            item = self.store.add_alert_delivery(
+                {
+                    "received_at": now.isoformat(),
+                    "response_id": alert.response_id,
+                    "recipient": alert.recipient,
+                    "device": alert.device,
+                    "alert": alert.model_dump_json(),
+                    "raw": raw,
+                    "status": status,
+                    "target_kind": ",".join(t.kind for t in targets) or None,
+                    "target_id": ",".join(t.id for t in targets) or None,
+                    "endpoint": ",".join(t.endpoint or "" for t in targets) or None,
+                    "reason": reason,
+                    "routed_at": now.isoformat() if status == "routed" else None,
+                }
+            )
+            self.store.append_audit(
+                "alert.route",
+                {"delivery": item, "status": status, "targets": [t.model_dump() for t in targets], "reason": reason, "alert": alert.summary()},
+                at=now,
+                originator=alert.originator,
+                device=alert.device,
+            )
+        return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=item)
+
+    def retry_pending(self, *, now: datetime | None = None) -> list[Delivery]:
+        """Route again every pending alert (e.g. once an SRP is registered)."""
+        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        results = []
+        for row in self.store.alert_deliveries(status="pending"):
+            alert = Alert.model_validate_json(row["alert"])
+            with self.store.transaction():
+                status, targets, reason = plan(self.store, alert, policies=self.policies)
+                if status == "routed":
+                    self.store.update_alert_delivery(
+                        row["id"], status="routed", target_kind=",".join(t.kind for t in targets),
+                        target_id=",".join(t.id for t in targets), endpoint=",".join(t.endpoint or "" for t in targets),
+                        reason=reason, routed_at=now.isoformat(),
+                    )
+                    self.store.append_audit(
+                        "alert.route",
+                        {"delivery": row["id"], "status": status, "targets": [t.model_dump() for t in targets], "reason": reason, "retry": True},
+                        at=now, originator=alert.originator, device=alert.device,
+                    )
+            results.append(Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row["id"]))
+        return results

@@ -1,0 +1,1 @@
+"""Governance: the MP134B gates around the SoLR Contingency User Role."""

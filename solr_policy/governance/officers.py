@@ -1,0 +1,131 @@
+"""Officers: governance staff, and the SoLR Party's SRO and AROs (MP134B R4).
+
+Governance officers run SoLR events (instructions). Governance registers a Party's Senior
+Responsible Officer (SRO); the SRO appoints and removes Authorised Responsible Officers
+(AROs). SROs and AROs hold a P-256 key: AROs sign the ADT files they submit with it.
+Every step is audited with who did it and why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from solr_policy.errors import GovernanceRefused
+
+GOVERNANCE, SRO, ARO = "governance", "sro", "aro"
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def load_public_key(pem: bytes | str, who: str) -> str:
+    """Accept a P-256 public key (or a certificate carrying one); return it as SPKI PEM."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        if b"BEGIN CERTIFICATE" in data:
+            from cryptography import x509
+
+            key = x509.load_pem_x509_certificate(data).public_key()
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise GovernanceRefused("R4.officer-key", f"the key given for {who} is not a PEM public key or certificate") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise GovernanceRefused("R4.officer-key", f"the key given for {who} must be an EC P-256 public key")
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def require_officer(store, officer_id: str, kind: str | tuple[str, ...], *, party: str | None = None) -> dict:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    officer = store.get_officer(officer_id)
+    if officer is None:
+        raise GovernanceRefused("governance.unknown-officer", f"{officer_id} is not a registered officer")
+    if officer["status"] != "active":
+        raise GovernanceRefused("governance.officer-removed", f"officer {officer_id} was removed on {officer['removed_at']}")
+    if officer["kind"] not in kinds:
+        raise GovernanceRefused("governance.officer-kind", f"{officer_id} is a {officer['kind'].upper()} officer; this needs {' or '.join(k.upper() for k in kinds)}")
+    if party is not None and officer["kind"] != GOVERNANCE and officer["party"] != party:
+        raise GovernanceRefused("governance.officer-party", f"{officer_id} is an officer of Party {officer['party']}, not of {party}")
+    return officer
+
+
+def _new(store, officer_id: str) -> None:
+    if store.get_officer(officer_id) is not None:
+        raise GovernanceRefused("governance.officer-exists", f"officer {officer_id} already exists")
+
+
+def register_governance_officer(store, officer_id: str, *, name: str, at: datetime, by: str | None = None) -> dict:
+    """Bootstrap: the first governance officer is registered by whoever runs the store;
+    later ones by an existing governance officer (``by``)."""
+    with store.transaction():
+        existing = [o for o in store.list_officers() if o["kind"] == GOVERNANCE and o["status"] == "active"]
+        if existing:
+            if by is None:
+                raise GovernanceRefused("governance.officer-kind", "an existing governance officer must register new ones (--by)")
+            require_officer(store, by, GOVERNANCE)
+        _new(store, officer_id)
+        record = _record(officer_id, GOVERNANCE, name, None, None, by, at)
+        store.put_officer(record)
+        store.append_audit("officer.register-governance", {"officer": officer_id, "name": name}, at=at, actor=by or officer_id)
+    return record
+
+
+def register_sro(store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> dict:
+    with store.transaction():
+        require_officer(store, by, GOVERNANCE)
+        if store.get_party(party) is None:
+            raise GovernanceRefused("governance.unknown-party", f"Party {party} is not known")
+        if any(o["kind"] == SRO and o["status"] == "active" for o in store.list_officers(party=party)):
+            raise GovernanceRefused("R4.one-sro", f"Party {party} already has an active SRO")
+        _new(store, officer_id)
+        record = _record(officer_id, SRO, name, party, load_public_key(public_key, officer_id), by, at)
+        store.put_officer(record)
+        store.append_audit("officer.register-sro", {"officer": officer_id, "party": party, "name": name}, at=at, actor=by)
+    return record
+
+
+def appoint_aro(store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> dict:
+    with store.transaction():
+        require_officer(store, by, SRO, party=party)
+        _new(store, officer_id)
+        record = _record(officer_id, ARO, name, party, load_public_key(public_key, officer_id), by, at)
+        store.put_officer(record)
+        store.append_audit("officer.appoint-aro", {"officer": officer_id, "party": party, "name": name}, at=at, actor=by)
+    return record
+
+
+def remove_officer(store, officer_id: str, *, by: str, reason: str, at: datetime) -> dict:
+    """An SRO removes its Party's AROs; governance removes SROs (and may remove AROs)."""
+    with store.transaction():
+        officer = store.get_officer(officer_id)
+        if officer is None or officer["status"] != "active":
+            raise GovernanceRefused("governance.unknown-officer", f"{officer_id} is not an active officer")
+        if officer["kind"] == ARO:
+            require_officer(store, by, (SRO, GOVERNANCE), party=officer["party"])
+        else:
+            require_officer(store, by, GOVERNANCE)
+        if by == officer_id:
+            raise GovernanceRefused("governance.four-eyes", "an officer cannot remove themselves")
+        officer = {**officer, "status": "removed", "removed_by": by, "removed_at": _iso(at)}
+        store.put_officer(officer)
+        store.append_audit("officer.remove", {"officer": officer_id, "kind": officer["kind"], "reason": reason}, at=at, actor=by)
+    return officer
+
+
+def _record(officer_id, kind, name, party, key, by, at) -> dict:
+    return {
+        "id": officer_id,
+        "kind": kind,
+        "name": name,
+        "party": party,
+        "public_key": key,
+        "status": "active",
+        "appointed_by": by,
+        "appointed_at": _iso(at),
+        "removed_by": None,
+        "removed_at": None,
+    }

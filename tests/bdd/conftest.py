@@ -1,0 +1,477 @@
+"""Step definitions shared by the MP134B feature files (features/R*.feature).
+
+The feature files speak the language of the SEC: Suppliers, SoLR Parties, Ofgem's
+instruction, meters by their business names. This module turns those words into the
+product's objects (a ``SolrScenario`` in a fresh SQLite store, signed DUIS requests from a
+``RequestBuilder``, an ``Engine`` with the published policies) and checks the ``Decision``.
+
+Two tables keep the vocabulary in one place:
+
+* ``METERS``: a business label ("SMETS1 electricity meter") -> the scenario's Device.
+* ``REASONS``: a business reason ("the role may not send that service request") -> the rule
+  that must have refused the request and the DUIS response code the User would get.
+
+A step text that uses a word not in these tables fails with the list of known words.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import yaml
+from parse import with_pattern
+from pytest_bdd import given, parsers, then, when
+
+from solr_policy.crypto.certs import read_certificates
+from solr_policy.decision import Decision
+from solr_policy.engine import Engine
+from solr_policy.gbcs.build import build_general_signing
+from solr_policy.policy import PolicySet
+from solr_policy.rules.r6_authority import DUIS_CANCELLATION
+from solr_policy.scenario import (
+    ECS02_CREDIT,
+    ECS03_PREPAYMENT,
+    GCS02_CREDIT,
+    GCS03_PREPAYMENT,
+    RequestBuilder,
+    SolrScenario,
+)
+from solr_policy.store import SqliteStore
+from solr_policy.world import DeviceType, InstructionStatus, User, UserStatus
+
+PUBLISHED_POLICIES = Path(__file__).resolve().parents[2] / "policies"
+SOLR_POLICY_FILE = "solr-contingency.yaml"
+
+# -- vocabulary ----------------------------------------------------------------------------
+
+# Business label of a meter -> the label SolrScenario gives it (None: a meter the DCC does
+# not know, addressed by an identifier that is in no inventory).
+METERS: dict[str, str | None] = {
+    "the SMETS1 electricity meter": "electricity meter (SMETS1)",
+    "the SMETS1 gas meter": "gas meter (SMETS1)",
+    "the SMETS2 electricity meter": "electricity meter (SMETS2)",
+    "the SMETS2 gas meter": "gas meter (SMETS2)",
+    "another Supplier's meter": "other Supplier's electricity meter",
+    "a meter the DCC does not know": None,
+}
+UNKNOWN_METER_ID = "00DB1234567890FF"
+
+# The GBCS command a Signed Pre-Command carries, by fuel and target Payment Mode.
+GBCS_COMMANDS = {
+    (DeviceType.ESME, "credit"): ECS02_CREDIT,
+    (DeviceType.ESME, "prepayment"): ECS03_PREPAYMENT,
+    (DeviceType.GSME, "credit"): GCS02_CREDIT,
+    (DeviceType.GSME, "prepayment"): GCS03_PREPAYMENT,
+}
+GBCS_CRA = {"command": 0x01, "response": 0x02, "alert": 0x03}
+
+# Users other than the SoLR Contingency user that a scenario may bring in.
+IMPORT_SUPPLIER_EUI = "90B3D51F300F0002"
+UNREGISTERED_EUI = "90B3D51F300F0003"
+SOLR_USER = "SoLR Contingency user"
+
+
+class Expected(NamedTuple):
+    rule: str
+    code: str | None  # DUIS response code; None where the DUIS defines none
+    says: str | None = None  # words the reason must contain, where two reasons share a rule
+
+
+# Business reason (as written after "refused because") -> what the decision must show.
+REASONS: dict[str, Expected] = {
+    # R1 who is asking
+    "the user is not known to the DCC": Expected("R1.known-user", "E1"),
+    "the user does not hold the SoLR Contingency role": Expected("R1.user-role", "E1"),
+    "the user is not active": Expected("R1.user-status", "E3"),
+    # R3 what they may ask for
+    "the role may not send that service request": Expected("R3.srv-allowed", "E2"),
+    "the service request may not be sent in that form": Expected("R3.command-variant", "E12"),
+    "the content does not belong to that service request": Expected("R3.body-matches-srv", "E12"),
+    # R5 what the command says
+    "the request may only switch the meter to credit": Expected("R5.payment-mode", "E12"),
+    "the signed command may only switch the meter to credit": Expected("R5.gbcs-message-code", "E12", "only"),
+    "the signed command cannot be read": Expected("R5.gbcs-message-code", "E12", "cannot be read"),
+    "the signed command is addressed to a different meter": Expected("R5.gbcs-recipient", "E12"),
+    "the signed message is not a command": Expected("R5.gbcs-command", "E12"),
+    "SMETS1 meters take only service requests": Expected("R5.smets1-service-request", "E12"),
+    # R6 when and for whom
+    "no Authority instruction is in force": Expected("R6.instruction-active", "E3"),
+    "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4"),
+    "the DCC does not know that meter": Expected("R6.device-known", "E19"),
+    "the switch would take effect after Ofgem's instruction ends": Expected("R6.execution-window", "E4"),
+    "the role may not cancel future-dated commands": Expected("R6.no-cancellation", "E4"),
+    "it repeats a request already accepted": Expected("R6.counter-fresh", None),
+}
+
+
+def _choice(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+@with_pattern(_choice(METERS))
+def _meter(text: str) -> str:
+    return text
+
+
+@with_pattern("credit|prepayment")
+def _mode(text: str) -> str:
+    return text
+
+
+@with_pattern(_choice([SOLR_USER, "Import Supplier user", "unknown user"]))
+def _who(text: str) -> str:
+    return text
+
+
+TYPES = {"Meter": _meter, "Mode": _mode, "Who": _who}
+
+
+def step(text: str):
+    """``parsers.parse`` with the business types {meter:Meter}, {mode:Mode}, {who:Who}."""
+    return parsers.parse(text, extra_types=TYPES)
+
+
+# -- the world of one scenario -------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    """Everything one scenario sets up and decides; a fresh store each time."""
+
+    store: SqliteStore
+    folder: Path
+    now: datetime
+    solr: SolrScenario = field(default_factory=SolrScenario)
+    engine: Engine | None = None
+    users: dict[str, RequestBuilder] = field(default_factory=dict)
+    decision: Decision | None = None
+    last_request: bytes | None = None
+    last_who: str | None = None
+    counter_before: int | None = None
+
+    # the meters
+    def meter_id(self, label: str) -> str:
+        scenario_label = METERS[label]
+        return UNKNOWN_METER_ID if scenario_label is None else self.solr.device(scenario_label)
+
+    def meter_type(self, label: str) -> DeviceType:
+        scenario_label = METERS[label]
+        return DeviceType.ESME if scenario_label is None else self.solr.devices[scenario_label].type
+
+    # the users
+    def builder(self, who: str) -> RequestBuilder:
+        if who not in self.users:
+            raise AssertionError(f"the scenario has not introduced the {who} (known: {', '.join(self.users)})")
+        return self.users[who]
+
+    def add_user(self, label: str, eui: str, *, role: str | None, party: str) -> None:
+        issued = self.solr.pki.issue(eui, 135)  # an XML Sign certificate, as DUIS Users sign with
+        for record in read_certificates(issued.cert_pem):
+            self.store.put_certificate(record)
+        if role is not None:
+            self.store.put_user(User(id=eui, party=party, role=role))
+        self.users[label] = RequestBuilder(issued)
+
+    # the policies
+    def use_policies(self, folder: Path) -> None:
+        self.engine = Engine(self.store, PolicySet.load_dir(folder))
+
+    def changed_policy(self, change) -> None:
+        """Copy the published policy folder, apply ``change`` to the SoLR policy, use the copy."""
+        folder = self.folder / "policies"
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.copytree(PUBLISHED_POLICIES, folder)
+        path = folder / SOLR_POLICY_FILE
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        self.use_policies(folder)
+
+    # the decisions
+    def decide(self, who: str, raw: bytes) -> Decision:
+        assert self.engine is not None, "the Background must set up the SoLR event first"
+        self.last_request, self.last_who = raw, who
+        self.decision = self.engine.decide(raw, now=self.now)
+        return self.decision
+
+    def instruction(self):
+        instruction = self.store.get_instruction(self.solr.instruction_ref)
+        assert instruction is not None, "no instruction from Ofgem in the store"
+        return instruction
+
+    def change_instruction(self, **updates) -> None:
+        self.store.put_instruction(self.instruction().model_copy(update=updates))
+
+
+@pytest.fixture()
+def scene(tmp_path) -> Scene:
+    store = SqliteStore(tmp_path / "spec.db")
+    yield Scene(store=store, folder=tmp_path, now=datetime.now(timezone.utc).replace(microsecond=0))
+    store.close()
+
+
+def explain(decision: Decision | None) -> str:
+    if decision is None:
+        return "no decision was made"
+    reasons = "; ".join(f"{r.rule} [{r.code or '-'}] {r.message}" for r in decision.reasons)
+    return f"outcome {decision.outcome}, code {decision.response_code}: {reasons}"
+
+
+# -- Given: the SoLR event -----------------------------------------------------------------
+
+
+@given("Failed Energy has failed and SoLR Contingency Services is its SoLR Party")
+def supplier_failure(scene: Scene):
+    scene.solr.install(scene.store, now=scene.now)
+    assert scene.store.get_party(scene.solr.failed_supplier) is not None
+    scene.users[SOLR_USER] = scene.solr.requests()
+    scene.use_policies(PUBLISHED_POLICIES)
+
+
+@given("SoLR Contingency Services has a registered SoLR Contingency user")
+def solr_user_registered(scene: Scene):
+    user = scene.store.get_user(scene.solr.user_eui)
+    assert user is not None and user.party == scene.solr.solr_party
+    assert user.role == "SC" and user.status is UserStatus.ACTIVE
+
+
+@given(parsers.parse("Ofgem's instruction to act for Failed Energy's customers is in force from yesterday for {days:d} days"))
+def instruction_in_force(scene: Scene, days: int):
+    start = scene.now - timedelta(days=1)
+    scene.change_instruction(
+        failed_supplier=scene.solr.failed_supplier,
+        solr_party=scene.solr.solr_party,
+        effective_from=start,
+        effective_until=start + timedelta(days=days),
+        status=InstructionStatus.ACTIVE,
+    )
+    assert scene.instruction().in_force_at(scene.now)
+
+
+@given("Ofgem's instruction takes effect only from tomorrow")
+def instruction_starts_tomorrow(scene: Scene):
+    scene.change_instruction(effective_from=scene.now + timedelta(days=1))
+    assert not scene.instruction().in_force_at(scene.now)
+
+
+@given(parsers.parse("Ofgem has {action} its instruction"))
+def instruction_status_changed(scene: Scene, action: str):
+    status = {"suspended": InstructionStatus.SUSPENDED, "ended": InstructionStatus.ENDED}[action]
+    scene.change_instruction(status=status)
+    assert scene.instruction().status is status
+
+
+@given("Ofgem has given no instruction")
+def no_instruction(scene: Scene):
+    # The store has no "remove instruction" operation; an instruction never given is simply
+    # absent, so the one the scenario installed is deleted outright.
+    with scene.store.transaction() as conn:
+        conn.execute("DELETE FROM instructions")
+    assert scene.store.instructions() == []
+
+
+@given(parsers.parse("{days:d} days have passed"))
+def time_passes(scene: Scene, days: int):
+    scene.now += timedelta(days=days)
+
+
+# -- Given: users ----------------------------------------------------------------------------
+
+
+@given(parsers.parse("the SoLR Contingency user has been {status} by the DCC"))
+def solr_user_status(scene: Scene, status: str):
+    user = scene.store.get_user(scene.solr.user_eui)
+    scene.store.put_user(user.model_copy(update={"status": UserStatus(status)}))
+    assert scene.store.get_user(scene.solr.user_eui).status.value == status
+
+
+@given("an Import Supplier user of Steady Power is registered with the DCC")
+def import_supplier_user(scene: Scene):
+    scene.add_user("Import Supplier user", IMPORT_SUPPLIER_EUI, role="IS", party=scene.solr.other_supplier)
+
+
+@given("a user unknown to the DCC holds a valid signing certificate")
+def unknown_user(scene: Scene):
+    scene.add_user("unknown user", UNREGISTERED_EUI, role=None, party="")
+    assert scene.store.get_user(UNREGISTERED_EUI) is None
+
+
+# -- Given: the policy file ------------------------------------------------------------------
+
+
+@given("the SoLR Contingency policy file gains these lines in its list of allowed service requests:")
+def policy_gains_srvs(scene: Scene, docstring: str):
+    added = yaml.safe_load(docstring)
+    assert isinstance(added, dict) and added, "the lines must describe at least one SRV"
+    scene.changed_policy(lambda data: data["srvs"].update({str(k): v for k, v in added.items()}))
+    policy = scene.engine.policies.for_role("SC")
+    assert set(added) <= set(policy.srvs)
+
+
+@given("the SoLR Contingency policy file is changed to say:")
+def policy_changed(scene: Scene, docstring: str):
+    changes = yaml.safe_load(docstring)
+    assert isinstance(changes, dict) and changes and "srvs" not in changes
+    scene.changed_policy(lambda data: data.update(changes))
+    policy = scene.engine.policies.for_role("SC")
+    for key, value in changes.items():
+        assert getattr(policy, key) == value
+
+
+# -- Given/When: requests --------------------------------------------------------------------
+
+
+def _switch(scene: Scene, who: str, meter: str, mode: str, **kw) -> bytes:
+    ask = scene.builder(who)
+    device = scene.meter_id(meter)
+    if mode == "credit":
+        return ask.switch_to_credit(device, **kw)
+    assert not kw, "a future-dated switch to prepayment is not modelled"
+    return ask.switch_to_prepayment(device)
+
+
+def _signed(scene: Scene, who: str, meter: str, mode: str, **kw) -> bytes:
+    code = GBCS_COMMANDS[(scene.meter_type(meter), mode)]
+    return scene.builder(who).signed_pre_command(scene.meter_id(meter), code, **kw)
+
+
+@given(step("the {who:Who} has switched {meter:Meter} to {mode:Mode}"))
+def has_switched(scene: Scene, who: str, meter: str, mode: str):
+    decision = scene.decide(who, _switch(scene, who, meter, mode))
+    assert decision.allowed, explain(decision)
+
+
+@given(step("the {who:Who} has arranged for {meter:Meter} to switch to credit in {days:d} days' time"))
+def has_arranged(scene: Scene, who: str, meter: str, days: int):
+    decision = scene.decide(who, _switch(scene, who, meter, "credit", execution=scene.now + timedelta(days=days)))
+    assert decision.allowed, explain(decision)
+
+
+@when(step("the {who:Who} asks to switch {meter:Meter} to {mode:Mode}"))
+def ask_switch(scene: Scene, who: str, meter: str, mode: str):
+    scene.decide(who, _switch(scene, who, meter, mode))
+
+
+@when(step("the {who:Who} asks to switch {meter:Meter} to credit in {days:d} days' time"))
+def ask_switch_later(scene: Scene, who: str, meter: str, days: int):
+    scene.decide(who, _switch(scene, who, meter, "credit", execution=scene.now + timedelta(days=days)))
+
+
+@when(step("the {who:Who} asks to cancel the future-dated switch of {meter:Meter}"))
+def ask_cancel(scene: Scene, who: str, meter: str):
+    # DUIS cancels a future-dated command by sending it again to execute on 3000-12-31.
+    scene.decide(who, _switch(scene, who, meter, "credit", execution=DUIS_CANCELLATION))
+
+
+@when(step("the {who:Who} asks to switch {meter:Meter} to {mode:Mode} using command variant {cv:d}"))
+def ask_switch_cv(scene: Scene, who: str, meter: str, mode: str, cv: int):
+    assert mode == "credit"
+    body = "<sr:UpdatePaymentMode><sr:Credit/></sr:UpdatePaymentMode>"
+    scene.decide(who, scene.builder(who).other(scene.meter_id(meter), srv="1.6", cv=cv, body=body))
+
+
+@when(step("the {who:Who} asks to update the meter balance of {meter:Meter}"))
+def ask_update_balance(scene: Scene, who: str, meter: str):
+    scene.decide(who, scene.builder(who).update_meter_balance(scene.meter_id(meter)))
+
+
+@when(step("the {who:Who} asks to read the prepay values of {meter:Meter}"))
+def ask_read_prepay(scene: Scene, who: str, meter: str):
+    body = "<sr:ReadInstantaneousPrepayValues/>"
+    scene.decide(who, scene.builder(who).other(scene.meter_id(meter), srv="4.3", cv=1, body=body))
+
+
+@when(step("the {who:Who} sends an Update Payment Mode request for {meter:Meter} that carries a meter balance update"))
+def ask_mismatched_body(scene: Scene, who: str, meter: str):
+    body = (
+        "<sr:UpdateMeterBalance><sr:PrepaymentMode><sr:AdjustMeterBalance>1200000</sr:AdjustMeterBalance>"
+        "</sr:PrepaymentMode></sr:UpdateMeterBalance>"
+    )
+    scene.decide(who, scene.builder(who).other(scene.meter_id(meter), srv="1.6", cv=4, body=body))
+
+
+@when(step("the {who:Who} sends a signed command to switch {meter:Meter} to {mode:Mode}"))
+def send_signed(scene: Scene, who: str, meter: str, mode: str):
+    scene.decide(who, _signed(scene, who, meter, mode))
+
+
+@when(step("the {who:Who} sends a signed command to switch {meter:Meter} to {mode:Mode}, addressed inside to {other:Meter}"))
+def send_signed_readdressed(scene: Scene, who: str, meter: str, mode: str, other: str):
+    assert other != meter
+    scene.decide(who, _signed(scene, who, meter, mode, recipient=scene.meter_id(other)))
+
+
+@when(step("the {who:Who} sends a signed {kind} to {meter:Meter} instead of a command"))
+def send_signed_not_command(scene: Scene, who: str, meter: str, kind: str):
+    scene.decide(who, _signed(scene, who, meter, "credit", cra=GBCS_CRA[kind]))
+
+
+@when(step("the {who:Who} sends a signed command to switch {meter:Meter} to credit that has been cut short"))
+def send_signed_truncated(scene: Scene, who: str, meter: str):
+    ask = scene.builder(who)
+    counter = ask.counter + 1
+    whole = build_general_signing(
+        message_code=GBCS_COMMANDS[(scene.meter_type(meter), "credit")],
+        originator=ask.user.eui,
+        recipient=scene.meter_id(meter),
+        counter=counter,
+        key=ask.user.key,
+    )
+    damaged = whole[:20]  # stops inside the GBCS header
+    scene.decide(who, ask.signed_pre_command(scene.meter_id(meter), 0, counter=counter, payload=damaged))
+
+
+@when("the same request is sent again")
+def send_again(scene: Scene):
+    assert scene.last_request is not None and scene.last_who is not None
+    scene.counter_before = scene.store.get_counter(scene.solr.user_eui)
+    assert scene.counter_before is not None, "the first request should have been counted"
+    scene.decide(scene.last_who, scene.last_request)
+
+
+# -- Then ------------------------------------------------------------------------------------
+
+
+@then("the request is allowed")
+def allowed(scene: Scene):
+    decision = scene.decision
+    assert decision is not None and decision.allowed, explain(decision)
+    assert decision.response_code == "I99", explain(decision)
+
+
+@then(parsers.parse("the request is refused because {reason}"))
+def refused(scene: Scene, reason: str):
+    assert reason in REASONS, f"unknown reason {reason!r}; known reasons: {sorted(REASONS)}"
+    expected = REASONS[reason]
+    decision = scene.decision
+    assert decision is not None and decision.outcome == "reject", explain(decision)
+    rules = [r.rule for r in decision.reasons]
+    assert expected.rule in rules, f"expected a refusal by {expected.rule}; got {explain(decision)}"
+    if expected.code is not None:
+        assert decision.response_code == expected.code, f"expected DUIS code {expected.code}; got {explain(decision)}"
+    if expected.says is not None:
+        messages = [r.message for r in decision.reasons if r.rule == expected.rule]
+        assert any(expected.says in m for m in messages), f"expected {expected.says!r} in {messages}"
+
+
+@then("the decision was made under the SoLR Contingency role's policy")
+def under_solr_policy(scene: Scene):
+    decision = scene.decision
+    assert decision is not None and decision.policy == "solr-contingency", explain(decision)
+    role_checks = [c for c in decision.checks if c.rule == "R1.user-role"]
+    assert role_checks and role_checks[0].result == "pass", explain(decision)
+    assert "SoLR Contingency" in role_checks[0].message
+
+
+@then("the refused copy changed nothing, so a new request from the SoLR Contingency user is still allowed")
+def replay_changed_nothing(scene: Scene):
+    assert scene.store.get_counter(scene.solr.user_eui) == scene.counter_before
+    decision = scene.decide(SOLR_USER, _switch(scene, SOLR_USER, "the SMETS1 gas meter", "credit"))
+    assert decision.allowed, explain(decision)

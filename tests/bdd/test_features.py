@@ -1,0 +1,16 @@
+"""Binds the MP134B feature files to pytest; the steps are in ``conftest.py``.
+
+Only the files listed here are bound (features/ is ``bdd_features_base_dir``). Another
+requirement's feature gets its own test module, or one more line in this list.
+"""
+
+from pytest_bdd import scenarios
+
+FEATURES = (
+    "R1_solr_contingency_role.feature",
+    "R3_allowed_service_requests.feature",
+    "R5_credit_only_content.feature",
+    "R6_authority_instruction.feature",
+)
+
+scenarios(*FEATURES)

@@ -1,0 +1,315 @@
+"""The CLI at the input boundary, driven in-process: certificate import/list/status, verify
+(valid, invalid, unreadable), gbcs inspect, and a sign -> verify round trip."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import structlog
+from click.testing import CliRunner
+
+from conftest import DEVICE_EUI, USER_EUI, request_xml, signed
+from solr_policy.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging():
+    # the CLI points structlog at the runner's (soon closed) stderr: undo that afterwards
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture()
+def run(tmp_path):
+    db = tmp_path / "cli.db"
+    runner = CliRunner()
+
+    def invoke(*args: str, input: bytes | str | None = None):
+        return runner.invoke(cli, ["--db", str(db), "--log-format", "json", *args], input=input)
+
+    return invoke
+
+
+def out(result) -> object:
+    return json.loads(result.stdout)
+
+
+@pytest.fixture()
+def cert_file(tmp_path, user_cert):
+    path = tmp_path / "user.pem"
+    path.write_bytes(user_cert.cert_pem)
+    return path
+
+
+# -- certs ---------------------------------------------------------------------------------------
+def test_certs_import_good(run, cert_file, user_cert):
+    result = run("certs", "import", str(cert_file))
+    assert result.exit_code == 0, result.output
+    (row,) = out(result)
+    assert row["file"] == str(cert_file)
+    assert row["imported"] is True and row["already_known"] is False
+    assert row["serial"] == str(user_cert.serial)
+    assert row["role"] == 135 and row["subject_eui"] == "90B3D51F30010000" and row["status"] == "I"
+
+    again = run("certs", "import", str(cert_file))
+    assert again.exit_code == 0
+    assert out(again)[0]["already_known"] is True
+
+
+def test_certs_import_with_status(run, cert_file):
+    result = run("certs", "import", "--status", "P", str(cert_file))
+    assert result.exit_code == 0
+    assert out(result)[0]["status"] == "P"
+
+
+def test_certs_import_bad_status(run, cert_file):
+    result = run("certs", "import", "--status", "Q", str(cert_file))
+    assert result.exit_code == 2
+    assert "unknown SMKI status" in result.output
+
+
+def test_certs_import_bad_file(run, tmp_path, cert_file):
+    bad = tmp_path / "broken.pem"
+    bad.write_bytes(b"definitely not a certificate")
+    result = run("certs", "import", str(cert_file), str(bad))
+    assert result.exit_code == 1
+    good_row, bad_row = out(result)
+    assert good_row["imported"] is True  # the good file still imports
+    assert bad_row["file"] == str(bad) and bad_row["imported"] is False
+    assert bad_row["reason"]["rule"] == "cert.unreadable"
+    assert "broken.pem" in bad_row["reason"]["message"]
+
+
+def test_certs_import_missing_file(run, tmp_path):
+    result = run("certs", "import", str(tmp_path / "absent.pem"))
+    assert result.exit_code == 1
+    (row,) = out(result)
+    assert row["reason"]["rule"] == "cert.file" and "absent.pem" in row["reason"]["message"]
+
+
+def test_certs_import_private_key(run, tmp_path, user_cert):
+    key = tmp_path / "user.key.pem"
+    key.write_bytes(user_cert.key_pem)
+    result = run("certs", "import", str(key))
+    assert result.exit_code == 1
+    assert out(result)[0]["reason"]["rule"] == "cert.private_key"
+    assert "PRIVATE KEY" not in result.output  # the key is never echoed
+
+
+def test_certs_list(run, cert_file, user_cert):
+    empty = run("certs", "list")
+    assert empty.exit_code == 0 and "no certificates" in empty.stdout
+    run("certs", "import", str(cert_file))
+    table = run("certs", "list")
+    assert table.exit_code == 0
+    assert "90B3D51F30010000" in table.stdout and "XML Sign" in table.stdout and str(user_cert.serial) in table.stdout
+    listed = run("certs", "list", "--json")
+    (row,) = out(listed)
+    assert row["serial"] == str(user_cert.serial) and row["status_label"] == "In use"
+
+
+def test_certs_set_status(run, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    result = run("certs", "set-status", str(user_cert.serial), "revoked")
+    assert result.exit_code == 0, result.output
+    assert out(result) == {"serial": str(user_cert.serial), "issuer": "CN=T9,OU=07", "status": "R", "status_label": "Revoked"}
+    assert out(run("certs", "list", "--json"))[0]["status"] == "R"
+    with_issuer = run("certs", "set-status", "--issuer", "OU=07, CN=T9", str(user_cert.serial), "I")
+    assert with_issuer.exit_code == 0 and out(with_issuer)["status"] == "I"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [(["12ab", "R"], "serial must be decimal"), (["999", "R"], "no certificate with serial 999"), (["1", "bogus"], "unknown SMKI status")],
+)
+def test_certs_set_status_refusals(run, cert_file, args, fragment):
+    run("certs", "import", str(cert_file))
+    result = run("certs", "set-status", *args)
+    assert result.exit_code == 2
+    assert fragment in result.output
+
+
+# -- verify --------------------------------------------------------------------------------------
+def test_verify_valid(run, tmp_path, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    message = tmp_path / "request.xml"
+    message.write_bytes(signed(request_xml(counter=77), user_cert))
+    result = run("verify", str(message))
+    assert result.exit_code == 0, result.output
+    data = out(result)
+    assert data["valid"] is True and data["kind"] == "Request"
+    assert data["signer"]["serial"] == str(user_cert.serial)
+    assert data["signer"]["subject_eui"] == "90B3D51F30010000"
+    assert data["signer"]["role"] == 135
+    assert data["signer"]["resolved_by"] == "issuer-serial"
+    assert data["request"]["request_id"] == f"{USER_EUI}:{DEVICE_EUI}:77"
+    assert data["request"]["counter"] == 77
+
+
+def test_verify_from_stdin(run, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    result = run("verify", "-", input=signed(request_xml(), user_cert))
+    assert result.exit_code == 0, result.output
+    assert out(result)["valid"] is True
+
+
+def test_verify_invalid(run, tmp_path, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    message = tmp_path / "tampered.xml"
+    message.write_bytes(signed(request_xml(counter=77), user_cert).replace(b":77<", b":78<"))
+    result = run("verify", str(message))
+    assert result.exit_code == 1
+    data = out(result)
+    assert data["valid"] is False and data["reason"]["rule"] == "signature.digest"
+
+
+def test_verify_unknown_signer(run, tmp_path, user_cert):
+    message = tmp_path / "request.xml"
+    message.write_bytes(signed(request_xml(), user_cert))
+    result = run("verify", str(message))
+    assert result.exit_code == 1
+    assert out(result)["reason"]["rule"] == "signature.unknown_certificate"
+
+
+def test_verify_revoked_after_set_status(run, tmp_path, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    run("certs", "set-status", str(user_cert.serial), "R")
+    message = tmp_path / "request.xml"
+    message.write_bytes(signed(request_xml(), user_cert))
+    result = run("verify", str(message))
+    assert result.exit_code == 1
+    assert out(result)["reason"]["rule"] == "signature.certificate_revoked"
+
+
+def test_verify_not_xml(run, tmp_path):
+    message = tmp_path / "junk.xml"
+    message.write_bytes(b"\x00\x01 not xml")
+    result = run("verify", str(message))
+    assert result.exit_code == 1
+    assert out(result)["reason"]["rule"] == "xml.malformed"
+
+
+def test_verify_originator_mismatch(run, tmp_path, pki):
+    other = pki.issue("90-B3-D5-1F-30-01-00-99", 135)
+    cert = tmp_path / "other.pem"
+    cert.write_bytes(other.cert_pem)
+    run("certs", "import", str(cert))
+    message = tmp_path / "request.xml"
+    message.write_bytes(signed(request_xml(), other))
+    result = run("verify", str(message))
+    assert result.exit_code == 1
+    reason = out(result)["reason"]
+    assert (reason["rule"], reason["code"]) == ("signature.originator", "E1")
+    assert "90B3D51F30010000" in reason["message"] and "90B3D51F30010099" in reason["message"]
+
+
+def test_verify_now_option(run, tmp_path, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    message = tmp_path / "request.xml"
+    message.write_bytes(signed(request_xml(), user_cert))
+    result = run("verify", "--now", "2000-01-01T00:00:00Z", str(message))
+    assert result.exit_code == 1
+    assert out(result)["reason"]["rule"] == "signature.certificate_not_yet_valid"
+    no_zone = run("verify", "--now", "2030-01-01T00:00:00", str(message))
+    assert no_zone.exit_code == 2 and "time zone" in no_zone.output
+    garbage = run("verify", "--now", "soon", str(message))
+    assert garbage.exit_code == 2 and "ISO 8601" in garbage.output
+
+
+def test_verify_missing_file(run, tmp_path):
+    result = run("verify", str(tmp_path / "nowhere.xml"))
+    assert result.exit_code == 2
+    assert "cannot read" in result.output and "nowhere.xml" in result.output
+
+
+def test_main_exit_code_for_missing_file(tmp_path, monkeypatch, capsys):
+    from solr_policy.cli import main
+
+    monkeypatch.setattr("sys.argv", ["solr-policy", "--db", str(tmp_path / "db"), "verify", str(tmp_path / "nowhere.xml")])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    assert "nowhere.xml" in capsys.readouterr().err
+
+
+# -- sign -> verify --------------------------------------------------------------------------------
+def test_sign_then_verify_round_trip(run, tmp_path, cert_file, user_cert):
+    key = tmp_path / "user.key.pem"
+    key.write_bytes(user_cert.key_pem)
+    unsigned = tmp_path / "unsigned.xml"
+    unsigned.write_bytes(request_xml(counter=123))
+    signed_file = tmp_path / "signed.xml"
+    result = run("sign", str(unsigned), "--key", str(key), "--cert", str(cert_file), "-o", str(signed_file))
+    assert result.exit_code == 0, result.output
+    assert b"<ds:SignatureValue>" in signed_file.read_bytes()
+
+    run("certs", "import", str(cert_file))
+    verified = run("verify", str(signed_file))
+    assert verified.exit_code == 0, verified.output
+    assert out(verified)["request"]["counter"] == 123
+
+    # sign to stdout, verify from stdin
+    to_stdout = run("sign", str(unsigned), "--key", str(key), "--cert", str(cert_file))
+    assert to_stdout.exit_code == 0
+    assert out(run("verify", "-", input=to_stdout.stdout_bytes))["valid"] is True
+
+
+def test_sign_with_bad_key(run, tmp_path, cert_file):
+    key = tmp_path / "bad.key.pem"
+    key.write_bytes(b"not a key")
+    unsigned = tmp_path / "unsigned.xml"
+    unsigned.write_bytes(request_xml())
+    result = run("sign", str(unsigned), "--key", str(key), "--cert", str(cert_file))
+    assert result.exit_code == 2
+    assert "cannot sign" in result.output
+
+
+def test_sign_missing_key_file(run, tmp_path, cert_file):
+    unsigned = tmp_path / "unsigned.xml"
+    unsigned.write_bytes(request_xml())
+    result = run("sign", str(unsigned), "--key", str(tmp_path / "nokey.pem"), "--cert", str(cert_file))
+    assert result.exit_code == 2
+
+
+# -- gbcs inspect ----------------------------------------------------------------------------------
+def _payload() -> bytes:
+    originator, recipient = bytes.fromhex("90B3D51F30010000"), bytes.fromhex("00DB1234567890A0")
+    content = bytes(range(10))
+    return (
+        b"\xdf\x09" + b"\x01" + (1002).to_bytes(8, "big")
+        + b"\x08" + originator + b"\x08" + recipient
+        + b"\x00"  # no date-time
+        + b"\x02\x00\x1a"  # other information: Message Code 0x001A (ECS02)
+        + bytes([len(content)]) + content
+    )
+
+
+def test_gbcs_inspect_hex(run):
+    pytest.importorskip("solr_policy.gbcs")
+    result = run("gbcs", "inspect", _payload().hex())
+    assert result.exit_code == 0, result.output
+    data = out(result)
+    assert data["valid"] is True
+    header = data["header"]
+    assert header["originator_counter"] == 1002
+    assert header["originator"] == "90B3D51F30010000" and header["recipient"] == "00DB1234567890A0"
+    assert header["message_code"] == 0x001A
+    assert header["content_length"] == 10
+
+
+def test_gbcs_inspect_base64_from_stdin(run):
+    pytest.importorskip("solr_policy.gbcs")
+    result = run("gbcs", "inspect", "-", input=base64.b64encode(_payload()).decode())
+    assert result.exit_code == 0, result.output
+    assert out(result)["header"]["message_code"] == 0x001A
+
+
+@pytest.mark.parametrize("text", ["df0901", "zz-not-hex-or-base64!", ""])
+def test_gbcs_inspect_refused(run, text):
+    pytest.importorskip("solr_policy.gbcs")
+    result = run("gbcs", "inspect", text)
+    assert result.exit_code == 1
+    data = out(result)
+    assert data["valid"] is False and data["reason"]["rule"].startswith("gbcs.")
