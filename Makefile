@@ -24,5 +24,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
 
+report: $(STAMP)
+	$(BIN)/solr-policy spec report --out out/spec
+
 clean:
 	rm -rf $(VENV) build *.egg-info

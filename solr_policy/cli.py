@@ -731,6 +731,25 @@ def alerts_list(obj):
     _emit(obj.store.alert_deliveries())
 
 
+@cli.group()
+def spec() -> None:
+    """The living specification (Gherkin features) for SECAS."""
+
+
+@spec.command("report")
+@click.option("--out", "out_dir", default="out/spec", show_default=True, type=click.Path(file_okay=False), help="Folder for spec-report.html and spec-report.md.")
+@click.option("--from-json", "cucumber_json", type=click.Path(exists=True, dir_okay=False), help="Use this cucumber JSON instead of running the features.")
+def spec_report(out_dir, cucumber_json):
+    """Run the features and write the requirements report (HTML + Markdown). Exit 1 if a requirement is not proven."""
+    from solr_policy.spec_report import write_report
+
+    page, statuses = write_report(Path(out_dir), cucumber_json=Path(cucumber_json) if cucumber_json else None)
+    for status in statuses.values():
+        click.echo(f"{status.code}  {status.state:5}  {status.passing}/{len(status.scenarios)} scenarios passing")
+    click.echo(f"report: {page}")
+    sys.exit(EXIT_OK if all(s.state == "green" for s in statuses.values()) else EXIT_REFUSED)
+
+
 @cli.command()
 @click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Where the demo keeps its database and files (default: a fresh temporary folder).")
 def demo(workdir: str | None) -> None:

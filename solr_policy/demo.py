@@ -11,11 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from solr_policy import logs
-from solr_policy.crypto.certs import read_certificates
-from solr_policy.crypto.sign import sign_duis
-from solr_policy.crypto.testpki import TestPki
-from solr_policy.crypto.verify import Verifier
-from solr_policy.errors import Refused
 from solr_policy.store import SqliteStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -23,16 +18,6 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 def _title(text: str) -> None:
     print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
-
-
-def _request(originator: str, target: str, counter: int, body: str) -> bytes:
-    return (
-        '<sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway" schemaVersion="5.4">'
-        f"<sr:Header><sr:RequestID>{originator}:{target}:{counter}</sr:RequestID>"
-        "<sr:CommandVariant>4</sr:CommandVariant><sr:ServiceReference>1.6</sr:ServiceReference>"
-        "<sr:ServiceReferenceVariant>1.6</sr:ServiceReferenceVariant></sr:Header>"
-        f"<sr:Body>{body}</sr:Body></sr:Request>"
-    ).encode()
 
 
 def _gbcs_section() -> None:

@@ -199,6 +199,35 @@ def _reference_world(store, smets: Smets) -> Engine:
     return Engine(store, PolicySet.load_dir(POLICIES))
 
 
+def _user_signs(pre_command: bytes) -> bytes:
+    """Turn a real Pre-Command into a Signed Pre-Command: append the GBCS signature part."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    key = serialization.load_pem_private_key((ZAZ1 / "xml-sign-90B3D51F30010000-ds.key.pem").read_bytes(), None)
+    r, s = decode_dss_signature(key.sign(pre_command, ec.ECDSA(hashes.SHA256())))
+    return pre_command + b"\x40" + r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def test_an_unsigned_pre_command_is_not_a_signed_pre_command(world, engine):
+    from solr_policy.gbcs.build import build_general_signing
+
+    device = world.device("gas meter (SMETS2)")
+    unsigned = build_general_signing(message_code=GCS02_CREDIT, originator=world.user_eui, recipient=device, counter=77)
+    decision = engine.decide(world.requests().signed_pre_command(device, GCS02_CREDIT, payload=unsigned), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-signed"]
+
+
+def test_a_pre_command_made_for_another_user_is_refused(world, engine):
+    from solr_policy.gbcs.build import build_general_signing
+
+    device = world.device("gas meter (SMETS2)")
+    theirs = build_general_signing(message_code=GCS02_CREDIT, originator="90B3D51F30FF0099", recipient=device, counter=78, key=world.user.key)
+    decision = engine.decide(world.requests().signed_pre_command(device, GCS02_CREDIT, payload=theirs), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-originator"] and decision.response_code == "E12"
+
+
 def _zaz1_sign(document: bytes) -> bytes:
     return sign_duis(document, (ZAZ1 / "xml-sign-90B3D51F30010000-ds.key.pem").read_bytes(), (ZAZ1 / "xml-sign-90B3D51F30010000-ds.pem").read_bytes())
 
@@ -231,7 +260,7 @@ def test_real_templates_resigned_for_a_solr_user(store, template, outcome, code,
 )
 def test_real_gbcs_precommands_wrapped_in_a_signed_pre_command(store, vector, outcome, rule):
     engine = _reference_world(store, Smets.SMETS2)
-    payload = bytes.fromhex((VECTORS / vector).read_text().strip())
+    payload = _user_signs(bytes.fromhex((VECTORS / vector).read_text().strip()))
     body = f"<sr:SignedPreCommand><sr:GBCSPayload>{base64.b64encode(payload).decode()}</sr:GBCSPayload></sr:SignedPreCommand>"
     raw = _zaz1_sign(request_document(originator=ZAZ1_USER, target="00DB1234567890A0", counter=5000, srv="1.6", cv=5, body=body))
     decision = engine.decide(raw, now=NOW)
@@ -244,7 +273,7 @@ def test_real_gbcs_precommands_wrapped_in_a_signed_pre_command(store, vector, ou
 @pytest.mark.reference
 def test_real_precommand_to_another_meter_is_refused(store):
     engine = _reference_world(store, Smets.SMETS2)
-    payload = bytes.fromhex((VECTORS / "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_PRECOMMAND_GBCS.HEX").read_text().strip())
+    payload = _user_signs(bytes.fromhex((VECTORS / "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_PRECOMMAND_GBCS.HEX").read_text().strip()))
     body = f"<sr:SignedPreCommand><sr:GBCSPayload>{base64.b64encode(payload).decode()}</sr:GBCSPayload></sr:SignedPreCommand>"
     raw = _zaz1_sign(request_document(originator=ZAZ1_USER, target="00DB1234567890A1", counter=5001, srv="1.6", cv=5, body=body))
     decision = engine.decide(raw, now=NOW)

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 
-from conftest import DEVICE_EUI, REFERENCE, USER_EUI, add_cert, request_xml, signed
+from conftest import REFERENCE, USER_EUI, add_cert, request_xml, signed
 from solr_policy.crypto.certs import SmkiStatus, read_certificate_file, read_certificates
 from solr_policy.crypto.sign import key_info_for, load_private_key, sign_duis
 from solr_policy.crypto.verify import Verifier

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
 
 from lxml import etree
 from pydantic import ValidationError
@@ -25,7 +24,7 @@ from solr_policy.duis.models import (
     SignedPreCommand,
     UpdatePaymentMode,
 )
-from solr_policy.duis.parser import NS_DS, NS_SR
+from solr_policy.duis.parser import NS_SR
 from solr_policy.errors import ParseRefused
 
 from solr_policy.duis.strict import (  # noqa: E402 - shared strict readers

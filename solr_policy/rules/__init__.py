@@ -32,6 +32,8 @@ RULES: tuple[Rule, ...] = (
     r5_content.gbcs_message_code,
     r5_content.gbcs_recipient,
     r5_content.gbcs_is_command,
+    r5_content.gbcs_originator,
+    r5_content.gbcs_signed,
     # R4 the AROs' limits: which Supplier's Devices, and how many requests (quarantine)
     r4_adt.adt_covers_supplier,
     r4_adt.adt_threshold,

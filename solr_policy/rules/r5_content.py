@@ -86,3 +86,28 @@ def gbcs_is_command(f: Facts) -> Outcome:
     if f.gbcs.cra != "command":
         return fail(rule, f"the GBCS CRA flag says {f.gbcs.cra}, not command", "E12")
     return ok(rule, "the GBCS CRA flag says command")
+
+
+def gbcs_originator(f: Facts) -> Outcome:
+    """The Pre-Command must be the requesting User's own: GBCS originator = RequestID originator."""
+    rule = "R5.gbcs-originator"
+    if not isinstance(f.body, SignedPreCommand):
+        return ok(rule, f"{_NA}: no Signed Pre-Command")
+    if f.gbcs is None:
+        return skip(rule, "GBCS payload unreadable")
+    originator = f.request.header.request_id.originator
+    if f.gbcs.originator != originator:
+        return fail(rule, f"the GBCS command was made for {duis_form(f.gbcs.originator)}, not for the requesting User {duis_form(originator)}", "E12")
+    return ok(rule, "the GBCS command names the requesting User as originator")
+
+
+def gbcs_signed(f: Facts) -> Outcome:
+    """A Signed Pre-Command carries the User's GBCS signature; an unsigned Pre-Command is not one."""
+    rule = "R5.gbcs-signed"
+    if not isinstance(f.body, SignedPreCommand):
+        return ok(rule, f"{_NA}: no Signed Pre-Command")
+    if f.gbcs is None:
+        return skip(rule, "GBCS payload unreadable")
+    if not f.gbcs.signed:
+        return fail(rule, "the GBCS command carries no signature; a Signed Pre-Command must be signed", "E12")
+    return ok(rule, f"the GBCS command carries a {f.gbcs.signature_length}-byte signature")

@@ -1,0 +1,158 @@
+"""Several processes deciding against ONE SQLite file at once: nothing lost, nothing counted
+twice. Decisions, counters, ADT usage, quarantine and the audit chain must add up exactly."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from solr_policy.scenario import SolrScenario
+from solr_policy.store import SqliteStore
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+# 10:30 UTC today: inside the validity of the certificates the test PKI issues now.
+NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
+WORKERS = 4
+REQUESTS = 120
+PER_HOUR = 40
+FIRST_COUNTER = 1001
+
+
+def _worker(index: int, db: str, policies: str, raws: list[bytes], now: str, barrier, results) -> None:
+    """One process: its own store connection and engine; decide its share at a fixed time."""
+    try:
+        from solr_policy.engine import Engine
+        from solr_policy.policy import PolicySet
+
+        store = SqliteStore(db)
+        engine = Engine(store, PolicySet.load_dir(policies))
+        when = datetime.fromisoformat(now)
+        barrier.wait(timeout=60)
+        out = []
+        for raw in raws:
+            decision = engine.decide(raw, now=when)
+            out.append(
+                {
+                    "counter": decision.request["counter"] if decision.request else None,
+                    "target": decision.request["target"] if decision.request else None,
+                    "outcome": decision.outcome,
+                    "code": decision.response_code,
+                    "rules": [r.rule for r in decision.reasons],
+                    "quarantine_id": decision.quarantine_id,
+                }
+            )
+        store.close()
+        results.put((index, out, None))
+    except BaseException as exc:  # noqa: BLE001 - report to the parent instead of hanging it
+        results.put((index, [], f"{type(exc).__name__}: {exc}"))
+
+
+@pytest.fixture()
+def shared_db(tmp_path, pki):
+    db = tmp_path / "shared.db"
+    store = SqliteStore(db)
+    scenario = SolrScenario(pki=pki, thresholds={"1.6": {"per_hour": PER_HOUR, "per_day": 1000}}).install(store, now=NOW)
+    ask = scenario.requests(counter=FIRST_COUNTER - 1)
+    targets = [scenario.device("electricity meter (SMETS1)"), scenario.device("gas meter (SMETS1)")]
+    other = scenario.device("other Supplier's electricity meter")
+    raws = []
+    for n in range(REQUESTS):
+        # Every 20th request goes to another Supplier's meter: refused whatever the order.
+        device = other if n % 20 == 19 else targets[n % 2]
+        raws.append(ask.switch_to_credit(device, counter=FIRST_COUNTER + n))
+    store.close()
+    return db, scenario, raws
+
+
+def test_processes_sharing_one_database_add_up_exactly(shared_db):
+    db, scenario, raws = shared_db
+    other = scenario.device("other Supplier's electricity meter")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(WORKERS)
+    results = ctx.Queue()
+    shares = [raws[i::WORKERS] for i in range(WORKERS)]  # interleaved counters: replays happen
+    processes = [
+        ctx.Process(target=_worker, args=(i, str(db), str(POLICIES), shares[i], NOW.isoformat(), barrier, results))
+        for i in range(WORKERS)
+    ]
+    for p in processes:
+        p.start()
+    try:
+        returned = [results.get(timeout=120) for _ in processes]
+    finally:
+        for p in processes:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    errors = [err for _, _, err in returned if err]
+    assert not errors, errors
+    assert all(p.exitcode == 0 for p in processes)
+    decided = [d for _, out, _ in returned for d in out]
+    assert len(decided) == REQUESTS
+    assert sorted(d["counter"] for d in decided) == list(range(FIRST_COUNTER, FIRST_COUNTER + REQUESTS))
+
+    outcomes = Counter(d["outcome"] for d in decided)
+    print("OUTCOMES", outcomes)
+    allowed, quarantined = outcomes["allow"], outcomes["quarantine"]
+    assert allowed + quarantined + outcomes["reject"] == REQUESTS
+    assert allowed >= 1
+    # The threshold is checked and counted in one transaction: never more than PER_HOUR
+    # allowed, and nothing quarantined before PER_HOUR were.
+    assert allowed <= PER_HOUR
+    assert quarantined == 0 or allowed == PER_HOUR
+
+    for d in decided:
+        if d["target"].replace("-", "") == other:
+            assert d["outcome"] == "reject" and d["code"] == "E4"
+        elif d["outcome"] == "reject":
+            assert d["rules"] == ["R6.counter-fresh"], d  # the only other reason to refuse: a replay
+
+    store = SqliteStore(db)
+    try:
+        # One decision audit entry per request, with the outcome the worker saw.
+        entries = store.audit_entries(kind="decision")
+        assert len(entries) == REQUESTS
+        payloads = [json.loads(e["payload"]) for e in entries]
+        assert Counter(p["outcome"] for p in payloads) == outcomes
+        assert {(p["request"]["counter"], p["outcome"]) for p in payloads} == {(d["counter"], d["outcome"]) for d in decided}
+
+        # In commit order, the counters taken (allow or quarantine) strictly increase, and
+        # every replay refused was at or below the counter last taken before it.
+        last = None
+        for p in payloads:
+            counter = p["request"]["counter"]
+            if p["outcome"] != "reject":
+                assert last is None or counter > last
+                last = counter
+            elif [r["rule"] for r in p["reasons"]] == ["R6.counter-fresh"]:
+                assert last is not None and counter <= last
+        taken = [d["counter"] for d in decided if d["outcome"] != "reject"]
+        assert store.get_counter(scenario.user_eui) == max(taken) == last
+
+        # ADT usage counts exactly the allowed requests, in the hour and in the day window.
+        rows = store.all_adt_usage()
+        hour = [r for r in rows if r["period"] == "hour"]
+        day = [r for r in rows if r["period"] == "day"]
+        assert [r["window_start"] for r in hour] == [NOW.strftime("%Y-%m-%dT%H:00Z")]
+        assert [r["window_start"] for r in day] == [NOW.strftime("%Y-%m-%d")]
+        assert sum(r["count"] for r in hour) == allowed == sum(r["count"] for r in day)
+
+        # Every quarantine outcome, and only those, is durably held.
+        held = store.list_quarantine()
+        assert len(held) == quarantined
+        assert sorted(q["id"] for q in held) == sorted(d["quarantine_id"] for d in decided if d["outcome"] == "quarantine")
+        assert all(q["status"] == "held" for q in held)
+        assert sorted(int(q["counter"]) for q in held) == sorted(d["counter"] for d in decided if d["outcome"] == "quarantine")
+
+        # The chain is intact and every seq is there exactly once.
+        intact, count, message = store.verify_audit()
+        assert intact, message
+        seqs = [e["seq"] for e in store.audit_entries()]
+        assert seqs == list(range(1, len(seqs) + 1)) and count == len(seqs)
+    finally:
+        store.close()
