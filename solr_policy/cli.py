@@ -287,6 +287,11 @@ def world_load(obj: Context, file: str, policy_dir: str | None) -> None:
     except DataFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
+    if counts.get("srps"):
+        # A newly registered SRP may be what waiting alerts were waiting for.
+        from solr_policy.alerts.routing import AlertRouter
+
+        AlertRouter(obj.store, policies=policies).retry()
     _emit({"loaded": file, **counts})
 
 
@@ -713,14 +718,15 @@ def alerts_pending(obj):
 
 
 @alerts.command("retry")
+@click.option("--refused", is_flag=True, help="Also check again the alerts refused earlier (e.g. after importing a DCC certificate).")
 @_now_option
 @_policy_option
 @click.pass_obj
-def alerts_retry(obj, now, policy_dir):
+def alerts_retry(obj, refused, now, policy_dir):
     """Route the pending alerts again."""
     from solr_policy.alerts.routing import AlertRouter
 
-    results = AlertRouter(obj.store, policies=_policies(policy_dir)).retry_pending(now=parse_now(now))
+    results = AlertRouter(obj.store, policies=_policies(policy_dir)).retry(now=parse_now(now), refused=refused)
     _emit([d.model_dump(mode="json") for d in results])
 
 

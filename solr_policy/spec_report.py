@@ -30,7 +30,9 @@ class Scenario:
     uri: str
     line: int
     passed: bool
-    steps: list[tuple[str, str]]  # (keyword + text, status)
+    steps: list[tuple[str, str]]  # (keyword + text, status) of the first failing (or first) run
+    runs: int = 1  # a Scenario Outline runs once per example row
+    runs_passed: int = 1
 
 
 @dataclass
@@ -42,6 +44,10 @@ class RequirementStatus:
     @property
     def passing(self) -> int:
         return sum(s.passed for s in self.scenarios)
+
+    @property
+    def runs(self) -> tuple[int, int]:
+        return sum(s.runs_passed for s in self.scenarios), sum(s.runs for s in self.scenarios)
 
     @property
     def state(self) -> str:
@@ -61,20 +67,33 @@ def run_features(cucumber_json: Path, *, project: Path = PROJECT) -> int:
 def read_results(cucumber_json: Path) -> dict[str, RequirementStatus]:
     features = json.loads(Path(cucumber_json).read_text(encoding="utf-8"))
     statuses = {code: RequirementStatus(code, text) for code, text in REQUIREMENTS.items()}
+    seen: dict[tuple[str, int], Scenario] = {}
     for feature in features:
         for element in feature.get("elements", []):
             if element.get("type") != "scenario":
                 continue
             tags = {t["name"].lstrip("@") for t in element.get("tags", [])}
             steps = [(f"{s['keyword']} {s['name']}", s.get("result", {}).get("status", "skipped")) for s in element.get("steps", [])]
+            passed = bool(steps) and all(status == "passed" for _, status in steps)
+            key = (feature.get("uri", ""), element.get("line", 0))
+            if key in seen:  # another example row of the same Scenario Outline
+                known = seen[key]
+                known.runs += 1
+                known.runs_passed += passed
+                if known.passed and not passed:
+                    known.steps = steps
+                known.passed = known.passed and passed
+                continue
             scenario = Scenario(
                 name=element["name"],
                 feature=feature["name"],
                 uri=feature.get("uri", ""),
                 line=element.get("line", 0),
-                passed=bool(steps) and all(status == "passed" for _, status in steps),
+                passed=passed,
                 steps=steps,
+                runs_passed=int(passed),
             )
+            seen[key] = scenario
             for code in statuses:
                 if tag(code) in tags:
                     statuses[code].scenarios.append(scenario)
@@ -110,7 +129,8 @@ def render_html(statuses: dict[str, RequirementStatus], policies: list[tuple[str
         for s in status.scenarios:
             pill = '<span class="pill pass">pass</span>' if s.passed else '<span class="pill fail">fail</span>'
             steps = "<br>".join(f"{e(text)}" + ("" if st == "passed" else f" <b>[{e(st)}]</b>") for text, st in s.steps)
-            items.append(f"<details><summary>{pill} {e(s.name)} <small>({e(s.uri)}:{s.line})</small></summary><div class='steps'>{steps}</div></details>")
+            runs = f" <small>{s.runs_passed} of {s.runs} examples pass</small>" if s.runs > 1 else ""
+            items.append(f"<details><summary>{pill} {e(s.name)}{runs} <small>({e(s.uri)}:{s.line})</small></summary><div class='steps'>{steps}</div></details>")
         rows.append(
             f"<tr class='{status.state}'><td class='req'>{e(status.code)}</td><td>{e(status.text)}<br><small>{e(verdict)}: "
             f"{status.passing} of {len(status.scenarios)} passing</small></td><td>{''.join(items) or '<i>no scenario</i>'}</td></tr>"
@@ -118,14 +138,15 @@ def render_html(statuses: dict[str, RequirementStatus], policies: list[tuple[str
     policy_rows = "".join(
         f"<tr><td>{e(name)}</td><td>{e(role)}</td><td>{'<br>'.join(e(s) for s in srvs)}</td></tr>" for name, role, srvs in policies
     )
-    total = sum(len(s.scenarios) for s in statuses.values())
-    passing = sum(s.passing for s in statuses.values())
+    unique = {(sc.uri, sc.line): sc for s in statuses.values() for sc in s.scenarios}
+    total = len(unique)
+    passing = sum(sc.passed for sc in unique.values())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>solr-policy: MP134B specification report</title>
 <style>{_CSS}</style></head><body>
 <h1>MP134B SoLR Contingency User Role: specification report</h1>
 <div class="meta">solr-policy {e(__version__)} &middot; generated {e(generated.strftime('%Y-%m-%d %H:%M UTC'))} &middot;
-{passing} of {total} scenario results passing. Each requirement lists the Gherkin scenarios (in <code>features/</code>) that prove it;
+{passing} of {total} scenarios passing. Each requirement lists the Gherkin scenarios (in <code>features/</code>) that prove it;
 a requirement with no passing scenario is shown in red.</div>
 <table><thead><tr><th>Req.</th><th>Business requirement</th><th>Scenarios (click for the steps)</th></tr></thead><tbody>
 {''.join(rows)}
@@ -150,7 +171,10 @@ def render_markdown(statuses: dict[str, RequirementStatus], policies: list[tuple
         lines.append(f"| {s.code} | {mark} | {s.passing}/{len(s.scenarios)} | {s.text} |")
     for s in statuses.values():
         lines += ["", f"## {s.code}", "", s.text, ""]
-        lines += [f"- {'pass' if sc.passed else '**FAIL**'}: {sc.name} (`{sc.uri}:{sc.line}`)" for sc in s.scenarios] or ["- no scenario"]
+        lines += [
+            f"- {'pass' if sc.passed else '**FAIL**'}: {sc.name}" + (f" ({sc.runs_passed}/{sc.runs} examples)" if sc.runs > 1 else "") + f" (`{sc.uri}:{sc.line}`)"
+            for sc in s.scenarios
+        ] or ["- no scenario"]
     lines += ["", "## Policies in force", "", "| File | User Role | Allowed SRVs |", "| --- | --- | --- |"]
     lines += [f"| {name} | {role} | {', '.join(srvs)} |" for name, role, srvs in policies]
     return "\n".join(lines) + "\n"

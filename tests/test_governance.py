@@ -665,7 +665,9 @@ def test_an_aro_releases_a_held_request(store, limited, engine):
     assert store.get_counter(limited.user_eui) == counter
     assert store.list_quarantine(status="held") == []
     entry = store.audit_entries(kind="quarantine.release")[-1]
-    assert entry["actor"] == "aro-ann" and json.loads(entry["payload"])["item"] == item
+    assert entry["actor"] == "aro-ann"
+    assert json.loads(entry["payload"]) == {"item": item, "reason": "a genuine batch", "outcome": "allow"}
+    assert (entry["originator"], entry["device"]) == (limited.user_eui, limited.device(E1))
     assert json.loads(store.audit_entries(kind="decision")[-1]["payload"])["outcome"] == "allow"
 
     entries = len(store.audit_entries())
@@ -674,6 +676,35 @@ def test_an_aro_releases_a_held_request(store, limited, engine):
     assert len(store.audit_entries()) == entries
     assert usage(store, limited, NOW) == (4, 4)
     refused("R4.quarantine-unknown", held.release, engine, 9999, officer="aro-ann", reason="?", now=NOW)
+
+
+def test_two_officers_releasing_one_request_at_once_release_it_once(store, limited, engine):
+    import threading
+
+    (item,) = _fill_and_hold(engine, limited, limited.requests())
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def release(officer: str) -> None:
+        barrier.wait()
+        try:
+            results[officer] = held.release(engine, item, officer=officer, reason="checked", now=NOW + 10 * MINUTE).outcome
+        except GovernanceRefused as refusal:
+            results[officer] = refusal.rule
+
+    threads = [threading.Thread(target=release, args=(officer,)) for officer in ("aro-ann", "gov-alice")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == ["R4.quarantine-not-held", "allow"]
+    winner = next(officer for officer, result in results.items() if result == "allow")
+    assert store.get_quarantine(item)["resolved_by"] == winner
+    # The audit trail names the one release that happened, not the attempt that lost.
+    assert [e["actor"] for e in store.audit_entries(kind="quarantine.release")] == [winner]
+    assert usage(store, limited, NOW) == (4, 4)
+    assert [json.loads(e["payload"])["outcome"] for e in store.audit_entries(kind="decision")][-1] == "allow"
+    assert store.verify_audit()[0]
 
 
 def test_governance_discards_a_held_request(store, limited, engine):
@@ -714,6 +745,10 @@ def test_releasing_after_the_instruction_ended_is_a_reject_and_the_request_stays
     assert "R6.instruction-active" in rules_of(decision)
     assert store.get_quarantine(item)["status"] == "held"
     assert usage(store, limited, NOW) == (3, 3)
+    # The attempt is on record as refused; no entry claims a release.
+    assert store.audit_entries(kind="quarantine.release") == []
+    (attempt,) = store.audit_entries(kind="quarantine.release.refused")
+    assert attempt["actor"] == "aro-ann" and json.loads(attempt["payload"]) == {"item": item, "reason": "checked", "outcome": "reject"}
     assert store.verify_audit()[0]
 
 
@@ -803,8 +838,8 @@ def test_every_governance_step_is_audited_and_the_chain_is_intact(store, lifecyc
         "decision",
         "decision",
         "decision",
-        "quarantine.release",
         "decision",
+        "quarantine.release",  # written once the release is decided
         "quarantine.discard",
         "instruction.end",
     ]
@@ -913,12 +948,15 @@ def test_cli_audit_show_filters(store, lifecycle):
     for_device = show("--device", "00-DB-12-34-56-78-90-A0")
     assert device == "00DB1234567890A0"
     assert {e["device"] for e in for_device} == {device}
-    assert [(e["kind"], e["payload"]["outcome"]) for e in for_device] == [("decision", "allow"), ("decision", "quarantine"), ("decision", "allow")]
+    # The officer's release of a request to the Device is listed with it, like a discard.
+    assert [(e["kind"], e["payload"].get("outcome")) for e in for_device] == [
+        ("decision", "allow"), ("decision", "quarantine"), ("decision", "allow"), ("quarantine.release", "allow"),
+    ]
     assert [e["kind"] for e in show("--device", s.device(G1))] == ["decision", "quarantine.discard"]
 
     window = show("--since", iso(t1), "--until", iso(t3))
     assert [e["kind"] for e in window] == ["instruction.propose", "instruction.approve"]
-    assert [e["kind"] for e in show("--since", iso(t4))] == ["quarantine.release", "decision", "quarantine.discard", "instruction.end"]
+    assert [e["kind"] for e in show("--since", iso(t4))] == ["decision", "quarantine.release", "quarantine.discard", "instruction.end"]
     assert [e["kind"] for e in show("--until", iso(t1))] == kinds(store)[:5]
     assert [e["kind"] for e in show("--kind", "decision", "--since", iso(t3), "--limit", "2")] == ["decision", "decision"]
     assert show("--officer", "gov-bob", "--since", iso(t3)) == [by_bob[-1]]

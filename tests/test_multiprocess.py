@@ -19,7 +19,9 @@ POLICIES = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
 WORKERS = 4
 REQUESTS = 120
-PER_HOUR = 40
+# Low enough that the threshold is reached whatever the interleaving (each worker's own
+# share alone holds more than PER_HOUR fresh counters), so quarantine is exercised too.
+PER_HOUR = 12
 FIRST_COUNTER = 1001
 
 
@@ -97,10 +99,9 @@ def test_processes_sharing_one_database_add_up_exactly(shared_db):
     assert sorted(d["counter"] for d in decided) == list(range(FIRST_COUNTER, FIRST_COUNTER + REQUESTS))
 
     outcomes = Counter(d["outcome"] for d in decided)
-    print("OUTCOMES", outcomes)
     allowed, quarantined = outcomes["allow"], outcomes["quarantine"]
     assert allowed + quarantined + outcomes["reject"] == REQUESTS
-    assert allowed >= 1
+    assert allowed >= 1 and quarantined >= 1
     # The threshold is checked and counted in one transaction: never more than PER_HOUR
     # allowed, and nothing quarantined before PER_HOUR were.
     assert allowed <= PER_HOUR

@@ -581,7 +581,9 @@ def test_reference_dcc_response_refused_when_dsp_certificate_revoked(store):
 def test_reference_dcc_response_with_only_a_wrong_dsp_certificate(store, pki):
     add_cert(store, pki.issue("90-B3-D5-1F-30-00-00-02", 137))
     err = refusal(store, DCC_RESPONSE.read_bytes(), request=False)
-    assert err.rule == "signature.invalid"
+    # KeyInfo names no stored certificate and no stored DCC key verifies it: the signer is unknown.
+    assert err.rule == "signature.unknown_certificate"
+    assert "no DCC XML signing certificate in the store verifies it" in err.message
 
 
 @pytest.mark.reference

@@ -17,7 +17,17 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from solr_policy.duis.models import RequestId
-from solr_policy.duis.strict import _SR, _children, _datetime, _local, _match, _no_attributes, _text, _where
+from solr_policy.duis.strict import (
+    _SIGNATURE,
+    _SR,
+    _children,
+    _datetime,
+    _local,
+    _match,
+    _no_attributes,
+    _text,
+    _where,
+)
 from solr_policy.errors import ParseRefused
 
 
@@ -72,11 +82,18 @@ def build_alert(root: etree._Element) -> Alert:
     """Typed alert from a (signed) DUIS Response element; other responses are refused."""
     if root.tag != f"{_SR}Response":
         raise ParseRefused("alert.root", f"expected sr:Response, found {_local(str(root.tag))}")
-    children = [c for c in _children(root) if c.tag.startswith(_SR)]
+    extra = set(root.attrib.keys()) - {"schemaVersion"}
+    if extra:
+        raise ParseRefused("duis.attribute", f"unexpected attribute(s) {', '.join(sorted(extra))} on sr:Response")
+    # Only the ds:Signature may stand beside Header and Body (as in build_request): an element
+    # of any other namespace there is no DUIS Response, not something to skip over.
+    children = [c for c in _children(root) if c.tag != _SIGNATURE]
     if [c.tag for c in children] != [f"{_SR}Header", f"{_SR}Body"]:
-        raise ParseRefused("alert.structure", "sr:Response must hold sr:Header then sr:Body")
+        shown = ", ".join(_local(c.tag) if c.tag.startswith(_SR) else c.tag for c in children) or "nothing"
+        raise ParseRefused("alert.structure", f"sr:Response must hold sr:Header then sr:Body, found {shown}")
     header, body = children
     _no_attributes(header)
+    _no_attributes(body)
     found = _match(header, _HEADER)
     if not found["ResponseID"]:
         raise ParseRefused("alert.response_id", "an alert carries a ResponseID naming its recipient")

@@ -79,56 +79,81 @@ class AlertRouter:
     def route(self, raw: bytes, *, now: datetime | None = None) -> Delivery:
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         try:
-            verified = self.verifier.verify(raw, now=now)
-            alert = build_alert(verified.signed_root)
+            alert = self._read(raw, now)
         except Refused as refusal:
-            self.store.append_audit("alert.refused", refusal.as_dict(), at=now)
-            return Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule)
+            # Kept, bytes and all: a genuine alert refused today (say, the DCC's new signing
+            # certificate is not imported yet) can be routed by retry(refused=True) later.
+            with self.store.transaction():
+                item = self.store.add_alert_delivery(
+                    {"received_at": now.isoformat(), "response_id": "", "recipient": "", "device": None, "alert": "{}",
+                     "raw": raw, "status": "refused", "target_kind": None, "target_id": None, "endpoint": None,
+                     "reason": f"{refusal.rule}: {refusal.message}", "routed_at": None}
+                )
+                self.store.append_audit("alert.refused", {"delivery": item, **refusal.as_dict()}, at=now)
+            return Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=item)
         with self.store.transaction():
             status, targets, reason = plan(self.store, alert, policies=self.policies)
             item = self.store.add_alert_delivery(
-                {
-                    "received_at": now.isoformat(),
-                    "response_id": alert.response_id,
-                    "recipient": alert.recipient,
-                    "device": alert.device,
-                    "alert": alert.model_dump_json(),
-                    "raw": raw,
-                    "status": status,
-                    "target_kind": ",".join(t.kind for t in targets) or None,
-                    "target_id": ",".join(t.id for t in targets) or None,
-                    "endpoint": ",".join(t.endpoint or "" for t in targets) or None,
-                    "reason": reason,
-                    "routed_at": now.isoformat() if status == "routed" else None,
-                }
+                {"received_at": now.isoformat(), "raw": raw, **self._row(alert, status, targets, reason, now)}
             )
-            self.store.append_audit(
-                "alert.route",
-                {"delivery": item, "status": status, "targets": [t.model_dump() for t in targets], "reason": reason, "alert": alert.summary()},
-                at=now,
-                originator=alert.originator,
-                device=alert.device,
-            )
+            self._audit(item, alert, status, targets, reason, now)
         return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=item)
 
-    def retry_pending(self, *, now: datetime | None = None) -> list[Delivery]:
-        """Route again every pending alert (e.g. once an SRP is registered)."""
+    def retry(self, *, now: datetime | None = None, refused: bool = False) -> list[Delivery]:
+        """Route again every pending alert (e.g. once an SRP is registered); with ``refused``,
+        also check again the alerts refused earlier (e.g. once a DCC certificate is imported)."""
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         results = []
-        for row in self.store.alert_deliveries(status="pending"):
-            alert = Alert.model_validate_json(row["alert"])
+        for row in self.store.alert_deliveries(status="pending") + (self.store.alert_deliveries(status="refused") if refused else []):
+            if row["status"] == "refused":
+                try:
+                    alert = self._read(self.store.alert_raw(row["id"]), now)
+                except Refused as refusal:
+                    results.append(Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=row["id"]))
+                    continue
+            else:
+                alert = Alert.model_validate_json(row["alert"])
             with self.store.transaction():
+                # Another process may have routed it meanwhile: act only on the row as it is now.
+                current = self.store.alert_delivery_status(row["id"])
+                if current != row["status"]:
+                    continue
                 status, targets, reason = plan(self.store, alert, policies=self.policies)
-                if status == "routed":
-                    self.store.update_alert_delivery(
-                        row["id"], status="routed", target_kind=",".join(t.kind for t in targets),
-                        target_id=",".join(t.id for t in targets), endpoint=",".join(t.endpoint or "" for t in targets),
-                        reason=reason, routed_at=now.isoformat(),
-                    )
-                    self.store.append_audit(
-                        "alert.route",
-                        {"delivery": row["id"], "status": status, "targets": [t.model_dump() for t in targets], "reason": reason, "retry": True},
-                        at=now, originator=alert.originator, device=alert.device,
-                    )
+                if status == "routed" or current == "refused":
+                    self.store.update_alert_delivery(row["id"], **self._row(alert, status, targets, reason, now))
+                    self._audit(row["id"], alert, status, targets, reason, now, retry=True)
+                elif reason != row["reason"]:
+                    # Still pending, for a new reason (e.g. the recipient is now known, but its
+                    # failed Supplier has no SRP yet): the queue shows why it waits *now*.
+                    self.store.update_alert_delivery(row["id"], reason=reason)
             results.append(Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row["id"]))
         return results
+
+    def retry_pending(self, *, now: datetime | None = None) -> list[Delivery]:
+        return self.retry(now=now)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _read(self, raw: bytes, now: datetime) -> Alert:
+        verified = self.verifier.verify(raw, now=now)
+        return build_alert(verified.signed_root)
+
+    @staticmethod
+    def _row(alert: Alert, status: str, targets: list[Target], reason: str, now: datetime) -> dict:
+        return {
+            "response_id": alert.response_id,
+            "recipient": alert.recipient,
+            "device": alert.device,
+            "alert": alert.model_dump_json(),
+            "status": status,
+            "target_kind": ",".join(t.kind for t in targets) or None,
+            "target_id": ",".join(t.id for t in targets) or None,
+            "endpoint": ",".join(t.endpoint or "" for t in targets) or None,
+            "reason": reason,
+            "routed_at": now.isoformat() if status == "routed" else None,
+        }
+
+    def _audit(self, item: int, alert: Alert, status: str, targets: list[Target], reason: str, now: datetime, *, retry: bool = False) -> None:
+        payload = {"delivery": item, "status": status, "targets": [t.model_dump() for t in targets], "reason": reason, "alert": alert.summary()}
+        if retry:
+            payload["retry"] = True
+        self.store.append_audit("alert.route", payload, at=now, originator=alert.originator, device=alert.device)

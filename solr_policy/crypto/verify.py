@@ -192,8 +192,16 @@ class Verifier:
                     f"the signature verified with the stored DCC certificate serial {record.serial}",
                 )
             return VerifiedMessage(kind=kind, signed_root=result, signer=Signer(record, resolved_by), notes=notes)
-        if len(failures) == 1 or resolved_by == "issuer-serial":
+        # KeyInfo named a stored certificate: its own refusal is the answer. Otherwise, if no
+        # stored DCC key even verifies the signature, the signer is simply not known to us;
+        # but a DCC certificate whose key does verify and that is refused (revoked, expired)
+        # is reported as such.
+        key_mismatch = {"signature.invalid"}  # a digest mismatch is a changed document, whatever the key
+        if resolved_by == "issuer-serial":
             raise failures[0]
+        relevant = [f for f in failures if f.rule not in key_mismatch]
+        if relevant:
+            raise relevant[0]
         raise SignatureRefused(
             "signature.unknown_certificate",
             f"no certificate with serial {ref.serial} from issuer {ref.issuer} is in the store, "

@@ -20,11 +20,25 @@ def _authorise(store, item: int, officer: str) -> dict:
 
 
 def release(engine, item: int, *, officer: str, reason: str, now: datetime | None = None):
-    """Let a held request through: it is decided again, without its threshold."""
+    """Let a held request through: it is decided again, without its threshold.
+
+    The officer's entry is written once the outcome is known: ``quarantine.release`` when the
+    request was released, ``quarantine.release.refused`` when the new decision refused it (it
+    stays held). Written before, it recorded releases that never happened: a refused one, or
+    the loser of two officers releasing at once (whose attempt is refused as no longer held).
+    """
     now = now or datetime.now(timezone.utc)
-    _authorise(engine.store, item, officer)
-    engine.store.append_audit("quarantine.release", {"item": item, "reason": reason}, at=now, actor=officer)
-    return engine.release(item, officer=officer, now=now)
+    held = _authorise(engine.store, item, officer)
+    decision = engine.release(item, officer=officer, now=now)
+    engine.store.append_audit(
+        "quarantine.release" if decision.allowed else "quarantine.release.refused",
+        {"item": item, "reason": reason, "outcome": decision.outcome},
+        at=now,
+        actor=officer,
+        originator=held["originator"],
+        device=held["device"],
+    )
+    return decision
 
 
 def discard(store, item: int, *, officer: str, reason: str, now: datetime | None = None) -> None:

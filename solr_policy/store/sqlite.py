@@ -641,7 +641,7 @@ class SqliteStore:
             return int(cur.lastrowid)
 
     def update_alert_delivery(self, item: int, **fields) -> None:
-        allowed = {"status", "target_kind", "target_id", "endpoint", "reason", "routed_at"}
+        allowed = {"status", "target_kind", "target_id", "endpoint", "reason", "routed_at", "response_id", "recipient", "device", "alert"}
         assignments = ", ".join(f"{k} = :{k}" for k in fields if k in allowed)
         with self.transaction() as conn:
             conn.execute(f"UPDATE alert_deliveries SET {assignments} WHERE id = :id", {**fields, "id": item})
@@ -653,6 +653,10 @@ class SqliteStore:
             f" routed_at FROM alert_deliveries {where} ORDER BY id",
             params,
         )
+
+    def alert_delivery_status(self, item: int) -> str | None:
+        rows = self._read("SELECT status FROM alert_deliveries WHERE id = ?", (item,))
+        return rows[0]["status"] if rows else None
 
     def alert_raw(self, item: int) -> bytes | None:
         rows = self._read("SELECT raw FROM alert_deliveries WHERE id = ?", (item,))

@@ -12,6 +12,11 @@ Two tables keep the vocabulary in one place:
   that must have refused the request and the DUIS response code the User would get.
 
 A step text that uses a word not in these tables fails with the list of known words.
+
+The steps for governance (R2 certificate subscriptions, R4 officers and ADT files, R6 the
+instruction's lifecycle) are in ``steps_governance.py`` and those for alerts (R7) in
+``steps_alerts.py``; both are imported at the end of this module so that pytest sees them.
+They share the ``Scene`` and the ``REASONS`` table defined here.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from parse import with_pattern
 from pytest_bdd import given, parsers, then, when
 
 from solr_policy.crypto.certs import read_certificates
+from solr_policy.errors import Refused
+from solr_policy.governance.csr import CsrVerdict
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.gbcs.build import build_general_signing
@@ -39,6 +46,7 @@ from solr_policy.scenario import (
     ECS03_PREPAYMENT,
     GCS02_CREDIT,
     GCS03_PREPAYMENT,
+    AlertBuilder,
     RequestBuilder,
     SolrScenario,
 )
@@ -102,11 +110,34 @@ REASONS: dict[str, Expected] = {
     "SMETS1 meters take only service requests": Expected("R5.smets1-service-request", "E12"),
     # R6 when and for whom
     "no Authority instruction is in force": Expected("R6.instruction-active", "E3"),
-    "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4"),
+    "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4", "not to the failed Supplier"),
+    "the meter is not one of those Ofgem's instruction names": Expected("R6.device-of-failed-supplier", "E4", "not in the scope"),
     "the DCC does not know that meter": Expected("R6.device-known", "E19"),
     "the switch would take effect after Ofgem's instruction ends": Expected("R6.execution-window", "E4"),
     "the role may not cancel future-dated commands": Expected("R6.no-cancellation", "E4"),
     "it repeats a request already accepted": Expected("R6.counter-fresh", None),
+    # R2 what the user may hold, in operation
+    "the user holds a Digital Signing certificate": Expected("R2.no-digital-signing-certificate", "E1"),
+    # R4 the AROs' limits, in operation
+    "no ADT file lets the role act for that Supplier's meters": Expected("R4.adt-covers-supplier", "E4"),
+    # -- refusals outside a DUIS request: no DUIS response code (code None) -----------------
+    # R2 certificate subscriptions (the SMKI gate)
+    "the role may never hold a Digital Signing certificate": Expected("R2.digital-signing-forbidden", None),
+    "the role may not hold Key Agreement certificates": Expected("R2.key-agreement-refused", None),
+    "the role may hold XML Signing certificates only": Expected("R2.role-refused", None),
+    "the certificate would be for a user of another Party": Expected("R2.eui-not-a-user-of-party", None),
+    # R4 officers and ADT files
+    "the Party already has an SRO": Expected("R4.one-sro", None),
+    "only an SRO may appoint an ARO": Expected("governance.officer-kind", None, "this needs SRO"),
+    "the officer is an officer of another Party": Expected("governance.officer-party", None),
+    "the ARO has been removed": Expected("governance.officer-removed", None),
+    "the file was changed after it was signed": Expected("R4.adt-signature", None),
+    "the file is for a Party other than the ARO's": Expected("R4.adt-party", None),
+    "the request is no longer held": Expected("R4.quarantine-not-held", None),
+    # R6 the instruction's lifecycle
+    "the officer who proposed it may not also approve it": Expected("R6.four-eyes", None),
+    "another instruction already covers Failed Energy at that time": Expected("R6.instruction-overlap", None),
+    "an ended instruction cannot be resumed": Expected("R6.instruction-state", None, "is ended"),
 }
 
 
@@ -154,6 +185,15 @@ class Scene:
     last_request: bytes | None = None
     last_who: str | None = None
     counter_before: int | None = None
+    # governance (steps_governance.py): the last step refused, the last SMKI gate verdict,
+    # the request held in quarantine, and what a Given leaves for later steps, by name
+    refusal: Refused | None = None
+    verdict: CsrVerdict | None = None
+    held: int | None = None
+    notes: dict[str, object] = field(default_factory=dict)
+    # alerts (steps_alerts.py): the DCC's alert signer and every alert sent, with its delivery
+    alerts: AlertBuilder | None = None
+    sent: list = field(default_factory=list)
 
     # the meters
     def meter_id(self, label: str) -> str:
@@ -475,3 +515,9 @@ def replay_changed_nothing(scene: Scene):
     assert scene.store.get_counter(scene.solr.user_eui) == scene.counter_before
     decision = scene.decide(SOLR_USER, _switch(scene, SOLR_USER, "the SMETS1 gas meter", "credit"))
     assert decision.allowed, explain(decision)
+
+
+# -- the other step modules (imported last: they use the names above) ----------------------
+
+from .steps_alerts import *  # noqa: E402,F401,F403
+from .steps_governance import *  # noqa: E402,F401,F403

@@ -1,4 +1,5 @@
-"""Binds the MP134B feature files to pytest; the steps are in ``conftest.py``.
+"""Binds the MP134B feature files to pytest; the steps are in ``conftest.py``
+(and ``steps_governance.py``, ``steps_alerts.py``, which it imports).
 
 Only the files listed here are bound (features/ is ``bdd_features_base_dir``). Another
 requirement's feature gets its own test module, or one more line in this list.
@@ -8,9 +9,13 @@ from pytest_bdd import scenarios
 
 FEATURES = (
     "R1_solr_contingency_role.feature",
+    "R2_certificate_subscriptions.feature",
     "R3_allowed_service_requests.feature",
+    "R4_officers_and_thresholds.feature",
     "R5_credit_only_content.feature",
     "R6_authority_instruction.feature",
+    "R6_instruction_lifecycle.feature",
+    "R7_alerts_to_the_srp.feature",
 )
 
 scenarios(*FEATURES)
