@@ -32,15 +32,15 @@ def _read_input(source: str) -> bytes:
         raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
 
 
-def parse_now(text: str | None) -> datetime | None:
+def parse_now(text: str | None, option: str = "--now") -> datetime | None:
     if text is None:
         return None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 date-time", param_hint="--now") from None
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 date-time", param_hint=option) from None
     if when.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2026-11-22T10:00:00Z", param_hint="--now")
+        raise click.BadParameter("give a time zone, e.g. 2026-11-22T10:00:00Z", param_hint=option)
     return when.astimezone(timezone.utc)
 
 
@@ -391,8 +391,8 @@ def instruction_propose(obj, reference, failed_supplier, solr_party, effective_f
             reference=reference,
             failed_supplier=failed_supplier,
             solr_party=solr_party,
-            effective_from=parse_now(effective_from),
-            effective_until=parse_now(effective_until),
+            effective_from=parse_now(effective_from, "--from"),
+            effective_until=parse_now(effective_until, "--until"),
             scope=list(devices) or None,
         )
     except (ValidationError, ValueError) as exc:
@@ -647,7 +647,7 @@ def audit_show(obj, instruction, officer, device, kind, since, until, limit):
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--device") from None
     rows = obj.store.audit_entries(
-        kind=kind, actor=officer, device=device, instruction=instruction, since=parse_now(since), until=parse_now(until), limit=limit
+        kind=kind, actor=officer, device=device, instruction=instruction, since=parse_now(since, "--since"), until=parse_now(until, "--until"), limit=limit
     )
     for row in rows:
         row["payload"] = json.loads(row["payload"])

@@ -900,6 +900,13 @@ def test_deleting_an_entry_is_found(store, lifecycle):
     assert not intact and message == f"entry {seq} is missing (next is {seq + 1})"
 
 
+def test_deleting_the_newest_entries_is_found(store, lifecycle):
+    last = store.audit_entries()[-1]["seq"]
+    _tamper(store, "DELETE FROM audit WHERE seq >= ?", last - 1)
+    intact, _, message = store.verify_audit()
+    assert not intact and f"entry {last} was written" in message
+
+
 def run(db: Path, *args: str):
     return CliRunner().invoke(cli, ["--db", str(db), *args])
 
@@ -977,8 +984,9 @@ def test_cli_officer_bootstrap(tmp_path):
     db = tmp_path / "fresh.db"
     first = run(db, "officer", "register-governance", "gov-one", "--name", "One")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["officer"] == {
-        **json.loads(first.stdout)["officer"], "id": "gov-one", "kind": "governance", "appointed_by": None, "has_key": False,
+    record = json.loads(first.stdout)["officer"]
+    assert {k: record[k] for k in ("id", "kind", "status", "appointed_by", "has_key")} == {
+        "id": "gov-one", "kind": "governance", "status": "active", "appointed_by": None, "has_key": False,
     }
     assert _reason(run(db, "officer", "register-governance", "gov-two", "--name", "Two"))["rule"] == "governance.officer-kind"
     second = run(db, "officer", "register-governance", "gov-two", "--name", "Two", "--by", "gov-one")

@@ -80,7 +80,8 @@ class TestPki:
             .issuer_name(self.issuer)
             .public_key(key.public_key())
             .serial_number(serial)
-            .not_valid_before(not_before or now - timedelta(days=1))
+            # Valid from well before any decision time a test or demo uses.
+            .not_valid_before(not_before or now - timedelta(days=5 * 365))
             .not_valid_after(not_after or now + timedelta(days=3650))
             .add_extension(
                 x509.KeyUsage(

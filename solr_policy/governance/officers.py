@@ -67,6 +67,8 @@ def register_governance_officer(store, officer_id: str, *, name: str, at: dateti
             if by is None:
                 raise GovernanceRefused("governance.officer-kind", "an existing governance officer must register new ones (--by)")
             require_officer(store, by, GOVERNANCE)
+        elif by is not None:
+            raise GovernanceRefused("governance.unknown-officer", f"no governance officer exists yet, so {by} cannot register one; the first registers without --by")
         _new(store, officer_id)
         record = _record(officer_id, GOVERNANCE, name, None, None, by, at)
         store.put_officer(record)

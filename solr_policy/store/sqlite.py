@@ -122,6 +122,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX alert_deliveries_status ON alert_deliveries (status);
     """,
+    # 5: the head of the audit chain, so that losing the newest entries is detected too
+    """
+    CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+    INSERT INTO audit_head (id, seq, hash) SELECT 1, seq, hash FROM audit ORDER BY seq DESC LIMIT 1;
+    """,
 ]
 
 GENESIS = "0" * 64
@@ -454,6 +459,10 @@ class SqliteStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, when, kind, actor, originator, device, instruction, text, prev, digest),
             )
+            conn.execute(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                (seq, digest),
+            )
             return seq
 
     def audit_entries(
@@ -501,6 +510,11 @@ class SqliteStore:
             if row["hash"] != digest:
                 return False, count, f"entry {row['seq']} was altered (its hash does not match its content)"
             prev, expected_seq = row["hash"], expected_seq + 1
+        head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        if head is not None and (head[0] != count or head[1] != prev):
+            return False, count, f"the chain ends at entry {count}, but entry {head[0]} was written: newest entries are missing or altered"
+        if head is None and count:
+            return False, count, "the chain's head record is missing"
         return True, count, f"{count} entries, chain intact"
 
     # -- governance ---------------------------------------------------------------------
