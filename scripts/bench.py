@@ -56,7 +56,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="solr-bench-"))
     store = SqliteStore(folder / "bench.db")
     now = datetime.now(timezone.utc)
-    scenario = SolrScenario().install(store, now=now)
+    # Thresholds far above what a run sends: this measures decisions, not quarantine.
+    scenario = SolrScenario(thresholds={"1.6": {"per_hour": 10**9, "per_day": 10**9}}).install(store, now=now)
     ask = scenario.requests(counter=1)
     device = scenario.device("electricity meter (SMETS1)")
     sample = ask.switch_to_credit(device)

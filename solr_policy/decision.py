@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -12,17 +13,20 @@ from solr_policy.rules.base import Outcome
 ALLOW_CODE = "I99"
 
 
-class Reason(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+# Plain dataclasses: a decision makes some forty of these, on the hot path; pydantic still
+# serialises them as part of the Decision.
+@dataclass(frozen=True, slots=True)
+class Reason:
     rule: str
-    code: str | None = None
+    code: str | None
     message: str
 
+    def model_dump(self) -> dict[str, str | None]:
+        return {"rule": self.rule, "code": self.code, "message": self.message}
 
-class Check(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
+@dataclass(frozen=True, slots=True)
+class Check:
     rule: str
     result: Literal["pass", "fail", "skipped", "hold"]
     message: str
@@ -56,7 +60,7 @@ def from_outcomes(
     failed = [o for o in outcomes if not o.passed]
     # model_construct: these values come from our own rules, not from outside (hot path).
     checks = [
-        Check.model_construct(
+        Check(
             rule=o.rule,
             result="pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else "fail")),
             message=o.message,
@@ -65,10 +69,10 @@ def from_outcomes(
     ]
     # Default deny: allow only when there were rules and every one of them passed.
     if outcomes and not failed:
-        return Decision(
+        return Decision.model_construct(
             outcome="allow",
             response_code=ALLOW_CODE,
-            reasons=[Reason.model_construct(rule=o.rule, code=None, message=o.message) for o in outcomes if not o.message.startswith("not applicable")],
+            reasons=[Reason(rule=o.rule, code=None, message=o.message) for o in outcomes if not o.message.startswith("not applicable")],
             request=request,
             decided_at=decided_at,
             policy=policy,
@@ -78,10 +82,10 @@ def from_outcomes(
     refusals = [o for o in failed if not o.quarantine]
     if failed and not refusals:
         # Only anomaly-detection thresholds failed: hold the request (DCC Alert AD1).
-        return Decision(
+        return Decision.model_construct(
             outcome="quarantine",
             response_code="AD1",
-            reasons=[Reason.model_construct(**o.as_reason()) for o in failed],
+            reasons=[Reason(**o.as_reason()) for o in failed],
             request=request,
             decided_at=decided_at,
             policy=policy,
@@ -90,10 +94,10 @@ def from_outcomes(
         )
     shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
     code = next((o.code for o in shown if o.code), None)
-    return Decision(
+    return Decision.model_construct(
         outcome="reject",
         response_code=code,
-        reasons=[Reason.model_construct(**o.as_reason()) for o in shown],
+        reasons=[Reason(**o.as_reason()) for o in shown],
         request=request,
         decided_at=decided_at,
         policy=policy,
@@ -106,7 +110,7 @@ def refused_input(rule: str, message: str, code: str | None, *, decided_at: date
     return Decision(
         outcome="reject",
         response_code=code,
-        reasons=[Reason(rule=rule, code=code, message=message)],
+        reasons=[Reason(rule, code, message)],
         request=request,
         decided_at=decided_at,
     )

@@ -25,6 +25,9 @@ from solr_policy.crypto.certs import CertRecord, SmkiStatus
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
 
 ENV_DB = "SOLR_POLICY_DB"
+# FULL (default): a committed decision survives a power cut. NORMAL: it survives a crash of
+# the process, and a power cut may lose the last commits (faster; see README, Durable state).
+ENV_SYNCHRONOUS = "SOLR_POLICY_SYNCHRONOUS"
 
 MIGRATIONS: list[str] = [
     # 1: certificates
@@ -155,9 +158,12 @@ def _iso(when: datetime) -> str:
 
 
 class SqliteStore:
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 30_000, synchronous: str | None = None) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = (synchronous or os.environ.get(ENV_SYNCHRONOUS) or "FULL").upper()
+        if self._synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"{ENV_SYNCHRONOUS} must be FULL or NORMAL, not {self._synchronous!r}")
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -172,7 +178,7 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000)
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
             self._local.depth = 0
