@@ -151,3 +151,12 @@ Feature: R6 - The life of Ofgem's instruction, as governance records it
       | changes | found   |
       | alters  | altered |
       | deletes | missing |
+
+  @MP134B-R6 @MP134B-R4
+  Scenario: Deleting the newest entries of the audit trail is detected too
+    Given Alice (governance) has proposed Ofgem's instruction to act for Failed Energy's customers, from yesterday for 30 days
+    And Bob (governance) has approved the instruction
+    And the SoLR Contingency user has switched the SMETS1 electricity meter to credit
+    And the audit trail is intact
+    When someone deletes the newest entry of the audit trail
+    Then the audit trail check reports that its newest entries are missing

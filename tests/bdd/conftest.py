@@ -34,11 +34,11 @@ from parse import with_pattern
 from pytest_bdd import given, parsers, then, when
 
 from solr_policy.crypto.certs import read_certificates
-from solr_policy.errors import Refused
-from solr_policy.governance.csr import CsrVerdict
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
+from solr_policy.errors import Refused
 from solr_policy.gbcs.build import build_general_signing
+from solr_policy.governance.csr import CsrVerdict
 from solr_policy.policy import PolicySet
 from solr_policy.rules.r6_authority import DUIS_CANCELLATION
 from solr_policy.scenario import (
@@ -519,5 +519,5 @@ def replay_changed_nothing(scene: Scene):
 
 # -- the other step modules (imported last: they use the names above) ----------------------
 
-from .steps_alerts import *  # noqa: E402,F401,F403
-from .steps_governance import *  # noqa: E402,F401,F403
+from .steps_alerts import *
+from .steps_governance import *

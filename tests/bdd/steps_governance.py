@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from functools import partial
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -298,12 +299,9 @@ def appoints_aro(scene: Scene, officer: str, person: str, party: str):
 @given("Steady Power has its own SRO and ARO")
 def steady_power_officers(scene: Scene):
     party = scene.solr.other_supplier
-    for officer_id, kind in (("sro-steady", "SRO"), ("aro-steady", "ARO")):
-        key = _new_key(scene, officer_id)
-        if kind == "SRO":
-            done(lambda: officers.register_sro(scene.store, officer_id, name="Steady Power's SRO", party=party, public_key=key, by="gov-alice", at=scene.now))
-        else:
-            done(lambda: officers.appoint_aro(scene.store, officer_id, name="Steady Power's ARO", party=party, public_key=key, by="sro-steady", at=scene.now))
+    sro_key, aro_key = _new_key(scene, "sro-steady"), _new_key(scene, "aro-steady")
+    done(lambda: officers.register_sro(scene.store, "sro-steady", name="Steady Power's SRO", party=party, public_key=sro_key, by="gov-alice", at=scene.now))
+    done(lambda: officers.appoint_aro(scene.store, "aro-steady", name="Steady Power's ARO", party=party, public_key=aro_key, by="sro-steady", at=scene.now))
 
 
 @given(gstep("{officer:Officer} has removed {other:Officer} from office"))
@@ -560,9 +558,10 @@ def steps_in_table(scene: Scene, datatable):
     assert header == ["officer", "step", "reason"], header
     for officer, step_, reason in rows:
         if step_ == "proposes":
-            attempt(scene, lambda: _propose(scene, officer, reference=scene.solr.instruction_ref, start_days=-1, days=30, reason=reason))
+            take = partial(_propose, scene, officer, reference=scene.solr.instruction_ref, start_days=-1, days=30, reason=reason)
         else:
-            attempt(scene, lambda: _transition(scene, officer, ACTIONS[step_], reason))
+            take = partial(_transition, scene, officer, ACTIONS[step_], reason)
+        attempt(scene, take)
 
 
 @then(gstep("the instruction is proposed by {officer:Officer}, awaiting a second officer's approval"))
@@ -666,3 +665,20 @@ def audit_reports(scene: Scene, entry: str, officer: str, finding: str):
         "missing": f"entry {seq} is missing (next is {seq + 1})",
     }[finding]
     assert message == expected, f"expected {expected!r}; the check said {message!r}"
+
+
+@when("someone deletes the newest entry of the audit trail")
+def delete_newest(scene: Scene):
+    newest = scene.store.audit_entries()[-1]["seq"]
+    scene.notes["tampered"] = newest
+    with scene.store.transaction() as conn:
+        conn.execute("DELETE FROM audit WHERE seq = ?", (newest,))
+
+
+@then("the audit trail check reports that its newest entries are missing")
+def newest_missing(scene: Scene):
+    newest = scene.notes["tampered"]
+    intact, count, message = scene.store.verify_audit()
+    assert not intact, f"the check found nothing wrong: {message}"
+    assert count == newest - 1, (count, message)
+    assert message.startswith(f"the chain ends at entry {newest - 1}, but entry {newest} was written"), message
