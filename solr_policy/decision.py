@@ -58,46 +58,27 @@ def from_outcomes(
     outcomes: list[Outcome], *, request: dict, decided_at: datetime, policy: str | None, signer: dict | None
 ) -> Decision:
     failed = [o for o in outcomes if not o.passed]
-    # model_construct: these values come from our own rules, not from outside (hot path).
     checks = [
-        Check(
-            rule=o.rule,
-            result="pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else "fail")),
-            message=o.message,
-        )
+        Check(o.rule, "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else "fail")), o.message)
         for o in outcomes
     ]
+    refusals = [o for o in failed if not o.quarantine]
     # Default deny: allow only when there were rules and every one of them passed.
     if outcomes and not failed:
-        return Decision.model_construct(
-            outcome="allow",
-            response_code=ALLOW_CODE,
-            reasons=[Reason(rule=o.rule, code=None, message=o.message) for o in outcomes if not o.message.startswith("not applicable")],
-            request=request,
-            decided_at=decided_at,
-            policy=policy,
-            signer=signer,
-            checks=checks,
-        )
-    refusals = [o for o in failed if not o.quarantine]
-    if failed and not refusals:
+        outcome, code = "allow", ALLOW_CODE
+        shown = [o for o in outcomes if not o.message.startswith("not applicable")]
+    elif failed and not refusals:
         # Only anomaly-detection thresholds failed: hold the request (DCC Alert AD1).
-        return Decision.model_construct(
-            outcome="quarantine",
-            response_code="AD1",
-            reasons=[Reason(**o.as_reason()) for o in failed],
-            request=request,
-            decided_at=decided_at,
-            policy=policy,
-            signer=signer,
-            checks=checks,
-        )
-    shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
-    code = next((o.code for o in shown if o.code), None)
+        outcome, code, shown = "quarantine", "AD1", failed
+    else:
+        outcome = "reject"
+        shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
+        code = next((o.code for o in shown if o.code), None)
+    # model_construct: every value here comes from our own rules, not from outside (hot path).
     return Decision.model_construct(
-        outcome="reject",
+        outcome=outcome,
         response_code=code,
-        reasons=[Reason(**o.as_reason()) for o in shown],
+        reasons=[Reason(o.rule, o.code, o.message) for o in shown],
         request=request,
         decided_at=decided_at,
         policy=policy,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest

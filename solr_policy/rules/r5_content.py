@@ -8,8 +8,11 @@ Request is checked by its body as for SMETS1.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
 from solr_policy.eui import duis_form
+from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.message_codes import lookup
 from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
 from solr_policy.rules.base import Facts, Outcome, fail, ok, skip
@@ -65,49 +68,53 @@ def gbcs_message_code(f: Facts) -> Outcome:
     return ok(rule, f"the GBCS command is {label}")
 
 
-def gbcs_recipient(f: Facts) -> Outcome:
-    rule = "R5.gbcs-recipient"
-    if not isinstance(f.body, SignedPreCommand):
-        return ok(rule, f"{_NA}: no Signed Pre-Command")
-    if f.gbcs is None:
-        return skip(rule, "GBCS payload unreadable")
+def _gbcs_header_rule(rule: str, check: Callable[[Facts, GbcsHeader], Outcome]) -> Callable[[Facts], Outcome]:
+    """A rule on the decoded GBCS header: n/a without a Signed Pre-Command, not checked
+    (so not passed) when the payload could not be decoded (gbcs_message_code says why)."""
+
+    def evaluate(f: Facts) -> Outcome:
+        if not isinstance(f.body, SignedPreCommand):
+            return ok(rule, f"{_NA}: no Signed Pre-Command")
+        if f.gbcs is None:
+            return skip(rule, "GBCS payload unreadable")
+        return check(f, f.gbcs)
+
+    evaluate.__name__ = rule.split(".")[1].replace("-", "_")
+    evaluate.__doc__ = check.__doc__
+    return evaluate
+
+
+def _recipient(f: Facts, gbcs: GbcsHeader) -> Outcome:
+    """The GBCS command is addressed to the request's own Device."""
     target = f.request.header.request_id.target
-    if f.gbcs.recipient != target:
-        return fail(rule, f"the GBCS command is addressed to {duis_form(f.gbcs.recipient)}, not to the request's Device {duis_form(target)}", "E12")
-    return ok(rule, "the GBCS command is addressed to the request's Device")
+    if gbcs.recipient != target:
+        return fail("R5.gbcs-recipient", f"the GBCS command is addressed to {duis_form(gbcs.recipient)}, not to the request's Device {duis_form(target)}", "E12")
+    return ok("R5.gbcs-recipient", "the GBCS command is addressed to the request's Device")
 
 
-def gbcs_is_command(f: Facts) -> Outcome:
-    rule = "R5.gbcs-command"
-    if not isinstance(f.body, SignedPreCommand):
-        return ok(rule, f"{_NA}: no Signed Pre-Command")
-    if f.gbcs is None:
-        return skip(rule, "GBCS payload unreadable")
-    if f.gbcs.cra != "command":
-        return fail(rule, f"the GBCS CRA flag says {f.gbcs.cra}, not command", "E12")
-    return ok(rule, "the GBCS CRA flag says command")
+def _command(f: Facts, gbcs: GbcsHeader) -> Outcome:
+    """The CRA flag says command (not a response or alert)."""
+    if gbcs.cra != "command":
+        return fail("R5.gbcs-command", f"the GBCS CRA flag says {gbcs.cra}, not command", "E12")
+    return ok("R5.gbcs-command", "the GBCS CRA flag says command")
 
 
-def gbcs_originator(f: Facts) -> Outcome:
+def _originator(f: Facts, gbcs: GbcsHeader) -> Outcome:
     """The Pre-Command must be the requesting User's own: GBCS originator = RequestID originator."""
-    rule = "R5.gbcs-originator"
-    if not isinstance(f.body, SignedPreCommand):
-        return ok(rule, f"{_NA}: no Signed Pre-Command")
-    if f.gbcs is None:
-        return skip(rule, "GBCS payload unreadable")
     originator = f.request.header.request_id.originator
-    if f.gbcs.originator != originator:
-        return fail(rule, f"the GBCS command was made for {duis_form(f.gbcs.originator)}, not for the requesting User {duis_form(originator)}", "E12")
-    return ok(rule, "the GBCS command names the requesting User as originator")
+    if gbcs.originator != originator:
+        return fail("R5.gbcs-originator", f"the GBCS command was made for {duis_form(gbcs.originator)}, not for the requesting User {duis_form(originator)}", "E12")
+    return ok("R5.gbcs-originator", "the GBCS command names the requesting User as originator")
 
 
-def gbcs_signed(f: Facts) -> Outcome:
+def _signed(f: Facts, gbcs: GbcsHeader) -> Outcome:
     """A Signed Pre-Command carries the User's GBCS signature; an unsigned Pre-Command is not one."""
-    rule = "R5.gbcs-signed"
-    if not isinstance(f.body, SignedPreCommand):
-        return ok(rule, f"{_NA}: no Signed Pre-Command")
-    if f.gbcs is None:
-        return skip(rule, "GBCS payload unreadable")
-    if not f.gbcs.signed:
-        return fail(rule, "the GBCS command carries no signature; a Signed Pre-Command must be signed", "E12")
-    return ok(rule, f"the GBCS command carries a {f.gbcs.signature_length}-byte signature")
+    if not gbcs.signed:
+        return fail("R5.gbcs-signed", "the GBCS command carries no signature; a Signed Pre-Command must be signed", "E12")
+    return ok("R5.gbcs-signed", f"the GBCS command carries a {gbcs.signature_length}-byte signature")
+
+
+gbcs_recipient = _gbcs_header_rule("R5.gbcs-recipient", _recipient)
+gbcs_is_command = _gbcs_header_rule("R5.gbcs-command", _command)
+gbcs_originator = _gbcs_header_rule("R5.gbcs-originator", _originator)
+gbcs_signed = _gbcs_header_rule("R5.gbcs-signed", _signed)
