@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
-from solr_policy.crypto.testpki import Issued, TestPki
+from solr_policy.crypto.testpki import Issued, TestPki, new_key_pem, public_pem
 from solr_policy.eui import duis_form
 from solr_policy.gbcs.build import build_general_signing
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User
@@ -21,21 +21,6 @@ from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus
 ECS02_CREDIT, ECS03_PREPAYMENT, GCS02_CREDIT, GCS03_PREPAYMENT = 0x001A, 0x001B, 0x006C, 0x006D
 
 _SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
-
-
-def _key_pem() -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-
-
-def _public_pem(key_pem: bytes) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def request_document(
@@ -188,9 +173,9 @@ class SolrScenario:
         officers.register_governance_officer(store, "gov-alice", name="Alice (DCC governance)", at=now)
         officers.register_governance_officer(store, "gov-bob", name="Bob (DCC governance)", at=now, by="gov-alice")
         for officer_id in ("sro-sam", "aro-ann"):
-            self.officer_keys[officer_id] = _key_pem()
-        officers.register_sro(store, "sro-sam", name="Sam (SRO)", party=self.solr_party, public_key=_public_pem(self.officer_keys["sro-sam"]), by="gov-alice", at=now)
-        officers.appoint_aro(store, "aro-ann", name="Ann (ARO)", party=self.solr_party, public_key=_public_pem(self.officer_keys["aro-ann"]), by="sro-sam", at=now)
+            self.officer_keys[officer_id] = new_key_pem()
+        officers.register_sro(store, "sro-sam", name="Sam (SRO)", party=self.solr_party, public_key=public_pem(self.officer_keys["sro-sam"]), by="gov-alice", at=now)
+        officers.appoint_aro(store, "aro-ann", name="Ann (ARO)", party=self.solr_party, public_key=public_pem(self.officer_keys["aro-ann"]), by="sro-sam", at=now)
 
     def adt_file(self, *, reference: str | None = None, supplier: str | None = None, thresholds: dict | None = None, party: str | None = None) -> bytes:
         from solr_policy.governance.adt import adt_text

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from solr_policy.crypto.certs import SmkiStatus, read_certificate_file
 from solr_policy.errors import Refused
 from solr_policy.world import USER_ROLES, Device, Instruction, Party, User
-from solr_policy.yamlio import DataFileError, load_yaml, read_text, validate
+from solr_policy.yamlio import DataFileError, line_of, load_yaml, read_text, validate
 
 
 class CertificateEntry(BaseModel):
@@ -64,7 +64,7 @@ def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozense
     parties = {p.id for p in world.parties} | {p.id for p in store.list_parties()}
 
     def where(section: str, index: int, field: str) -> str:
-        line = lines.get((section, index, field)) or lines.get((section, index))
+        line = line_of(lines, (section, index, field))
         return f"{source} line {line}" if line else source
 
     for i, user in enumerate(world.users):

@@ -17,6 +17,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from solr_policy.duis.models import RequestId
+from solr_policy.eui import parse_eui64
 from solr_policy.duis.strict import (
     _SIGNATURE,
     _SR,
@@ -72,7 +73,7 @@ def _device_in(element: etree._Element) -> str | None:
         found = element.find(f".//{_SR}{name}")
         if found is not None and found.text:
             try:
-                return RequestId.parse(f"{found.text.strip()}:{found.text.strip()}:0").originator
+                return parse_eui64(found.text.strip())
             except ValueError:
                 raise ParseRefused("alert.device", f"{_where(found)} is not an EUI-64") from None
     return None

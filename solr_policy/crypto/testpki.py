@@ -39,6 +39,17 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(_PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
+def new_key_pem() -> bytes:
+    """A fresh P-256 private key (PKCS#8 PEM), e.g. for an officer."""
+    return _key_pem(ec.generate_private_key(ec.SECP256R1()))
+
+
+def public_pem(key_pem: bytes) -> bytes:
+    """The SubjectPublicKeyInfo PEM of a private key PEM."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.public_key().public_bytes(_PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 class TestPki:
     """An issuing authority (``OU=07, CN=<name>``) that issues SMKI-shaped certificates."""
 

@@ -278,7 +278,6 @@ class Verifier:
 
     def _crypto_verify(self, raw: bytes, record: CertRecord, now: datetime) -> etree._Element:
         cert = _certificate_object(record.der)
-        key_holder: object = cert if cert is not None else None
         if cert is None or not is_p256(cert.public_key()):
             if not is_p256(public_key(record)):
                 raise SignatureRefused("signature.certificate_key", f"certificate serial {record.serial} has no P-256 key")
@@ -288,7 +287,7 @@ class Verifier:
             )
         try:
             result = XMLVerifier().verify(
-                raw, x509_cert=key_holder, parser=_parser(), expect_config=_config(now)
+                raw, x509_cert=cert, parser=_parser(), expect_config=_config(now)
             )
         except InvalidDigest:
             raise SignatureRefused("signature.digest", "the signed content was changed after signing (digest mismatch)") from None
