@@ -28,7 +28,7 @@ from solr_policy import logs  # noqa: E402
 from solr_policy.crypto.verify import Verifier  # noqa: E402
 from solr_policy.engine import Engine  # noqa: E402
 from solr_policy.policy import PolicySet  # noqa: E402
-from solr_policy.scenario import GCS02_CREDIT, SolrScenario  # noqa: E402
+from solr_policy.testing.scenario import GCS02_CREDIT, SolrScenario  # noqa: E402
 from solr_policy.store import SqliteStore  # noqa: E402
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"

@@ -58,7 +58,7 @@ def run_demo(workdir: str | None = None) -> int:
     from solr_policy.governance import instructions
     from solr_policy.governance import quarantine as held
     from solr_policy.policy import PolicySet, default_policy_dir
-    from solr_policy.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario
+    from solr_policy.testing.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario
 
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="solr-policy-demo-"))
     folder.mkdir(parents=True, exist_ok=True)

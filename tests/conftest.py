@@ -8,7 +8,7 @@ import pytest
 
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
-from solr_policy.crypto.testpki import Issued, TestPki
+from solr_policy.testing.pki import Issued, TestPki
 from solr_policy.store import SqliteStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

@@ -34,7 +34,7 @@ from solr_policy.crypto.sign import sign_duis
 from solr_policy.errors import ParseRefused
 from solr_policy.eui import duis_form
 from solr_policy.policy import PolicySet
-from solr_policy.scenario import DCC_EUI, AlertBuilder, SolrScenario, alert_document
+from solr_policy.testing.scenario import DCC_EUI, AlertBuilder, SolrScenario, alert_document
 from solr_policy.store import SqliteStore
 from solr_policy.world import InstructionStatus, User
 
@@ -368,7 +368,7 @@ class TestRouterRefuses:
 # -- routing (R7) ------------------------------------------------------------------------------
 class TestRefusedAlertsAreKept:
     def test_an_alert_signed_by_a_dcc_certificate_not_yet_imported_is_routed_on_retry(self, store, scenario):
-        from solr_policy.crypto.testpki import TestPki
+        from solr_policy.testing.pki import TestPki
 
         builder = scenario.install_alerting(store)
         new_dcc = TestPki("T8").issue(DCC_EUI, 137)  # the DCC's new certificate, not imported yet

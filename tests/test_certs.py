@@ -23,7 +23,7 @@ from solr_policy.crypto.certs import (
     read_certificates,
     record_from_der,
 )
-from solr_policy.crypto.testpki import TestPki
+from solr_policy.testing.pki import TestPki
 from solr_policy.errors import CertificateRefused
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)

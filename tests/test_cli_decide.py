@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from solr_policy.cli import cli
-from solr_policy.scenario import SolrScenario
+from solr_policy.testing.scenario import SolrScenario
 from solr_policy.store import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,7 +304,7 @@ class TestDecide:
         assert [r["rule"] for r in data["reasons"]] == [rule]
 
     def test_unsigned_request(self, db, scenario, tmp_path):
-        from solr_policy.scenario import request_document
+        from solr_policy.testing.scenario import request_document
 
         path = tmp_path / "unsigned.xml"
         path.write_bytes(request_document(originator=scenario.user_eui, target=scenario.device(SC_METER), counter=5, srv="1.6", cv=4,

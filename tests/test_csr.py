@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from solr_policy.cli import cli
-from solr_policy.governance.csr import CsrVerdict, check_csr, make_csr
+from solr_policy.governance.csr import CsrVerdict, check_csr
+from solr_policy.testing.csr import make_csr
 from solr_policy.store import SqliteStore
 from solr_policy.world import Party, User, UserStatus
 

@@ -16,7 +16,7 @@ from solr_policy.crypto.sign import sign_duis
 from solr_policy.engine import Engine
 from solr_policy.policy import PolicySet
 from solr_policy.rules import RULES, evaluate
-from solr_policy.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario, request_document
+from solr_policy.testing.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario, request_document
 from solr_policy.world import Device, DeviceType, Instruction, Party, Smets, User
 
 from conftest import REFERENCE
@@ -211,7 +211,7 @@ def _user_signs(pre_command: bytes) -> bytes:
 
 
 def test_an_unsigned_pre_command_is_not_a_signed_pre_command(world, engine):
-    from solr_policy.gbcs.build import build_general_signing
+    from solr_policy.testing.gbcs import build_general_signing
 
     device = world.device("gas meter (SMETS2)")
     unsigned = build_general_signing(message_code=GCS02_CREDIT, originator=world.user_eui, recipient=device, counter=77)
@@ -220,7 +220,7 @@ def test_an_unsigned_pre_command_is_not_a_signed_pre_command(world, engine):
 
 
 def test_a_pre_command_made_for_another_user_is_refused(world, engine):
-    from solr_policy.gbcs.build import build_general_signing
+    from solr_policy.testing.gbcs import build_general_signing
 
     device = world.device("gas meter (SMETS2)")
     theirs = build_general_signing(message_code=GCS02_CREDIT, originator="90B3D51F30FF0099", recipient=device, counter=78, key=world.user.key)

@@ -18,14 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from solr_policy.cli import cli
 from solr_policy.crypto.certs import SmkiStatus, read_certificates
-from solr_policy.crypto.testpki import TestPki
+from solr_policy.testing.pki import TestPki
 from solr_policy.engine import Engine
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance import instructions, officers
 from solr_policy.governance import quarantine as held
 from solr_policy.governance.adt import adt_text, sign_adt, submit_adt
 from solr_policy.policy import PolicySet
-from solr_policy.scenario import SolrScenario
+from solr_policy.testing.scenario import SolrScenario
 from solr_policy.store import SqliteStore
 from solr_policy.world import Instruction, InstructionStatus, Party, User
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from solr_policy.scenario import SolrScenario
+from solr_policy.testing.scenario import SolrScenario
 from solr_policy.store import SqliteStore
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"

@@ -13,7 +13,7 @@ import pytest
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.engine import Engine
 from solr_policy.policy import ENV_POLICIES, PolicySet, default_policy_dir, load_policy, parse_policy
-from solr_policy.scenario import GCS02_CREDIT, ECS02_CREDIT, SolrScenario
+from solr_policy.testing.scenario import GCS02_CREDIT, ECS02_CREDIT, SolrScenario
 from solr_policy.world import Party, User
 from solr_policy.yamlio import DataFileError
 
@@ -280,7 +280,7 @@ def two_roles(store, tmp_path):
     mdr = scenario.pki.issue(MDR_EUI, 135)
     for record in read_certificates(mdr.cert_pem):
         store.put_certificate(record)
-    from solr_policy.scenario import RequestBuilder
+    from solr_policy.testing.scenario import RequestBuilder
 
     return scenario, RequestBuilder(mdr), folder
 

@@ -138,7 +138,7 @@ class TestAccepts:
         assert Verifier(store).verify_request(signed(request_xml(), user_cert)) is not None
 
     def test_issuer_name_needing_escapes(self, store):
-        from solr_policy.crypto.testpki import TestPki
+        from solr_policy.testing.pki import TestPki
 
         issued = TestPki("Issuer, with comma").issue(USER_EUI, 135)
         add_cert(store, issued)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from solr_policy.crypto.certs import SmkiStatus, read_certificates
-from solr_policy.crypto.testpki import TestPki
+from solr_policy.testing.pki import TestPki
 from solr_policy.store import SqliteStore
 from solr_policy.world import DeviceType, InstructionStatus, Party, Smets, UserStatus
 from solr_policy.world_file import load_world

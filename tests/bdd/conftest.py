@@ -37,11 +37,11 @@ from solr_policy.crypto.certs import read_certificates
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.errors import Refused
-from solr_policy.gbcs.build import build_general_signing
+from solr_policy.testing.gbcs import build_general_signing
 from solr_policy.governance.csr import CsrVerdict
 from solr_policy.policy import PolicySet
 from solr_policy.rules.r6_authority import DUIS_CANCELLATION
-from solr_policy.scenario import (
+from solr_policy.testing.scenario import (
     ECS02_CREDIT,
     ECS03_PREPAYMENT,
     GCS02_CREDIT,

@@ -25,7 +25,8 @@ from solr_policy.eui import parse_eui64
 from solr_policy.governance import instructions, officers
 from solr_policy.governance import quarantine as held_requests
 from solr_policy.governance.adt import sign_adt, submit_adt
-from solr_policy.governance.csr import ALLOWED, check_csr, make_csr
+from solr_policy.governance.csr import ALLOWED, check_csr
+from solr_policy.testing.csr import make_csr
 from solr_policy.world import Instruction, InstructionStatus
 
 from .conftest import (
