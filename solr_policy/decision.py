@@ -1,10 +1,15 @@
-"""The decision: outcome, DUIS response code, reasons, and what the request was."""
+"""The decision: outcome, DUIS response code, reasons, and what it was made on.
+
+A decision identifies itself: its own id, the SHA-256 of the signed content it was made
+on, and the name, version and SHA-256 of the policy that governed it. ``record()`` is the
+one description of a decision that feeds both its audit entry and its log event.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,9 +43,13 @@ class Decision(BaseModel):
     outcome: Literal["allow", "reject", "quarantine"]
     response_code: str | None
     reasons: list[Reason]
-    request: dict | None
+    request: dict | None = None
     decided_at: datetime
+    decision_id: str = ""
+    content_sha256: str | None = None  # of the canonical signed content; None if refused before
     policy: str | None = None
+    policy_version: int | None = None
+    policy_sha256: str | None = None
     signer: dict | None = None
     checks: list[Check] = []
     quarantine_id: int | None = None
@@ -50,13 +59,26 @@ class Decision(BaseModel):
         return self.outcome == "allow"
 
     def to_json_dict(self) -> dict:
-        data = self.model_dump(mode="json")
-        return data
+        return self.model_dump(mode="json")
+
+    def record(self) -> dict:
+        """What the audit entry and the log event say of this decision (no checks, no signer key)."""
+        return {
+            "decision_id": self.decision_id,
+            "outcome": self.outcome,
+            "response_code": self.response_code,
+            "reasons": [r.model_dump() for r in self.reasons],
+            "request": self.request,
+            "content_sha256": self.content_sha256,
+            "policy": self.policy,
+            "policy_version": self.policy_version,
+            "policy_sha256": self.policy_sha256,
+            "quarantine_id": self.quarantine_id,
+        }
 
 
-def from_outcomes(
-    outcomes: list[Outcome], *, request: dict, decided_at: datetime, policy: str | None, signer: dict | None
-) -> Decision:
+def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
+    """The decision the rules' outcomes add up to; ``about`` fills the identifying fields."""
     failed = [o for o in outcomes if not o.passed]
     checks = [
         Check(o.rule, "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else "fail")), o.message)
@@ -79,19 +101,14 @@ def from_outcomes(
         outcome=outcome,
         response_code=code,
         reasons=[Reason(o.rule, o.code, o.message) for o in shown],
-        request=request,
-        decided_at=decided_at,
-        policy=policy,
-        signer=signer,
         checks=checks,
+        **about,
     )
 
 
-def refused_input(rule: str, message: str, code: str | None, *, decided_at: datetime, request: dict | None = None) -> Decision:
-    return Decision(
-        outcome="reject",
-        response_code=code,
-        reasons=[Reason(rule, code, message)],
-        request=request,
-        decided_at=decided_at,
+def refused_input(rule: str, message: str, code: str | None, **about: Any) -> Decision:
+    """A refusal made before the rules could run (bad input, a store fault)."""
+    return Decision.model_construct(
+        outcome="reject", response_code=code, reasons=[Reason(rule, code, message)], checks=[], **about
     )
+

@@ -43,3 +43,11 @@ class SignatureRefused(Refused):
 
 class GovernanceRefused(Refused):
     """A governance step (instruction, officer, ADT file, quarantine) is not allowed."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened, read or written (corrupt, truncated, locked, gone).
+
+    Not a refusal of input: the engine turns it into a default-deny decision
+    (``store.unavailable``), commands into a one-line error.
+    """

@@ -8,6 +8,8 @@ silent default (every model forbids unknown fields).
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import re
 from pathlib import Path
@@ -154,16 +156,19 @@ class Policy(_Strict):
 class PolicySet:
     """The policies in force, by role code."""
 
-    def __init__(self, policies: list[tuple[Policy, str]]) -> None:
+    def __init__(self, policies: list[tuple[Policy, str, str]]) -> None:
+        """``policies``: (policy, source file, SHA-256 of the file's bytes)."""
         self.by_role: dict[str, Policy] = {}
         self.sources: dict[str, str] = {}
-        for policy, source in policies:
+        self.digests: dict[str, str] = {}  # by role: what a decision names as its policy's content
+        for policy, source, digest in policies:
             if policy.role.code in self.by_role:
                 raise DataFileError(
                     f"{source}: role {policy.role.code} already has a policy ({self.sources[policy.role.code]})"
                 )
             self.by_role[policy.role.code] = policy
             self.sources[policy.role.code] = source
+            self.digests[policy.role.code] = digest
 
     def for_role(self, code: str) -> Policy | None:
         return self.by_role.get(code)
@@ -180,7 +185,11 @@ class PolicySet:
         files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
         if not files:
             raise DataFileError(f"{folder}: no policy files (*.yaml)")
-        return cls([(load_policy(p), str(p)) for p in files])
+        loaded = []
+        for path in files:
+            text = read_text(path)
+            loaded.append((parse_policy(text, str(path)), str(path), hashlib.sha256(text.encode()).hexdigest()))
+        return cls(loaded)
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -14,6 +14,8 @@ import pytest
 from solr_policy.crypto.certs import read_certificate_file
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.engine import Engine
+from solr_policy.engine.admit import admit
+from solr_policy.engine.gather import gather
 from solr_policy.policy import PolicySet
 from solr_policy.rules import RULES, evaluate
 from solr_policy.testing.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario, request_document
@@ -113,11 +115,8 @@ def test_an_internal_fault_is_a_reject_and_rolls_back(world, store):
 def test_rules_are_pure_functions_of_their_facts(world, engine, store):
     """Same facts in, same outcomes out; no rule touches the store."""
     raw = world.requests().signed_pre_command(world.device("gas meter (SMETS2)"), GCS02_CREDIT)
-    verified = engine.verifier.verify_request(raw, now=NOW)
-    from solr_policy.engine import _decode_gbcs
-
-    gbcs, err = _decode_gbcs(verified)
-    facts = engine._facts(verified, gbcs, err, NOW)
+    admitted = admit(raw, engine.verifier, NOW)
+    facts = gather(store, admitted, engine.policies, NOW)
     store.close()  # a rule that reached for the store would now fail
     first = evaluate(facts)
     assert first == evaluate(facts)

@@ -1,15 +1,17 @@
 """The rule pipeline: one ordered list, the single place to add or reorder a rule.
 
 Every rule runs on every request, so a refusal lists every failed rule, not only the first.
+Each rule's id, requirement, DUIS code and prerequisites are declared beside it (``@rule``).
 """
 
 from __future__ import annotations
 
 from solr_policy.rules import r1_role, r2_certificates, r3_srv, r4_adt, r5_content, r6_authority
-from solr_policy.rules.base import Facts, Outcome, Rule
+from solr_policy.rules.base import Facts, GbcsError, Outcome, Release, Rule, Verdict
 
 RULES: tuple[Rule, ...] = (
     # R1 who is asking
+    r1_role.originator_is_signer,
     r1_role.known_user,
     r1_role.role_governed,
     r1_role.user_active,
@@ -41,9 +43,12 @@ RULES: tuple[Rule, ...] = (
     r6_authority.counter_fresh,
 )
 
+RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+assert len(RULES_BY_ID) == len(RULES), "rule ids must be unique"
+
 
 def evaluate(facts: Facts, rules: tuple[Rule, ...] = RULES) -> list[Outcome]:
     return [rule(facts) for rule in rules]
 
 
-__all__ = ["RULES", "Facts", "Outcome", "Rule", "evaluate"]
+__all__ = ["RULES", "RULES_BY_ID", "Facts", "GbcsError", "Outcome", "Release", "Rule", "Verdict", "evaluate"]

@@ -1,14 +1,26 @@
-"""What a rule sees (``Facts``) and what it says (``Outcome``).
+"""What a rule sees (``Facts``), what it says (``Verdict``), and what it is (``Rule``).
 
-Rules are pure functions ``Facts -> Outcome``: no I/O, no clock, no store. Everything they
-read is gathered at the edge (``engine.py``) from the signed request and the store.
+A rule is a small pure function ``Facts -> Verdict``: no I/O, no clock, no store. Everything
+it reads was gathered before (``engine/gather.py``). Its metadata (stable id, the MP134B
+requirement it serves, its DUIS response code, the facts it needs) is declared once, with
+the ``@rule`` decorator beside the function, and stamped on every ``Outcome`` it produces:
+
+    @rule("R1.user-status", "R1", code="E3", needs=(USER,),
+          summary="a suspended or withdrawn User is refused")
+    def user_active(f: Facts) -> Verdict:
+        if f.user.status is not UserStatus.ACTIVE:
+            return fail(f"User status is {f.user.status.value}")
+        return ok("User is active")
+
+A rule whose prerequisite fact is missing is *skipped*: it has not passed (default deny),
+but it is not listed as a reason of its own, since an earlier rule already says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Literal
 
 from solr_policy.crypto.verify import Signer
 from solr_policy.duis.models import DuisRequest, OtherBody, SignedPreCommand, UpdatePaymentMode
@@ -17,41 +29,26 @@ from solr_policy.policy import Policy, SrvRule
 from solr_policy.world import Device, Instruction, User
 
 
-@dataclass(frozen=True)
-class Outcome:
-    rule: str
-    passed: bool
+@dataclass(frozen=True, slots=True)
+class GbcsError:
+    """A Signed Pre-Command whose GBCS payload could not be decoded, and where."""
+
     message: str
-    code: str | None = None
-    # A rule that could not be checked because an earlier one failed: it has not passed
-    # (default deny), but it is not shown as a separate reason.
-    skipped: bool = False
-    # Anomaly detection: the request is well-formed and authorised but over a threshold;
-    # it is held (outcome quarantine, DCC Alert AD1) rather than refused.
-    quarantine: bool = False
-
-    def as_reason(self) -> dict[str, str | None]:
-        return {"rule": self.rule, "code": self.code, "message": self.message}
+    offset: int
 
 
-def ok(rule: str, message: str) -> Outcome:
-    return Outcome(rule, True, message)
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A quarantined request being released by an officer: decided again, without its threshold."""
 
-
-def fail(rule: str, message: str, code: str | None = None) -> Outcome:
-    return Outcome(rule, False, message, code)
-
-
-def hold(rule: str, message: str) -> Outcome:
-    return Outcome(rule, False, message, "AD1", quarantine=True)
-
-
-def skip(rule: str, why: str) -> Outcome:
-    return Outcome(rule, False, f"not checked: {why}", None, skipped=True)
+    item: int
+    officer: str
 
 
 @dataclass(frozen=True)
 class Facts:
+    """Everything the rules may read: the signed request and the world around it, at ``now``."""
+
     request: DuisRequest
     signer: Signer
     now: datetime
@@ -60,12 +57,12 @@ class Facts:
     device: Device | None
     instructions: tuple[Instruction, ...]  # those naming the user's Party as the SoLR Party
     last_counter: int | None
-    gbcs: GbcsHeader | None = None
-    gbcs_error: str | None = None
+    gbcs: GbcsHeader | GbcsError | None = None  # None: the body is not a Signed Pre-Command
     signing_certificates: tuple[str, ...] = ()  # Digital Signing certs held for the user (R2)
     adt_files: tuple[dict, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
-    released_by: str | None = None  # set when a quarantined request is released (R4)
+    release: Release | None = None  # set when a quarantined request is released (R4)
+    policy_sha256: str | None = None  # identifies the policy file; no rule reads it
 
     @property
     def srv(self) -> SrvRule | None:
@@ -86,4 +83,106 @@ class Facts:
         return tuple(i for i in self.instructions if i.in_force_at(self.now))
 
 
-Rule = Callable[[Facts], Outcome]
+# -- what a rule says ---------------------------------------------------------------------
+class _Default:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the rule's code>"
+
+
+RULE_CODE = _Default()  # a failure answers with the rule's own DUIS code unless it names another
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: Literal["pass", "fail", "hold", "skip"]
+    message: str
+    code: str | None | _Default = RULE_CODE
+
+
+def ok(message: str) -> Verdict:
+    return Verdict("pass", message)
+
+
+def fail(message: str, code: str | None | _Default = RULE_CODE) -> Verdict:
+    return Verdict("fail", message, code)
+
+
+def hold(message: str) -> Verdict:
+    """Anomaly detection: well-formed and authorised, but over a threshold. Held, not refused."""
+    return Verdict("hold", message, "AD1")
+
+
+def skip(why: str) -> Verdict:
+    return Verdict("skip", f"not checked: {why}", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    rule: str
+    passed: bool
+    message: str
+    code: str | None = None
+    # A rule that could not be checked because an earlier one failed: it has not passed
+    # (default deny), but it is not shown as a separate reason.
+    skipped: bool = False
+    # Anomaly detection: the request is well-formed and authorised but over a threshold;
+    # it is held (outcome quarantine, DCC Alert AD1) rather than refused.
+    quarantine: bool = False
+
+
+# -- what a rule is -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Need:
+    """A fact a rule cannot be checked without, and how to say that it is missing."""
+
+    name: str
+    present: Callable[[Facts], bool]
+    missing: str
+
+
+USER = Need("user", lambda f: f.user is not None, "unknown User")
+POLICY = Need("policy", lambda f: f.policy is not None, "no policy for the User Role")
+SRV = Need("srv", lambda f: f.srv is not None, "SRV not allowed")
+DEVICE = Need("device", lambda f: f.device is not None, "unknown Device")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule and its metadata. Calling it on ``Facts`` gives a stamped ``Outcome``."""
+
+    id: str
+    requirement: str  # "R1" ... "R7": the MP134B requirement it serves
+    code: str | None  # the DUIS response code of a refusal ("AD1" for a hold)
+    summary: str  # what it refuses, in one line (README, spec report)
+    needs: tuple[Need, ...]
+    check: Callable[[Facts], Verdict]
+
+    def __call__(self, facts: Facts) -> Outcome:
+        for need in self.needs:
+            if not need.present(facts):
+                return Outcome(self.id, False, f"not checked: {need.missing}", None, skipped=True)
+        verdict = self.check(facts)
+        if verdict.status == "pass":
+            return Outcome(self.id, True, verdict.message)
+        code = self.code if isinstance(verdict.code, _Default) else verdict.code
+        return Outcome(
+            self.id,
+            False,
+            verdict.message,
+            code,
+            skipped=verdict.status == "skip",
+            quarantine=verdict.status == "hold",
+        )
+
+
+def rule(
+    id: str, requirement: str, *, code: str | None = None, needs: tuple[Need, ...] = (), summary: str
+) -> Callable[[Callable[[Facts], Verdict]], Rule]:
+    """Declare a rule: its metadata here, its logic in the decorated function."""
+
+    def declare(check: Callable[[Facts], Verdict]) -> Rule:
+        return Rule(id=id, requirement=requirement, code=code, summary=summary, needs=needs, check=check)
+
+    return declare

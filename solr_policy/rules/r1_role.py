@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 from solr_policy.eui import duis_form
-from solr_policy.rules.base import Facts, Outcome, fail, ok, skip
+from solr_policy.rules.base import USER, Facts, Verdict, fail, ok, rule
 from solr_policy.world import UserStatus
 
 
-def known_user(f: Facts) -> Outcome:
-    rule = "R1.known-user"
-    if f.user is None:
-        return fail(rule, f"{duis_form(f.request.header.request_id.originator)} is not a known User", "E1")
-    return ok(rule, f"User {duis_form(f.user.id)} of Party {f.user.party}")
+@rule("R1.originator-is-signer", "R1", code="E1", summary="a RequestID originator that is not the signer of the request")
+def originator_is_signer(f: Facts) -> Verdict:
+    originator = f.request.header.request_id.originator
+    signer = f.signer.certificate
+    if originator != signer.subject_eui:
+        return fail(
+            f"the RequestID originator {originator} is not the signer {signer.subject_eui} "
+            f"(certificate serial {signer.serial})"
+        )
+    return ok(f"the RequestID originator {duis_form(originator)} signed the request (certificate serial {signer.serial})")
 
 
-def role_governed(f: Facts) -> Outcome:
-    rule = "R1.user-role"
+@rule("R1.known-user", "R1", code="E1", summary="an originator that is not a known User")
+def known_user(f: Facts) -> Verdict:
     if f.user is None:
-        return skip(rule, "unknown User")
+        return fail(f"{duis_form(f.request.header.request_id.originator)} is not a known User")
+    return ok(f"User {duis_form(f.user.id)} of Party {f.user.party}")
+
+
+@rule("R1.user-role", "R1", code="E1", needs=(USER,), summary="a User whose role no policy governs")
+def role_governed(f: Facts) -> Verdict:
+    assert f.user is not None
     if f.policy is None:
-        return fail(rule, f"User Role {f.user.role} is not a role this engine authorises", "E1")
-    return ok(rule, f"User Role {f.policy.role.code} ({f.policy.role.name}), policy {f.policy.policy} v{f.policy.version}")
+        return fail(f"User Role {f.user.role} is not a role this engine authorises")
+    return ok(f"User Role {f.policy.role.code} ({f.policy.role.name}), policy {f.policy.policy} v{f.policy.version}")
 
 
-def user_active(f: Facts) -> Outcome:
-    rule = "R1.user-status"
-    if f.user is None:
-        return skip(rule, "unknown User")
+@rule("R1.user-status", "R1", code="E3", needs=(USER,), summary="a suspended or withdrawn User")
+def user_active(f: Facts) -> Verdict:
+    assert f.user is not None
     if f.user.status is not UserStatus.ACTIVE:
-        return fail(rule, f"User status is {f.user.status.value}", "E3")
-    return ok(rule, "User is active")
+        return fail(f"User status is {f.user.status.value}")
+    return ok("User is active")

@@ -15,106 +15,109 @@ from solr_policy.eui import duis_form
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.message_codes import lookup
 from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
-from solr_policy.rules.base import Facts, Outcome, fail, ok, skip
+from solr_policy.rules.base import DEVICE, SRV, Facts, GbcsError, Rule, Verdict, fail, ok, rule, skip
 from solr_policy.world import Smets
 
 _NA = "not applicable"
 
 
-def payment_mode(f: Facts) -> Outcome:
-    rule = "R5.payment-mode"
-    if f.srv is None:
-        return skip(rule, "SRV not allowed")
+@rule("R5.payment-mode", "R5", code="E12", needs=(SRV,), summary="a Service Request body that switches to Prepayment")
+def payment_mode(f: Facts) -> Verdict:
+    assert f.srv is not None
     if not isinstance(f.body, UpdatePaymentMode):
-        return ok(rule, f"{_NA}: no Service Request payment mode in the body")
+        return ok(f"{_NA}: no Service Request payment mode in the body")
     wanted = f.srv.content.payment_mode
     if wanted is None:
         if f.srv.content.unconstrained:
-            return ok(rule, "the policy leaves this content unconstrained")
-        return fail(rule, "the policy states no payment mode for this SRV; refused by default")
+            return ok("the policy leaves this content unconstrained")
+        return fail("the policy states no payment mode for this SRV; refused by default", None)
     if f.body.mode != wanted:
-        return fail(rule, f"the request switches the Payment Mode to {f.body.mode.capitalize()}; only {wanted.capitalize()} is allowed", "E12")
-    return ok(rule, f"the request switches the Payment Mode to {wanted.capitalize()}")
+        return fail(f"the request switches the Payment Mode to {f.body.mode.capitalize()}; only {wanted.capitalize()} is allowed")
+    return ok(f"the request switches the Payment Mode to {wanted.capitalize()}")
 
 
-def smets1_service_request_only(f: Facts) -> Outcome:
-    rule = "R5.smets1-service-request"
-    if f.device is None:
-        return skip(rule, "unknown Device")
+@rule(
+    "R5.smets1-service-request", "R5", code="E12", needs=(DEVICE,),
+    summary="a Signed Pre-Command to a SMETS1 Device",
+)
+def smets1_service_request_only(f: Facts) -> Verdict:
+    assert f.device is not None
     if f.device.smets is Smets.SMETS1 and f.cv in SIGNED_PRE_COMMAND_CVS:
-        return fail(rule, "SMETS1 Devices take this SRV as a Service Request (Command Variant 4), not a Signed Pre-Command", "E12")
-    return ok(rule, f"{f.device.smets.value} Device, Command Variant {f.cv}")
+        return fail("SMETS1 Devices take this SRV as a Service Request (Command Variant 4), not a Signed Pre-Command")
+    return ok(f"{f.device.smets.value} Device, Command Variant {f.cv}")
 
 
-def gbcs_message_code(f: Facts) -> Outcome:
-    rule = "R5.gbcs-message-code"
+@rule(
+    "R5.gbcs-message-code", "R5", code="E12",
+    summary="a GBCS command that is not one the SRV allows (ECS02/GCS02 for 1.6), or cannot be read",
+)
+def gbcs_message_code(f: Facts) -> Verdict:
     if not isinstance(f.body, SignedPreCommand):
-        return ok(rule, f"{_NA}: no Signed Pre-Command")
-    if f.gbcs is None:
-        return fail(rule, f"the GBCS payload cannot be read: {f.gbcs_error}", "E12")
+        return ok(f"{_NA}: no Signed Pre-Command")
+    if isinstance(f.gbcs, GbcsError) or f.gbcs is None:
+        why = f.gbcs.message if f.gbcs is not None else "not decoded"
+        return fail(f"the GBCS payload cannot be read: {why}")
     if f.srv is None:
-        return skip(rule, "SRV not allowed")
+        return skip(SRV.missing)
     allowed = f.srv.content.gbcs_message_codes
     code = f.gbcs.message_code
     known = lookup(code)
     label = f"{f.gbcs.message_code_hex}" + (f" {known.use_case} {known.name}" if known else "")
     if allowed is None:
         if f.srv.content.unconstrained:
-            return ok(rule, f"GBCS {label}; the policy leaves it unconstrained")
-        return fail(rule, "the policy states no GBCS Message Codes for this SRV; refused by default")
+            return ok(f"GBCS {label}; the policy leaves it unconstrained")
+        return fail("the policy states no GBCS Message Codes for this SRV; refused by default", None)
     if code not in allowed:
         names = ", ".join(f"0x{c:04X}" for c in allowed)
-        return fail(rule, f"the GBCS command is {label}; only {names} may be sent", "E12")
-    return ok(rule, f"the GBCS command is {label}")
+        return fail(f"the GBCS command is {label}; only {names} may be sent")
+    return ok(f"the GBCS command is {label}")
 
 
-def _gbcs_header_rule(rule: str, check: Callable[[Facts, GbcsHeader], Outcome]) -> Callable[[Facts], Outcome]:
+def _gbcs_header_rule(id: str, summary: str) -> Callable[[Callable[[Facts, GbcsHeader], Verdict]], Rule]:
     """A rule on the decoded GBCS header: n/a without a Signed Pre-Command, not checked
-    (so not passed) when the payload could not be decoded (gbcs_message_code says why)."""
+    (so not passed) when the payload could not be decoded (gbcs-message-code says why)."""
 
-    def evaluate(f: Facts) -> Outcome:
-        if not isinstance(f.body, SignedPreCommand):
-            return ok(rule, f"{_NA}: no Signed Pre-Command")
-        if f.gbcs is None:
-            return skip(rule, "GBCS payload unreadable")
-        return check(f, f.gbcs)
+    def declare(check: Callable[[Facts, GbcsHeader], Verdict]) -> Rule:
+        @rule(id, "R5", code="E12", summary=summary)
+        def on_header(f: Facts) -> Verdict:
+            if not isinstance(f.body, SignedPreCommand):
+                return ok(f"{_NA}: no Signed Pre-Command")
+            if not isinstance(f.gbcs, GbcsHeader):
+                return skip("GBCS payload unreadable")
+            return check(f, f.gbcs)
 
-    evaluate.__name__ = rule.split(".")[1].replace("-", "_")
-    evaluate.__doc__ = check.__doc__
-    return evaluate
+        return on_header
+
+    return declare
 
 
-def _recipient(f: Facts, gbcs: GbcsHeader) -> Outcome:
-    """The GBCS command is addressed to the request's own Device."""
+@_gbcs_header_rule("R5.gbcs-recipient", "a GBCS command addressed to another Device")
+def gbcs_recipient(f: Facts, gbcs: GbcsHeader) -> Verdict:
     target = f.request.header.request_id.target
     if gbcs.recipient != target:
-        return fail("R5.gbcs-recipient", f"the GBCS command is addressed to {duis_form(gbcs.recipient)}, not to the request's Device {duis_form(target)}", "E12")
-    return ok("R5.gbcs-recipient", "the GBCS command is addressed to the request's Device")
+        return fail(f"the GBCS command is addressed to {duis_form(gbcs.recipient)}, not to the request's Device {duis_form(target)}")
+    return ok("the GBCS command is addressed to the request's Device")
 
 
-def _command(f: Facts, gbcs: GbcsHeader) -> Outcome:
-    """The CRA flag says command (not a response or alert)."""
+@_gbcs_header_rule("R5.gbcs-command", "a GBCS message that is not a command (CRA flag)")
+def gbcs_is_command(f: Facts, gbcs: GbcsHeader) -> Verdict:
     if gbcs.cra != "command":
-        return fail("R5.gbcs-command", f"the GBCS CRA flag says {gbcs.cra}, not command", "E12")
-    return ok("R5.gbcs-command", "the GBCS CRA flag says command")
+        return fail(f"the GBCS CRA flag says {gbcs.cra}, not command")
+    return ok("the GBCS CRA flag says command")
 
 
-def _originator(f: Facts, gbcs: GbcsHeader) -> Outcome:
+@_gbcs_header_rule("R5.gbcs-originator", "a GBCS command made for another User")
+def gbcs_originator(f: Facts, gbcs: GbcsHeader) -> Verdict:
     """The Pre-Command must be the requesting User's own: GBCS originator = RequestID originator."""
     originator = f.request.header.request_id.originator
     if gbcs.originator != originator:
-        return fail("R5.gbcs-originator", f"the GBCS command was made for {duis_form(gbcs.originator)}, not for the requesting User {duis_form(originator)}", "E12")
-    return ok("R5.gbcs-originator", "the GBCS command names the requesting User as originator")
+        return fail(f"the GBCS command was made for {duis_form(gbcs.originator)}, not for the requesting User {duis_form(originator)}")
+    return ok("the GBCS command names the requesting User as originator")
 
 
-def _signed(f: Facts, gbcs: GbcsHeader) -> Outcome:
+@_gbcs_header_rule("R5.gbcs-signed", "an unsigned GBCS command")
+def gbcs_signed(f: Facts, gbcs: GbcsHeader) -> Verdict:
     """A Signed Pre-Command carries the User's GBCS signature; an unsigned Pre-Command is not one."""
     if not gbcs.signed:
-        return fail("R5.gbcs-signed", "the GBCS command carries no signature; a Signed Pre-Command must be signed", "E12")
-    return ok("R5.gbcs-signed", f"the GBCS command carries a {gbcs.signature_length}-byte signature")
-
-
-gbcs_recipient = _gbcs_header_rule("R5.gbcs-recipient", _recipient)
-gbcs_is_command = _gbcs_header_rule("R5.gbcs-command", _command)
-gbcs_originator = _gbcs_header_rule("R5.gbcs-originator", _originator)
-gbcs_signed = _gbcs_header_rule("R5.gbcs-signed", _signed)
+        return fail("the GBCS command carries no signature; a Signed Pre-Command must be signed")
+    return ok(f"the GBCS command carries a {gbcs.signature_length}-byte signature")

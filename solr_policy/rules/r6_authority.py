@@ -11,51 +11,55 @@ from datetime import datetime, timezone
 
 from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
 from solr_policy.eui import duis_form
-from solr_policy.rules.base import Facts, Outcome, fail, ok, skip
+from solr_policy.rules.base import DEVICE, POLICY, USER, Facts, Verdict, fail, ok, rule, skip
 
 # The DUIS cancels a future-dated command by re-sending it with this execution time.
 DUIS_CANCELLATION = datetime(3000, 12, 31, tzinfo=timezone.utc)
 
 
-def device_known(f: Facts) -> Outcome:
-    rule = "R6.device-known"
+@rule("R6.device-known", "R6", code="E19", summary="an unknown Device")
+def device_known(f: Facts) -> Verdict:
     target = f.request.header.request_id.target
     if f.device is None:
-        return fail(rule, f"Device {duis_form(target)} does not exist", "E19")
-    return ok(rule, f"Device {duis_form(target)} is a {f.device.smets.value} {f.device.type.value} of Supplier {f.device.supplier}")
+        return fail(f"Device {duis_form(target)} does not exist")
+    return ok(f"Device {duis_form(target)} is a {f.device.smets.value} {f.device.type.value} of Supplier {f.device.supplier}")
 
 
-def instruction_active(f: Facts) -> Outcome:
-    rule = "R6.instruction-active"
-    if f.policy is None or f.user is None:
-        return skip(rule, "no User or policy")
+@rule(
+    "R6.instruction-active", "R6", code="E3", needs=(USER, POLICY),
+    summary="no active Authority instruction naming the User's Party at the decision time",
+)
+def instruction_active(f: Facts) -> Verdict:
+    assert f.policy is not None and f.user is not None
     if not f.policy.requires_authority_instruction:
-        return ok(rule, "the policy needs no Authority instruction")
+        return ok("the policy needs no Authority instruction")
     active = f.active_instructions
     if not active:
-        return fail(rule, f"no Authority instruction naming Party {f.user.party} is active at {f.now.isoformat()}", "E3")
-    return ok(rule, "active Authority instruction(s): " + ", ".join(i.reference for i in active))
+        return fail(f"no Authority instruction naming Party {f.user.party} is active at {f.now.isoformat()}")
+    return ok("active Authority instruction(s): " + ", ".join(i.reference for i in active))
 
 
-def device_of_failed_supplier(f: Facts) -> Outcome:
-    rule = "R6.device-of-failed-supplier"
-    if f.policy is None:
-        return skip(rule, "no policy")
+@rule(
+    "R6.device-of-failed-supplier", "R6", code="E4", needs=(POLICY,),
+    summary="a Device of another Supplier, or outside the instruction's scope",
+)
+def device_of_failed_supplier(f: Facts) -> Verdict:
+    assert f.policy is not None
     if f.policy.device_scope == "any":
-        return ok(rule, "the policy allows any known Device")
+        return ok("the policy allows any known Device")
     if f.device is None:
-        return skip(rule, "unknown Device")
+        return skip(DEVICE.missing)
     active = f.active_instructions
     if not active:
-        return skip(rule, "no active Authority instruction")
+        return skip("no active Authority instruction")
     matching = [i for i in active if i.failed_supplier == f.device.supplier]
     if not matching:
         failed = ", ".join(sorted({i.failed_supplier for i in active}))
-        return fail(rule, f"the Device belongs to Supplier {f.device.supplier}, not to the failed Supplier ({failed}) of the active instruction", "E4")
+        return fail(f"the Device belongs to Supplier {f.device.supplier}, not to the failed Supplier ({failed}) of the active instruction")
     in_scope = [i for i in matching if i.covers(f.device.id)]
     if not in_scope:
-        return fail(rule, f"the Device is not in the scope of instruction {matching[0].reference}", "E4")
-    return ok(rule, f"the Device belongs to failed Supplier {f.device.supplier} (instruction {in_scope[0].reference})")
+        return fail(f"the Device is not in the scope of instruction {matching[0].reference}")
+    return ok(f"the Device belongs to failed Supplier {f.device.supplier} (instruction {in_scope[0].reference})")
 
 
 def _execution_time(f: Facts) -> datetime | None:
@@ -64,39 +68,39 @@ def _execution_time(f: Facts) -> datetime | None:
     return None
 
 
-def not_a_cancellation(f: Facts) -> Outcome:
-    rule = "R6.no-cancellation"
+@rule("R6.no-cancellation", "R6", code="E4", summary="the DUIS cancellation of a future-dated command")
+def not_a_cancellation(f: Facts) -> Verdict:
     when = _execution_time(f)
     if when is not None and when == DUIS_CANCELLATION:
-        return fail(rule, "the request cancels a future-dated command (ExecutionDateTime 3000-12-31T00:00:00Z); cancellations are not allowed", "E4")
-    return ok(rule, "not a cancellation")
+        return fail("the request cancels a future-dated command (ExecutionDateTime 3000-12-31T00:00:00Z); cancellations are not allowed")
+    return ok("not a cancellation")
 
 
-def execution_in_window(f: Facts) -> Outcome:
-    rule = "R6.execution-window"
+@rule("R6.execution-window", "R6", code="E4", summary="a future execution date outside the instruction's window")
+def execution_in_window(f: Facts) -> Verdict:
     when = _execution_time(f)
     if when is None:
-        return ok(rule, "executes immediately")
+        return ok("executes immediately")
     if when == DUIS_CANCELLATION:
-        return skip(rule, "cancellation")
+        return skip("cancellation")
     if f.policy is not None and not f.policy.requires_authority_instruction:
-        return ok(rule, "the policy needs no Authority instruction")
+        return ok("the policy needs no Authority instruction")
     if f.device is None:
-        return skip(rule, "unknown Device")
+        return skip(DEVICE.missing)
     matching = [i for i in f.active_instructions if i.failed_supplier == f.device.supplier]
     if not matching:
-        return skip(rule, "no active Authority instruction for the Device's Supplier")
+        return skip("no active Authority instruction for the Device's Supplier")
     for instruction in matching:
         if instruction.window_contains(when):
-            return ok(rule, f"executes at {when.isoformat()}, inside instruction {instruction.reference}")
-    return fail(rule, f"the request is future dated to {when.isoformat()}, outside the window of instruction {matching[0].reference}", "E4")
+            return ok(f"executes at {when.isoformat()}, inside instruction {instruction.reference}")
+    return fail(f"the request is future dated to {when.isoformat()}, outside the window of instruction {matching[0].reference}")
 
 
-def counter_fresh(f: Facts) -> Outcome:
-    rule = "R6.counter-fresh"
+@rule("R6.counter-fresh", "R6", code=None, summary="a RequestID counter not above the last accepted (replay)")
+def counter_fresh(f: Facts) -> Verdict:
     counter = f.request.header.request_id.counter
-    if f.released_by is not None:
-        return ok(rule, f"RequestID counter {counter} was taken when the request was quarantined")
+    if f.release is not None:
+        return ok(f"RequestID counter {counter} was taken when the request was quarantined")
     if f.last_counter is not None and counter <= f.last_counter:
-        return fail(rule, f"RequestID counter {counter} is not above {f.last_counter}, the last accepted from this User (replay)")
-    return ok(rule, f"RequestID counter {counter} is new")
+        return fail(f"RequestID counter {counter} is not above {f.last_counter}, the last accepted from this User (replay)")
+    return ok(f"RequestID counter {counter} is new")

@@ -1,0 +1,94 @@
+"""Stage 3, authorize: facts in, a decision and what it implies out. Pure.
+
+Like Cedar's ``is_authorized``: no I/O, no clock. The rules give their outcomes, the outcomes
+add up to a ``Decision`` (default deny), and ``Effects`` say, as data, what committing that
+decision must write. Nothing here decides *whether* to write; ``commit`` only carries out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solr_policy.decision import Decision, from_outcomes
+from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
+from solr_policy.rules.r4_adt import usage_windows
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCount:
+    """One allowed request counted against an ADT window."""
+
+    user: str
+    supplier: str
+    srv: str
+    period: str
+    window_start: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Keep the request in quarantine (over an ADT threshold)."""
+
+    originator: str
+    device: str
+    srv: str
+    counter: int
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    originator: str | None = None  # whom and what the audit entry is about
+    device: str | None = None
+    counter: tuple[str, int] | None = None  # (originator, counter) to take: no replay after this
+    usage: tuple[UsageCount, ...] = ()
+    hold: Hold | None = None
+    release: Release | None = None  # the quarantined request is released
+    instruction: str | None = None  # the Authority instruction the decision was made under (audit)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.counter or self.usage or self.hold or self.release)
+
+
+NO_EFFECTS = Effects()
+
+
+def authorize(facts: Facts, rules: tuple[Rule, ...] = RULES, *, decision_id: str) -> tuple[Decision, Effects]:
+    policy = facts.policy
+    decision = from_outcomes(
+        evaluate(facts, rules),
+        decision_id=decision_id,
+        request=facts.request.summary(),
+        decided_at=facts.now,
+        policy=policy.policy if policy else None,
+        policy_version=policy.version if policy else None,
+        policy_sha256=facts.policy_sha256,
+        signer={"serial": str(facts.signer.certificate.serial), "eui": facts.signer.certificate.subject_eui},
+    )
+    return decision, effects_of(decision, facts)
+
+
+def effects_of(decision: Decision, facts: Facts) -> Effects:
+    header = facts.request.header
+    rid = header.request_id
+    instruction = next((i.reference for i in facts.active_instructions), None)
+    about = {"originator": rid.originator, "device": rid.target, "instruction": instruction}
+    if decision.outcome == "reject":
+        return Effects(**about)
+    released = facts.release
+    # Allowed or quarantined: the counter is taken either way, so neither can be replayed; a
+    # released request's counter was taken when it was held.
+    counter = (rid.originator, rid.counter) if released is None else None
+    if decision.outcome == "quarantine":
+        return Effects(
+            counter=counter,
+            hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter),
+            **about,
+        )
+    usage: tuple[UsageCount, ...] = ()
+    if facts.device is not None and facts.adt_files:
+        usage = tuple(
+            UsageCount(rid.originator, facts.device.supplier, header.service_reference_variant, period, start)
+            for period, start in usage_windows(facts.now).items()
+        )
+    return Effects(counter=counter, usage=usage, release=released, **about)

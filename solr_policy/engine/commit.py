@@ -1,0 +1,36 @@
+"""Stage 4, commit: carry out a decision's effects and record it, inside the caller's transaction.
+
+The counter, ADT usage, quarantine row and audit entry of one decision are written in one
+transaction: a decision is never recorded without its counter, nor the other way round.
+"""
+
+from __future__ import annotations
+
+from solr_policy.decision import Decision
+from solr_policy.engine.authorize import Effects
+from solr_policy.store.base import Store
+
+
+def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes) -> Decision:
+    """Write ``effects`` and the audit entry; returns the decision with its quarantine id, if held."""
+    if effects.counter is not None:
+        store.set_counter(*effects.counter)
+    for use in effects.usage:
+        store.add_adt_usage(use.user, use.supplier, use.srv, use.period, use.window_start)
+    if effects.hold is not None:
+        held = effects.hold
+        item = store.add_quarantine(
+            at=decision.decided_at, originator=held.originator, device=held.device, srv=held.srv,
+            counter=held.counter, raw=raw, decision=decision.to_json_dict(),
+        )
+        decision = decision.model_copy(update={"quarantine_id": item})
+    if effects.release is not None:
+        store.resolve_quarantine(
+            effects.release.item, status="released", by=effects.release.officer, at=decision.decided_at,
+            reason="released and allowed",
+        )
+    store.append_audit(
+        "decision", decision.record(), at=decision.decided_at, actor=effects.originator,
+        originator=effects.originator, device=effects.device, instruction=effects.instruction,
+    )
+    return decision

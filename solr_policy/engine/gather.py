@@ -1,0 +1,64 @@
+"""Stage 2, gather: the only place a decision reads the world.
+
+Everything the rules may consult is read here, inside the caller's transaction, into one
+immutable ``Facts``. The rules then run on it without touching the store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from solr_policy.crypto.certs import SmkiStatus
+from solr_policy.engine.admit import Admitted
+from solr_policy.errors import GovernanceRefused
+from solr_policy.policy import PolicySet
+from solr_policy.rules import Facts, Release
+from solr_policy.rules.r4_adt import usage_windows
+from solr_policy.store.base import Store
+
+ROLE_SUPPLIER = 2  # SMKI Remote Party Role of Digital Signing certificates for Critical Commands
+
+
+def gather(
+    store: Store, admitted: Admitted, policies: PolicySet, now: datetime, *, release: Release | None = None
+) -> Facts:
+    """Facts for ``admitted`` at ``now``."""
+    request = admitted.request
+    rid = request.header.request_id
+    if release is not None:
+        # Read again inside the transaction: of two officers releasing at once, one wins.
+        held = store.get_quarantine(release.item)
+        if held is None or held["status"] != "held":
+            raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {release.item} is no longer held")
+    user = store.get_user(rid.originator)
+    policy = policies.for_role(user.role) if user else None
+    device = store.get_device(rid.target)
+    adt_files = tuple(store.current_adt_files(rid.originator)) if policy and policy.requires_adt_file else ()
+    usage = None
+    if device is not None and adt_files:
+        srv = request.header.service_reference_variant
+        usage = {
+            period: store.adt_usage(rid.originator, device.supplier, srv, period, start)
+            for period, start in usage_windows(now).items()
+        }
+    signing = tuple(
+        str(c.serial)
+        for c in store.find_certificates(eui=rid.originator, role=ROLE_SUPPLIER)
+        if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
+    )
+    return Facts(
+        request=request,
+        signer=admitted.signer,
+        now=now,
+        user=user,
+        policy=policy,
+        policy_sha256=policies.digests.get(policy.role.code) if policy else None,
+        device=device,
+        instructions=tuple(store.instructions(solr_party=user.party)) if user else (),
+        last_counter=store.get_counter(rid.originator),
+        gbcs=admitted.gbcs,
+        signing_certificates=signing,
+        adt_files=adt_files,
+        adt_usage=usage,
+        release=release,
+    )
