@@ -314,21 +314,21 @@ def world_show(obj: Context) -> None:
 @click.argument("source")
 @click.option("--now", help="Decision time (ISO 8601 with zone); default: the current time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.option("--dry-run", is_flag=True, help="Say what the decision would be, changing nothing (no counter, no audit entry).")
 @click.option("--schema-dir", envvar="SOLR_POLICY_DUIS_XSD", help="Folder with the DUIS XSD; validates against it when given.")
 @_policy_option
 @click.pass_obj
-def decide(obj: Context, source: str, now: str | None, as_json: bool, schema_dir: str | None, policy_dir: str | None) -> None:
+def decide(obj: Context, source: str, now: str | None, as_json: bool, dry_run: bool, schema_dir: str | None, policy_dir: str | None) -> None:
     """Decide a signed DUIS request (FILE or '-'). Exit 0 allow, 1 reject, 3 quarantine."""
     from solr_policy.engine import Engine
 
     raw = _read_input(source)
     engine = Engine(obj.store, _policies(policy_dir), schema=_schema(schema_dir))
-    decision = engine.decide(raw, now=parse_now(now))
+    decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))
     if as_json:
-        data = decision.to_json_dict()
-        _emit({k: data[k] for k in ("outcome", "response_code", "reasons", "request", "policy", "decided_at")})
+        _emit({**decision.record(), "decided_at": decision.to_json_dict()["decided_at"], "dry_run": dry_run})
     else:
-        click.echo(format_decision(decision))
+        click.echo(format_decision(decision) + ("\n  (dry run: nothing was recorded)" if dry_run else ""))
     sys.exit({"allow": EXIT_OK, "reject": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}[decision.outcome])
 
 

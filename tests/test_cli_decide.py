@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -21,7 +22,10 @@ from solr_policy.store import SqliteStore
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-DECISION_KEYS = {"outcome", "response_code", "reasons", "request", "policy", "decided_at"}
+DECISION_KEYS = {
+    "decision_id", "outcome", "response_code", "reasons", "request", "content_sha256",
+    "policy", "policy_version", "policy_sha256", "quarantine_id", "decided_at", "dry_run",
+}
 
 SC_METER = "electricity meter (SMETS1)"
 OTHER_METER = "other Supplier's electricity meter"
@@ -61,6 +65,14 @@ def decide(db: Path, source: str | Path, *extra: str, input: bytes | None = None
     if now is not None:
         args += ["--now", iso(now)]
     return run(db, *args, input=input)
+
+
+def store_bytes(db: Path) -> str:
+    """The database file and its write-ahead log, as one digest."""
+    digest = hashlib.sha256(db.read_bytes())
+    wal = db.with_name(db.name + "-wal")
+    digest.update(wal.read_bytes() if wal.exists() else b"")
+    return digest.hexdigest()
 
 
 def as_json(result) -> dict:
@@ -190,6 +202,23 @@ class TestDecide:
         rules = [r["rule"] for r in data["reasons"]]
         assert "R6.instruction-active" in rules and "R5.payment-mode" in rules
         assert all(r["code"] is None for r in data["reasons"])
+
+    def test_dry_run_leaves_the_store_byte_for_byte_unchanged(self, db, scenario, credit_file):
+        before = store_bytes(db)
+        result = decide(db, credit_file, "--json", "--dry-run")
+        assert result.exit_code == 0, result.output
+        data = as_json(result)
+        assert data["outcome"] == "allow" and data["dry_run"] is True
+        assert store_bytes(db) == before
+        # Nothing was consumed: the same request is then decided for real, and allowed once.
+        assert decide(db, credit_file, "--json").exit_code == 0
+        assert store_bytes(db) != before
+        again = decide(db, credit_file, "--json", "--dry-run")
+        assert as_json(again)["reasons"][0]["rule"] == "R6.counter-fresh"
+
+    def test_dry_run_text_says_so(self, db, scenario, credit_file):
+        result = decide(db, credit_file, "--dry-run")
+        assert result.exit_code == 0 and "dry run: nothing was recorded" in result.stdout
 
     def test_refused_json(self, db, scenario, tmp_path):
         path = tmp_path / "prepay.xml"

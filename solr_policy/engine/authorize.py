@@ -63,6 +63,7 @@ def authorize(facts: Facts, rules: tuple[Rule, ...] = RULES, *, decision_id: str
         policy=policy.policy if policy else None,
         policy_version=policy.version if policy else None,
         policy_sha256=facts.policy_sha256,
+        content_sha256=facts.content_sha256,
         signer={"serial": str(facts.signer.certificate.serial), "eui": facts.signer.certificate.subject_eui},
     )
     return decision, effects_of(decision, facts)

@@ -61,4 +61,5 @@ def gather(
         adt_files=adt_files,
         adt_usage=usage,
         release=release,
+        content_sha256=admitted.content_sha256,
     )

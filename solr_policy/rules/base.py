@@ -62,7 +62,9 @@ class Facts:
     adt_files: tuple[dict, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
     release: Release | None = None  # set when a quarantined request is released (R4)
-    policy_sha256: str | None = None  # identifies the policy file; no rule reads it
+    # What the decision names as its inputs; no rule reads them.
+    content_sha256: str | None = None  # of the canonical signed content
+    policy_sha256: str | None = None  # of the policy file
 
     @property
     def srv(self) -> SrvRule | None:
