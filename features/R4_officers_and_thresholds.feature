@@ -126,6 +126,16 @@ Feature: R4 - The SoLR Party's officers and their Anomaly Detection Thresholds
     Then the request is held in quarantine until an officer decides
 
   @MP134B-R4
+  Scenario: A burst over the daily threshold is held in quarantine, even within the hourly one
+    Given Alice (governance) has registered Sam as the SRO of SoLR Contingency Services
+    And Sam (SRO) has appointed Ann as an ARO of SoLR Contingency Services
+    And Ann (ARO) has submitted a signed ADT file naming Failed Energy, with at most 10 switches to credit an hour and 3 a day
+    And the SoLR Contingency user has already switched 3 meters to credit this hour
+    When the SoLR Contingency user asks to switch the SMETS2 gas meter to credit
+    Then the request is held in quarantine until an officer decides
+    And it is held for the daily threshold
+
+  @MP134B-R4
   Scenario: The ARO releases a held request, and it is then allowed
     Given Alice (governance) has registered Sam as the SRO of SoLR Contingency Services
     And Sam (SRO) has appointed Ann as an ARO of SoLR Contingency Services

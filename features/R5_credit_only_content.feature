@@ -13,15 +13,23 @@ Feature: R5 - Requests may only switch meters to Credit
   - "asks to switch" is a Service Request: the User says what it wants and the DCC
     builds the command for the meter. The engine checks what the request asks for.
     SMETS1 meters take only this kind.
-  - "sends a signed command" is a Signed Pre-Command: the User has signed the very
-    command the meter will carry out. The engine reads that command and checks that it
-    is a command, that it switches to Credit, and that it is addressed to the meter the
-    request names.
+  - "sends a signed command" is a Signed Pre-Command: the request carries the very
+    command the meter will carry out, already signed. The engine reads that command and
+    checks that it is a command, that it switches to Credit, that it is for the kind of
+    meter it is sent to, that it is addressed to the meter the request names, and that
+    its signature is genuine and made by someone the policy trusts.
+
+  Who signs a signed command: requirement R2 says the role never holds the Digital
+  Signing certificate a Supplier signs such commands with. So, as published, the policy
+  trusts nobody to sign them, and the role switches meters by Service Request. A
+  deployment in which another party (such as a DCC signing service) signs the role's
+  commands names that party in the policy; most scenarios below assume one does.
 
   Background:
     Given Failed Energy has failed and SoLR Contingency Services is its SoLR Party
     And SoLR Contingency Services has a registered SoLR Contingency user
     And Ofgem's instruction to act for Failed Energy's customers is in force from yesterday for 30 days
+    And the DCC's Pre-Command signing service is trusted to sign the SoLR Contingency role's commands
 
   @MP134B-R5
   Scenario Outline: Switching a meter to credit by Service Request is allowed
@@ -95,3 +103,29 @@ Feature: R5 - Requests may only switch meters to Credit
       | meter                        |
       | the SMETS1 electricity meter |
       | the SMETS1 gas meter         |
+
+  @MP134B-R5
+  Scenario: As published, the policy trusts nobody to sign commands for the role
+    Given the SoLR Contingency policy file is as published
+    When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit
+    Then the request is refused because nobody the policy trusts signed the command
+
+  @MP134B-R5
+  Scenario: A command the user signed itself is refused
+    When the SoLR Contingency user sends a command to switch the SMETS2 gas meter to credit that it signed itself
+    Then the request is refused because nobody the policy trusts signed the command
+
+  @MP134B-R5
+  Scenario: A command that only looks signed is refused
+    When the SoLR Contingency user sends a command to switch the SMETS2 electricity meter to credit whose signature is 64 zero bytes
+    Then the request is refused because the signature on the command is not genuine
+
+  @MP134B-R5
+  Scenario Outline: A command for one kind of meter sent to the other kind is refused
+    When the SoLR Contingency user sends a signed <fuel> meter command to switch <meter> to credit
+    Then the request is refused because the command is for the other kind of meter
+
+    Examples:
+      | fuel        | meter                        |
+      | electricity | the SMETS2 gas meter         |
+      | gas         | the SMETS2 electricity meter |

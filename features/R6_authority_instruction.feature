@@ -61,6 +61,16 @@ Feature: R6 - Only during a Supplier failure, on an active instruction from Ofge
     Then the request is refused because the role may not cancel future-dated commands
 
   @MP134B-R6
+  Scenario: A policy that allows cancellations lets the role cancel its own future-dated switch
+    Given the SoLR Contingency policy file is changed to say:
+      """
+      allow_cancellation: true
+      """
+    And the SoLR Contingency user has arranged for the SMETS1 electricity meter to switch to credit in 10 days' time
+    When the SoLR Contingency user asks to cancel the future-dated switch of the SMETS1 electricity meter
+    Then the request is allowed
+
+  @MP134B-R6
   Scenario: A request sent again is refused, and the copy changes nothing
     Given the SoLR Contingency user has switched the SMETS1 electricity meter to credit
     When the same request is sent again

@@ -9,8 +9,11 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
   Supplier's own user, but once the SMKI has revoked the failed Supplier's certificates
   nobody can receive it there. The Shared Resource Provider that served the failed
   Supplier takes its alerts over, so that someone can act on them. If no SRP is known
-  yet, the alert waits in an undelivered queue and is delivered once one is registered;
-  it is never dropped. Other Suppliers' alerts are untouched. The SoLR Party does not get
+  yet, the alert waits in a queue and is routed once one is registered; it is never
+  dropped.
+
+  What "routed to" means: the engine decides, and records, where each alert must go;
+  handing it over to that user or SRP is the job of the DCC system that embeds the engine. Other Suppliers' alerts are untouched. The SoLR Party does not get
   the failed Supplier's alerts unless its policy file says so.
 
   Background:
@@ -19,16 +22,16 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
     And Failed Energy and Steady Power each have a user that receives their meters' alerts
 
   @MP134B-R7
-  Scenario: Before its certificates are revoked, the failed Supplier's alerts go to its own user
+  Scenario: Before its certificates are revoked, the failed Supplier's alerts are routed to its own user
     When the DCC sends a device alert for the SMETS2 electricity meter to Failed Energy's user
-    Then the alert is delivered to Failed Energy's own user
+    Then the alert is routed to Failed Energy's own user
 
   @MP134B-R7
-  Scenario Outline: After its certificates are revoked, the failed Supplier's alerts go to its SRP
+  Scenario Outline: After its certificates are revoked, the failed Supplier's alerts are routed to its SRP
     Given Northern Shared Services is registered as Failed Energy's Shared Resource Provider
     And the SMKI has revoked Failed Energy's certificates
     When the DCC sends <alert> for <meter> to Failed Energy's user
-    Then the alert is delivered to Northern Shared Services
+    Then the alert is routed to Northern Shared Services
 
     Examples:
       | alert                | meter                        |
@@ -36,17 +39,17 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
       | a power outage alert | the SMETS1 gas meter         |
 
   @MP134B-R7
-  Scenario: With no SRP registered, the alert waits in the undelivered queue
+  Scenario: With no SRP registered, the alert waits in the queue of alerts not yet routed
     Given the SMKI has revoked Failed Energy's certificates
     When the DCC sends a device alert for the SMETS2 gas meter to Failed Energy's user
-    Then the alert waits in the undelivered queue
+    Then the alert waits in the queue of alerts not yet routed
 
   @MP134B-R7
-  Scenario: A waiting alert is delivered once an SRP is registered
+  Scenario: A waiting alert is routed once an SRP is registered
     Given the SMKI has revoked Failed Energy's certificates
     And the DCC has sent a device alert for the SMETS2 gas meter to Failed Energy's user
     When Northern Shared Services is registered as Failed Energy's Shared Resource Provider and the waiting alerts are routed again
-    Then the waiting alert is delivered to Northern Shared Services
+    Then the waiting alert is routed to Northern Shared Services
     And no alert is left waiting
 
   @MP134B-R7
@@ -54,14 +57,14 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
     Given Northern Shared Services is registered as Failed Energy's Shared Resource Provider
     And the SMKI has revoked Failed Energy's certificates
     When the DCC sends a device alert for another Supplier's meter to Steady Power's user
-    Then the alert is delivered to Steady Power's own user
+    Then the alert is routed to Steady Power's own user
 
   @MP134B-R7
   Scenario: By default the SoLR Party does not receive the failed Supplier's alerts
     Given Northern Shared Services is registered as Failed Energy's Shared Resource Provider
     And the SMKI has revoked Failed Energy's certificates
     When the DCC sends a device alert for the SMETS2 electricity meter to Failed Energy's user
-    Then the alert is delivered to Northern Shared Services
+    Then the alert is routed to Northern Shared Services
     And SoLR Contingency Services receives no copy of the alert
 
   @MP134B-R7
@@ -70,7 +73,7 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
     And Northern Shared Services is registered as Failed Energy's Shared Resource Provider
     And the SMKI has revoked Failed Energy's certificates
     When the DCC sends a device alert for the SMETS2 electricity meter to Failed Energy's user
-    Then the alert is delivered to Northern Shared Services, with a copy to SoLR Contingency Services
+    Then the alert is routed to Northern Shared Services, with a copy to SoLR Contingency Services
 
   @MP134B-R7
   Scenario: No alert is lost across a mixed run
@@ -84,6 +87,6 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
       | a device alert       | the SMETS2 gas meter         | a user the DCC does not know |
       | a device alert       | the SMETS2 gas meter         | Failed Energy's user         |
     And Northern Shared Services is registered as Failed Energy's Shared Resource Provider and the waiting alerts are routed again
-    Then every alert the DCC sent is accounted for, each either delivered or waiting
-    And the alerts for Failed Energy's meters sent after the revocation were delivered to Northern Shared Services
+    Then every alert the DCC sent is accounted for, each either routed or waiting
+    And the alerts for Failed Energy's meters sent after the revocation were routed to Northern Shared Services
     And only the alert addressed to a user the DCC does not know is still waiting

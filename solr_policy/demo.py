@@ -76,7 +76,10 @@ def run_demo(workdir: str | None = None) -> int:
     _title("The scenario")
     scenario = SolrScenario(thresholds={"1.6": {"per_hour": 4, "per_day": 50}})
     scenario.install(store, now=now, instruction_status=None)
-    policies = PolicySet.load_dir(default_policy_dir())
+    published = PolicySet.load_dir(default_policy_dir())
+    # The published policy trusts nobody to sign Pre-Commands (MP134B R2); this deployment
+    # trusts a DCC Pre-Command signing service, named in its copy of the policy.
+    policies = PolicySet.load_dir(scenario.write_policies(folder / "policies"))
     print(f"Failed Supplier {scenario.failed_supplier}; SoLR Party {scenario.solr_party}; "
           f"SoLR Contingency User {scenario.user_eui} (XML Sign certificate made on the fly)")
     for label, device in scenario.devices.items():
@@ -109,7 +112,11 @@ def run_demo(workdir: str | None = None) -> int:
 
     first = ask.switch_to_credit(scenario.device("electricity meter (SMETS1)"))
     decide("switch SMETS1 electricity meter to credit", first)
-    decide("switch SMETS2 gas meter to credit (Pre-Command)", ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), GCS02_CREDIT))
+    pre_command = ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), GCS02_CREDIT)
+    published_decision = Engine(store, published).evaluate(pre_command, now=now)
+    rows.append(("the same Pre-Command under the published policy (dry run)", published_decision))
+    decide(f"switch SMETS2 gas meter to credit (Pre-Command signed by {scenario.pre_command_signer_eui})", pre_command)
+    decide("ECS02 (electricity) Pre-Command to the SMETS2 gas meter", ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), 0x001A))
     decide("switch SMETS1 gas meter to prepayment", ask.switch_to_prepayment(scenario.device("gas meter (SMETS1)")))
     decide("SMETS2 Pre-Command: ESME to prepayment", ask.signed_pre_command(scenario.device("electricity meter (SMETS2)"), ECS03_PREPAYMENT))
     decide("update meter balance (SRV 1.5)", ask.update_meter_balance(scenario.device("electricity meter (SMETS1)")))
@@ -166,6 +173,6 @@ def run_demo(workdir: str | None = None) -> int:
     print(f"\nThe store stays in {folder} (decision log: decisions.log). Try:")
     print(f"  solr-policy --db {db} audit verify")
     print(f"  solr-policy --db {db} instruction show {proposal.reference}")
-    expected = ["reject", "allow", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "allow", "allow", "quarantine", "allow", "reject"]
+    expected = ["reject", "allow", "reject", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "reject", "allow", "allow", "quarantine", "allow", "reject"]
     alerts_ok = statuses == ["routed", "pending", "routed", "routed", "routed"] and pending == 0
     return 0 if [d.outcome for _, d in rows] == expected and intact and alerts_ok else 1

@@ -9,7 +9,6 @@ silent default (every model forbids unknown fields).
 from __future__ import annotations
 
 import hashlib
-
 import os
 import re
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from solr_policy.eui import parse_eui64
+from solr_policy.world import DeviceType
 from solr_policy.yamlio import DataFileError, load_yaml, read_text, validate
 
 ENV_POLICIES = "SOLR_POLICY_POLICIES"
@@ -85,6 +86,8 @@ class SrvRule(_Strict):
     # R4: used when the User's ADT file sets no threshold for this SRV; without either, the
     # request is refused (default deny). So adding an SRV stays a change to this file only.
     adt_default: AdtDefault | None = None
+    # R5: the Device types the SRV may address (DUIS E11 otherwise); None: any Device type.
+    device_types: tuple[DeviceType, ...] | None = Field(default=None, min_length=1)
 
     @field_validator("command_variants")
     @classmethod
@@ -125,6 +128,20 @@ def _srv_key(key: str) -> str:
 SrvKey = Annotated[str, AfterValidator(_srv_key)]
 
 
+class PreCommandSigner(_Strict):
+    """A party whose GBCS signature on a Signed Pre-Command the role's requests may carry:
+    any In use Digital Signing certificate in the store with this EUI-64 and Remote Party Role."""
+
+    eui: str
+    role: int = Field(default=2, ge=0, le=255)
+    note: str = ""
+
+    @field_validator("eui")
+    @classmethod
+    def _eui(cls, value: str) -> str:
+        return parse_eui64(value)
+
+
 class Policy(_Strict):
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     version: int = Field(ge=1)
@@ -140,6 +157,12 @@ class Policy(_Strict):
     requires_adt_file: bool = False
     # R7: whether the SoLR Party also gets the alerts that go to a failed Supplier's SRP.
     alerts_to_solr_party: bool = False
+    # R5: whose GBCS signatures make a Signed Pre-Command acceptable (Command Variants 5-7).
+    # Empty: none is, whatever it carries; the signature is verified, never just counted.
+    pre_command_signers: tuple[PreCommandSigner, ...] = ()
+    # R6: whether the role may cancel its own future-dated request (the DUIS cancellation,
+    # ExecutionDateTime 3000-12-31T00:00:00Z).
+    allow_cancellation: bool = False
     # Keys are checked one by one, so an error names the bad key's own line (srvs.<key>.[key]).
     srvs: dict[SrvKey, SrvRule] = Field(min_length=1)
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from solr_policy.crypto.certs import read_certificate_file
+from solr_policy.crypto.certs import read_certificate_file, read_certificates
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.engine import Engine
 from solr_policy.engine.admit import admit
 from solr_policy.engine.gather import gather
 from solr_policy.policy import PolicySet
 from solr_policy.rules import RULES, evaluate
+from solr_policy.testing.pki import TestPki
 from solr_policy.testing.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario, request_document
 from solr_policy.world import Device, DeviceType, Instruction, Party, Smets, User
 
@@ -35,8 +36,9 @@ def world(store, pki):
 
 
 @pytest.fixture()
-def engine(store):
-    return Engine(store, PolicySet.load_dir(POLICIES))
+def engine(store, world, tmp_path):
+    """The published policies, but trusting the scenario's Pre-Command signer (CV 5-7)."""
+    return Engine(store, PolicySet.load_dir(world.write_policies(tmp_path / "policies")))
 
 
 def audit_count(store) -> int:
@@ -183,7 +185,12 @@ VECTORS = REFERENCE / "gbcs-vectors"
 ZAZ1_USER = "90B3D51F30010000"  # the originator in every template and vector
 
 
-def _reference_world(store, smets: Smets) -> Engine:
+# Signs the real Pre-Commands as a party the policy trusts (the ZAZ1 Supplier Digital Signing
+# certificate has the User's own EUI, which R2 forbids the role to hold, and has expired).
+REFERENCE_SIGNER = TestPki("RS").issue("90B3D51F300C0001", 2)
+
+
+def _reference_world(store, smets: Smets, folder: Path) -> Engine:
     for party in ("FAILED", "OTHER", "SOLR"):
         store.put_party(Party(id=party, name=party))
     for record in read_certificate_file(ZAZ1 / "xml-sign-90B3D51F30010000-ds.pem"):
@@ -196,17 +203,18 @@ def _reference_world(store, smets: Smets) -> Engine:
     scenario = SolrScenario(solr_party="SOLR", failed_supplier="FAILED", user_eui=ZAZ1_USER)
     scenario._install_officers(store, NOW)
     scenario.submit_adt(store, now=NOW)
-    return Engine(store, PolicySet.load_dir(POLICIES))
+    for record in read_certificates(REFERENCE_SIGNER.cert_pem):
+        store.put_certificate(record)
+    return Engine(store, PolicySet.load_dir(scenario.write_policies(folder)))
 
 
 def _user_signs(pre_command: bytes) -> bytes:
     """Turn a real Pre-Command into a Signed Pre-Command: append the GBCS signature part."""
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-    key = serialization.load_pem_private_key((ZAZ1 / "xml-sign-90B3D51F30010000-ds.key.pem").read_bytes(), None)
-    r, s = decode_dss_signature(key.sign(pre_command, ec.ECDSA(hashes.SHA256())))
+    r, s = decode_dss_signature(REFERENCE_SIGNER.key.sign(pre_command[1:], ec.ECDSA(hashes.SHA256())))
     return pre_command + b"\x40" + r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
@@ -223,7 +231,7 @@ def test_a_pre_command_made_for_another_user_is_refused(world, engine):
     from solr_policy.testing.gbcs import build_general_signing
 
     device = world.device("gas meter (SMETS2)")
-    theirs = build_general_signing(message_code=GCS02_CREDIT, originator="90B3D51F30FF0099", recipient=device, counter=78, key=world.user.key)
+    theirs = build_general_signing(message_code=GCS02_CREDIT, originator="90B3D51F30FF0099", recipient=device, counter=78, key=world.pre_command_signer.key)
     decision = engine.decide(world.requests().signed_pre_command(device, GCS02_CREDIT, payload=theirs), now=NOW)
     assert [r.rule for r in decision.reasons] == ["R5.gbcs-originator"] and decision.response_code == "E12"
 
@@ -242,8 +250,8 @@ def _zaz1_sign(document: bytes) -> bytes:
         ("ECS04a_1.5_SUCCESS_REQUEST_DUIS.XML", "reject", "E2", "R3.srv-allowed"),
     ],
 )
-def test_real_templates_resigned_for_a_solr_user(store, template, outcome, code, rule):
-    engine = _reference_world(store, Smets.SMETS1)
+def test_real_templates_resigned_for_a_solr_user(store, template, outcome, code, rule, tmp_path):
+    engine = _reference_world(store, Smets.SMETS1, tmp_path)
     decision = engine.decide(_zaz1_sign((TEMPLATES / template).read_bytes()), now=NOW)
     assert (decision.outcome, decision.response_code) == (outcome, code)
     if rule:
@@ -258,8 +266,8 @@ def test_real_templates_resigned_for_a_solr_user(store, template, outcome, code,
         ("ECS03_1.6_IMMEDIATE_SINGLE_SUCCESS_PRECOMMAND_GBCS.HEX", "reject", "R5.gbcs-message-code"),
     ],
 )
-def test_real_gbcs_precommands_wrapped_in_a_signed_pre_command(store, vector, outcome, rule):
-    engine = _reference_world(store, Smets.SMETS2)
+def test_real_gbcs_precommands_wrapped_in_a_signed_pre_command(store, vector, outcome, rule, tmp_path):
+    engine = _reference_world(store, Smets.SMETS2, tmp_path)
     payload = _user_signs(bytes.fromhex((VECTORS / vector).read_text().strip()))
     body = f"<sr:SignedPreCommand><sr:GBCSPayload>{base64.b64encode(payload).decode()}</sr:GBCSPayload></sr:SignedPreCommand>"
     raw = _zaz1_sign(request_document(originator=ZAZ1_USER, target="00DB1234567890A0", counter=5000, srv="1.6", cv=5, body=body))
@@ -271,8 +279,8 @@ def test_real_gbcs_precommands_wrapped_in_a_signed_pre_command(store, vector, ou
 
 
 @pytest.mark.reference
-def test_real_precommand_to_another_meter_is_refused(store):
-    engine = _reference_world(store, Smets.SMETS2)
+def test_real_precommand_to_another_meter_is_refused(store, tmp_path):
+    engine = _reference_world(store, Smets.SMETS2, tmp_path)
     payload = _user_signs(bytes.fromhex((VECTORS / "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_PRECOMMAND_GBCS.HEX").read_text().strip()))
     body = f"<sr:SignedPreCommand><sr:GBCSPayload>{base64.b64encode(payload).decode()}</sr:GBCSPayload></sr:SignedPreCommand>"
     raw = _zaz1_sign(request_document(originator=ZAZ1_USER, target="00DB1234567890A1", counter=5001, srv="1.6", cv=5, body=body))
@@ -299,7 +307,7 @@ def test_a_decision_identifies_itself_and_its_audit_entry_names_it(world, engine
     signed = engine.verifier.verify(raw, now=NOW).signed_root
     canonical = etree.tostring(signed, method="c14n", exclusive=True)
     assert first.content_sha256 == hashlib.sha256(canonical).hexdigest() == second.content_sha256
-    policy_file = POLICIES / "solr-contingency.yaml"
+    policy_file = Path(engine.policies.sources["SC"])
     assert (first.policy, first.policy_version) == ("solr-contingency", 1)
     assert first.policy_sha256 == hashlib.sha256(policy_file.read_bytes()).hexdigest()
     logged = [json.loads(e["payload"]) for e in store.audit_entries(kind="decision")][-2:]
@@ -324,8 +332,6 @@ def test_evaluate_changes_nothing(world, engine, store):
 
 
 def test_evaluate_of_a_request_over_the_threshold_holds_nothing(world, store):
-    from solr_policy.testing.scenario import SolrScenario  # noqa: F401 - the world fixture made the ADT file
-
     engine = Engine(store, PolicySet.load_dir(POLICIES))
     device = world.device("electricity meter (SMETS1)")
     ask = world.requests(counter=500)
@@ -333,3 +339,59 @@ def test_evaluate_of_a_request_over_the_threshold_holds_nothing(world, store):
         decision = engine.evaluate(ask.switch_to_credit(device, counter=500 + n), now=NOW)
         assert decision.outcome == "allow"  # evaluations are never counted against the threshold
     assert store.list_quarantine() == []
+
+
+# -- R5 to the last byte: GBCS signatures verified, and commands that fit the meter ----------
+def _pre_command(world, device_label: str, code: int, *, key=None, signature: bytes | None = None) -> bytes:
+    from solr_policy.testing.gbcs import build_general_signing
+
+    device = world.device(device_label)
+    ask = world.requests()
+    counter = ask.counter + 1
+    payload = build_general_signing(message_code=code, originator=world.user_eui, recipient=device, counter=counter, key=key)
+    if signature is not None:
+        payload += bytes([len(signature)]) + signature
+    return ask.signed_pre_command(device, code, counter=counter, payload=payload)
+
+
+def test_the_published_policy_trusts_no_pre_command_signer(world, store):
+    engine = Engine(store, PolicySet.load_dir(POLICIES))
+    decision = engine.decide(world.requests().signed_pre_command(world.device("gas meter (SMETS2)"), GCS02_CREDIT), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-signed"] and decision.response_code == "E12"
+    assert "names no trusted Pre-Command signer" in decision.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    "signature", [b"\x01", b"\x00" * 64], ids=["a 1-byte signature", "64 zero bytes"]
+)
+def test_a_signature_that_is_only_present_is_refused(world, engine, signature):
+    decision = engine.decide(_pre_command(world, "gas meter (SMETS2)", GCS02_CREDIT, signature=signature), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-signed"]
+    assert "does not verify" in decision.reasons[0].message
+
+
+def test_a_valid_signature_by_an_untrusted_key_is_refused(world, engine):
+    raw = _pre_command(world, "gas meter (SMETS2)", GCS02_CREDIT, key=world.user.key)  # the User's own XML key
+    decision = engine.decide(raw, now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-signed"]
+
+
+def test_the_trusted_signers_revoked_certificate_verifies_nothing(world, engine, store):
+    from solr_policy.crypto.certs import SmkiStatus
+
+    for record in store.find_certificates(eui=world.pre_command_signer_eui):
+        store.set_certificate_status(record.issuer, record.serial, SmkiStatus.REVOKED)
+    decision = engine.decide(world.requests().signed_pre_command(world.device("gas meter (SMETS2)"), GCS02_CREDIT), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-signed"]
+    assert "no In use Digital Signing certificate" in decision.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    "meter, code, fuel",
+    [("gas meter (SMETS2)", 0x001A, "ESME"), ("electricity meter (SMETS2)", GCS02_CREDIT, "GSME")],
+    ids=["ECS02 to a gas meter", "GCS02 to an electricity meter"],
+)
+def test_a_gbcs_command_for_the_other_fuel_is_refused(world, engine, meter, code, fuel):
+    decision = engine.decide(world.requests().signed_pre_command(world.device(meter), code), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-fits-device"] and decision.response_code == "E11"
+    assert f"is a command for a {fuel}" in decision.reasons[0].message

@@ -270,11 +270,12 @@ READ_BODY = (
 
 @pytest.fixture()
 def two_roles(store, tmp_path):
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    shutil.copy(SC_FILE, folder)
-    shutil.copy(MDR_FILE, folder)
     scenario = SolrScenario().install(store, now=NOW)
+    source = tmp_path / "published"
+    source.mkdir()
+    shutil.copy(SC_FILE, source)
+    shutil.copy(MDR_FILE, source)
+    folder = scenario.write_policies(tmp_path / "policies", source=source)  # CV 5-7 need a trusted signer
     store.put_party(Party(id=MDR_PARTY, name="Read Only Data Ltd"))
     store.put_user(User(id=MDR_EUI, party=MDR_PARTY, role="MDR"))
     mdr = scenario.pki.issue(MDR_EUI, 135)

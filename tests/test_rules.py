@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from solr_policy.duis.models import OtherBody, PrepaymentSettings, SignedPreCommand, UpdatePaymentMode
 from solr_policy.gbcs import decode_general_signing
-from solr_policy.rules import RULES, RULES_BY_ID, GbcsError, Release, evaluate
+from solr_policy.policy import PreCommandSigner
+from solr_policy.rules import RULES, RULES_BY_ID, GbcsError, PreCommandSignature, Release, evaluate
 from solr_policy.rules.base import Facts
 from solr_policy.testing.facts import DEVICE_EUI, FAILED, NOW, USER_EUI, allowed_facts, signer, with_request
 from solr_policy.testing.gbcs import build_general_signing
@@ -37,11 +38,24 @@ def pre_command(code: int = ECS02, *, originator: str = USER_EUI, recipient: str
     return SignedPreCommand(gbcs_payload=payload), decode_general_signing(payload)
 
 
-def signed_pre_command(code: int = ECS02, smets: Smets = Smets.SMETS2, **kw) -> Facts:
+SIGNER = "00-00-00-00-00-00-00-01"
+TRUSTED = PreCommandSignature(tried=("certificate serial 9",), verified_by="certificate serial 9")
+
+
+def signed_pre_command(
+    code: int = ECS02, smets: Smets = Smets.SMETS2, device_type: DeviceType = DeviceType.ESME,
+    signature: PreCommandSignature | None = TRUSTED, signers: tuple = (PreCommandSigner(eui=SIGNER),), **kw,
+) -> Facts:
     body, header = pre_command(code, **kw)
     facts = with_request(allowed_facts(), cv=5, body=body)
-    device = Device(id=DEVICE_EUI, type=DeviceType.ESME, smets=smets, supplier=FAILED)
-    return replace(facts, gbcs=header, device=device)
+    device = Device(id=DEVICE_EUI, type=device_type, smets=smets, supplier=FAILED)
+    policy = facts.policy.model_copy(update={"pre_command_signers": signers})
+    return replace(facts, gbcs=header, device=device, policy=policy, gbcs_signature=signature)
+
+
+def cancellation(allowed: bool) -> Facts:
+    facts = with_request(allowed_facts(), body=UpdatePaymentMode(mode="credit", execution_date_time="3000-12-31T00:00:00Z"))
+    return replace(facts, policy=facts.policy.model_copy(update={"allow_cancellation": allowed}))
 
 
 def instruction(**changes) -> Instruction:
@@ -72,8 +86,14 @@ CASES = [
     ("R6.instruction-active", "instruction ended before now", allowed_facts(instructions=(instruction(effective_until=NOW - timedelta(hours=1)),)), "fail", "E3", "is active"),
     ("R6.device-of-failed-supplier", "another Supplier's meter", allowed_facts(device=Device(id=DEVICE_EUI, type=DeviceType.ESME, smets=Smets.SMETS1, supplier="OTHER")), "fail", "E4", "not to the failed Supplier"),
     ("R6.device-of-failed-supplier", "outside the scope", allowed_facts(instructions=(instruction(scope=["00DB1234567890A1"]),)), "fail", "E4", "not in the scope"),
-    ("R6.no-cancellation", "the DUIS cancellation date", with_request(allowed_facts(), body=UpdatePaymentMode(mode="credit", execution_date_time="3000-12-31T00:00:00Z")), "fail", "E4", "cancellations are not allowed"),
+    ("R6.no-cancellation", "the DUIS cancellation date", cancellation(False), "fail", "E4", "does not allow cancellations"),
+    ("R6.no-cancellation", "a policy that allows cancellations", cancellation(True), "pass", None, "allows cancellations"),
+    ("R6.execution-window", "an allowed cancellation executes nothing", cancellation(True), "pass", None, "executes nothing"),
     ("R6.execution-window", "future date after the window", replace(with_request(allowed_facts(), body=UpdatePaymentMode(mode="credit", execution_date_time=NOW + timedelta(days=3))), instructions=(instruction(effective_until=NOW + timedelta(days=1)),)), "fail", "E4", "outside the window"),
+    ("R5.device-type", "a communications hub", allowed_facts(device=Device(id=DEVICE_EUI, type=DeviceType.COMMS_HUB, smets=Smets.SMETS1, supplier=FAILED)), "fail", "E11", "may address only ESME, GSME"),
+    ("R5.gbcs-fits-device", "ECS02 (electricity) to a gas meter", signed_pre_command(ECS02, device_type=DeviceType.GSME), "fail", "E11", "is a command for a ESME, but Device"),
+    ("R5.gbcs-fits-device", "GCS02 (gas) to an electricity meter", signed_pre_command(GCS02, device_type=DeviceType.ESME), "fail", "E11", "is a command for a GSME"),
+    ("R5.gbcs-fits-device", "GCS02 to a gas meter", signed_pre_command(GCS02, device_type=DeviceType.GSME), "pass", None, "as the Device is"),
     ("R5.payment-mode", "to Prepayment", with_request(allowed_facts(), body=PREPAYMENT), "fail", "E12", "only Credit is allowed"),
     ("R5.smets1-service-request", "Pre-Command to SMETS1", signed_pre_command(smets=Smets.SMETS1), "fail", "E12", "SMETS1 Devices"),
     ("R5.gbcs-message-code", "ECS03 (to Prepayment)", signed_pre_command(ECS03), "fail", "E12", "only 0x001A, 0x006C"),
@@ -82,7 +102,10 @@ CASES = [
     ("R5.gbcs-recipient", "not checked when unreadable", replace(signed_pre_command(), gbcs=GbcsError("bad", 3)), "skip", None, "unreadable"),
     ("R5.gbcs-command", "a response, not a command", signed_pre_command(cra=0x02), "fail", "E12", "not command"),
     ("R5.gbcs-originator", "made for another User", signed_pre_command(originator=OTHER_EUI), "fail", "E12", "not for the requesting User"),
-    ("R5.gbcs-signed", "unsigned", signed_pre_command(signed=False), "fail", "E12", "carries no signature"),
+    ("R5.gbcs-signed", "unsigned", signed_pre_command(signed=False, signature=None), "fail", "E12", "carries no signature"),
+    ("R5.gbcs-signed", "the shipped policy trusts no signer", signed_pre_command(signers=()), "fail", "E12", "names no trusted Pre-Command signer"),
+    ("R5.gbcs-signed", "no certificate of the trusted signer", signed_pre_command(signature=PreCommandSignature((), None)), "fail", "E12", "no In use Digital Signing certificate"),
+    ("R5.gbcs-signed", "a signature that does not verify", signed_pre_command(signature=PreCommandSignature(("certificate serial 9",), None)), "fail", "E12", "does not verify"),
     ("R4.adt-covers-supplier", "no ADT file for the Supplier", allowed_facts(adt_files=()), "fail", "E4", "no current ADT file"),
     ("R4.adt-threshold", "hourly threshold reached", allowed_facts(adt_files=adt({"1.6": {"per_hour": 2}}), adt_usage={"hour": 2, "day": 2}), "hold", "AD1", "quarantined"),
     ("R4.adt-threshold", "daily threshold reached", allowed_facts(adt_files=adt({"1.6": {"per_hour": 50, "per_day": 5}}), adt_usage={"hour": 1, "day": 5}), "hold", "AD1", "per day"),

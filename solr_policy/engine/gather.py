@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from solr_policy.crypto.certs import SmkiStatus
+from solr_policy.crypto.certs import SmkiStatus, public_key
+from solr_policy.duis.models import SignedPreCommand
+from solr_policy.gbcs import GbcsHeader
+from solr_policy.gbcs.signature import verify_gbcs_signature
+from solr_policy.policy import Policy
 from solr_policy.engine.admit import Admitted
 from solr_policy.errors import GovernanceRefused
 from solr_policy.policy import PolicySet
-from solr_policy.rules import Facts, Release
+from solr_policy.rules import Facts, PreCommandSignature, Release
 from solr_policy.rules.r4_adt import usage_windows
 from solr_policy.store.base import Store
 
@@ -47,6 +51,7 @@ def gather(
         if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
     )
     return Facts(
+        gbcs_signature=_check_pre_command_signature(store, admitted, policy, now),
         request=request,
         signer=admitted.signer,
         now=now,
@@ -63,3 +68,26 @@ def gather(
         release=release,
         content_sha256=admitted.content_sha256,
     )
+
+
+def _check_pre_command_signature(store: Store, admitted: Admitted, policy: Policy | None, now: datetime) -> PreCommandSignature | None:
+    """Verify a Signed Pre-Command's GBCS signature with each In use certificate of the
+    signers the policy trusts. The rule R5.gbcs-signed reads only the result."""
+    body = admitted.request.body
+    header = admitted.gbcs
+    if policy is None or not isinstance(body, SignedPreCommand) or not isinstance(header, GbcsHeader) or not header.signed:
+        return None
+    tried: list[str] = []
+    for signer in policy.pre_command_signers:
+        for cert in store.find_certificates(eui=signer.eui, role=signer.role):
+            if cert.status is not SmkiStatus.IN_USE or "digital_signature" not in cert.key_usage or not cert.valid_at(now):
+                continue
+            name = f"certificate serial {cert.serial} ({cert.subject_eui}, {cert.role_name})"
+            tried.append(name)
+            try:
+                key = public_key(cert)
+            except ValueError:  # a certificate whose key cannot be read verifies nothing
+                continue
+            if verify_gbcs_signature(body.gbcs_payload, header, key):
+                return PreCommandSignature(tried=tuple(tried), verified_by=name)
+    return PreCommandSignature(tried=tuple(tried), verified_by=None)

@@ -7,7 +7,7 @@ Each rule's id, requirement, DUIS code and prerequisites are declared beside it 
 from __future__ import annotations
 
 from solr_policy.rules import r1_role, r2_certificates, r3_srv, r4_adt, r5_content, r6_authority
-from solr_policy.rules.base import Facts, GbcsError, Outcome, Release, Rule, Verdict
+from solr_policy.rules.base import Facts, GbcsError, Outcome, PreCommandSignature, Release, Rule, Verdict
 
 RULES: tuple[Rule, ...] = (
     # R1 who is asking
@@ -28,10 +28,12 @@ RULES: tuple[Rule, ...] = (
     r6_authority.device_of_failed_supplier,
     r6_authority.not_a_cancellation,
     r6_authority.execution_in_window,
-    # R5 what the command says
+    # R5 what the command says, and to which Device
+    r5_content.device_type,
     r5_content.payment_mode,
     r5_content.smets1_service_request_only,
     r5_content.gbcs_message_code,
+    r5_content.gbcs_fits_device,
     r5_content.gbcs_recipient,
     r5_content.gbcs_is_command,
     r5_content.gbcs_originator,
@@ -51,4 +53,6 @@ def evaluate(facts: Facts, rules: tuple[Rule, ...] = RULES) -> list[Outcome]:
     return [rule(facts) for rule in rules]
 
 
-__all__ = ["RULES", "RULES_BY_ID", "Facts", "GbcsError", "Outcome", "Release", "Rule", "Verdict", "evaluate"]
+__all__ = [
+    "RULES", "RULES_BY_ID", "Facts", "GbcsError", "Outcome", "PreCommandSignature", "Release", "Rule", "Verdict", "evaluate",
+]

@@ -45,6 +45,14 @@ class Release:
     officer: str
 
 
+@dataclass(frozen=True, slots=True)
+class PreCommandSignature:
+    """What checking a Signed Pre-Command's GBCS signature found (gathered; rules only read it)."""
+
+    tried: tuple[str, ...]  # the trusted signers' In use certificates it was checked against
+    verified_by: str | None  # the one whose key verified it, if any
+
+
 @dataclass(frozen=True)
 class Facts:
     """Everything the rules may read: the signed request and the world around it, at ``now``."""
@@ -58,6 +66,7 @@ class Facts:
     instructions: tuple[Instruction, ...]  # those naming the user's Party as the SoLR Party
     last_counter: int | None
     gbcs: GbcsHeader | GbcsError | None = None  # None: the body is not a Signed Pre-Command
+    gbcs_signature: PreCommandSignature | None = None  # None: nothing signed to check
     signing_certificates: tuple[str, ...] = ()  # Digital Signing certs held for the user (R2)
     adt_files: tuple[dict, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV

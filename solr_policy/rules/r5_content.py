@@ -16,9 +16,50 @@ from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.message_codes import lookup
 from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
 from solr_policy.rules.base import DEVICE, SRV, Facts, GbcsError, Rule, Verdict, fail, ok, rule, skip
-from solr_policy.world import Smets
+from solr_policy.world import DeviceType, Smets
 
 _NA = "not applicable"
+
+
+@rule(
+    "R5.device-type", "R5", code="E11", needs=(SRV, DEVICE),
+    summary="a Device of a type the SRV does not address (SRV 1.6: electricity and gas meters)",
+)
+def device_type(f: Facts) -> Verdict:
+    assert f.srv is not None and f.device is not None
+    allowed = f.srv.device_types
+    if allowed is None:
+        return ok("the policy allows this SRV to any Device type")
+    if f.device.type not in allowed:
+        names = ", ".join(t.value for t in allowed)
+        return fail(f"the Device is a {f.device.type.value}; SRV {f.request.header.service_reference_variant} may address only {names}")
+    return ok(f"the Device is a {f.device.type.value}")
+
+
+# Which meter a GBCS use case is for: ECS.. electricity (ESME), GCS.. gas (GSME).
+_USE_CASE_DEVICE = {"ECS": DeviceType.ESME, "GCS": DeviceType.GSME}
+
+
+@rule(
+    "R5.gbcs-fits-device", "R5", code="E11", needs=(DEVICE,),
+    summary="a GBCS command for an electricity meter sent to a gas meter, or the other way round",
+)
+def gbcs_fits_device(f: Facts) -> Verdict:
+    assert f.device is not None
+    if not isinstance(f.body, SignedPreCommand):
+        return ok(f"{_NA}: no Signed Pre-Command")
+    if not isinstance(f.gbcs, GbcsHeader):
+        return skip("GBCS payload unreadable")
+    known = lookup(f.gbcs.message_code)
+    meant = _USE_CASE_DEVICE.get(known.use_case[:3]) if known else None
+    if meant is None:
+        return fail(f"GBCS {f.gbcs.message_code_hex} is not a use case known to be for a {f.device.type.value}")
+    if meant is not f.device.type:
+        return fail(
+            f"GBCS {f.gbcs.message_code_hex} {known.use_case if known else ''} is a command for a {meant.value}, "
+            f"but Device {duis_form(f.device.id)} is a {f.device.type.value}"
+        )
+    return ok(f"GBCS {known.use_case if known else f.gbcs.message_code_hex} is a command for a {meant.value}, as the Device is")
 
 
 @rule("R5.payment-mode", "R5", code="E12", needs=(SRV,), summary="a Service Request body that switches to Prepayment")
@@ -115,9 +156,26 @@ def gbcs_originator(f: Facts, gbcs: GbcsHeader) -> Verdict:
     return ok("the GBCS command names the requesting User as originator")
 
 
-@_gbcs_header_rule("R5.gbcs-signed", "an unsigned GBCS command")
+@_gbcs_header_rule(
+    "R5.gbcs-signed", "a GBCS command whose signature is missing, or does not verify with a trusted Pre-Command signer's key"
+)
 def gbcs_signed(f: Facts, gbcs: GbcsHeader) -> Verdict:
-    """A Signed Pre-Command carries the User's GBCS signature; an unsigned Pre-Command is not one."""
+    """A Signed Pre-Command is only as good as its GBCS signature, verified with the key of a
+    signer the role's policy trusts. MP134B R2 lets the role itself hold no Digital Signing key."""
     if not gbcs.signed:
-        return fail("the GBCS command carries no signature; a Signed Pre-Command must be signed")
-    return ok(f"the GBCS command carries a {gbcs.signature_length}-byte signature")
+        return fail("the GBCS command carries no signature (a Pre-Command ready to be signed is not a Signed Pre-Command)")
+    if f.policy is None or not f.policy.pre_command_signers:
+        return fail(
+            "the policy names no trusted Pre-Command signer: under MP134B R2 the role holds no Digital Signing "
+            "certificate, so it may send SRV 1.6 as a Service Request (Command Variant 4) only"
+        )
+    check = f.gbcs_signature
+    if check is None or not check.tried:
+        names = ", ".join(duis_form(s.eui) for s in f.policy.pre_command_signers)
+        return fail(f"no In use Digital Signing certificate of a trusted Pre-Command signer ({names}) is in the store")
+    if check.verified_by is None:
+        return fail(
+            f"the {gbcs.signature_length}-byte GBCS signature does not verify with the key of any trusted "
+            f"Pre-Command signer (tried {', '.join(check.tried)})"
+        )
+    return ok(f"the GBCS signature verifies with {check.verified_by}, a trusted Pre-Command signer")

@@ -68,12 +68,20 @@ def _execution_time(f: Facts) -> datetime | None:
     return None
 
 
-@rule("R6.no-cancellation", "R6", code="E4", summary="the DUIS cancellation of a future-dated command")
+def _is_cancellation(f: Facts) -> bool:
+    return _execution_time(f) == DUIS_CANCELLATION
+
+
+@rule(
+    "R6.no-cancellation", "R6", code="E4",
+    summary="the DUIS cancellation of a future-dated command, unless the policy says allow_cancellation",
+)
 def not_a_cancellation(f: Facts) -> Verdict:
-    when = _execution_time(f)
-    if when is not None and when == DUIS_CANCELLATION:
-        return fail("the request cancels a future-dated command (ExecutionDateTime 3000-12-31T00:00:00Z); cancellations are not allowed")
-    return ok("not a cancellation")
+    if not _is_cancellation(f):
+        return ok("not a cancellation")
+    if f.policy is not None and f.policy.allow_cancellation:
+        return ok("the request cancels a future-dated command; the policy allows cancellations")
+    return fail("the request cancels a future-dated command (ExecutionDateTime 3000-12-31T00:00:00Z); the policy does not allow cancellations")
 
 
 @rule("R6.execution-window", "R6", code="E4", summary="a future execution date outside the instruction's window")
@@ -81,7 +89,9 @@ def execution_in_window(f: Facts) -> Verdict:
     when = _execution_time(f)
     if when is None:
         return ok("executes immediately")
-    if when == DUIS_CANCELLATION:
+    if _is_cancellation(f):
+        if f.policy is not None and f.policy.allow_cancellation:
+            return ok("a cancellation executes nothing")
         return skip("cancellation")
     if f.policy is not None and not f.policy.requires_authority_instruction:
         return ok("the policy needs no Authority instruction")

@@ -47,6 +47,7 @@ def build_general_signing(
     )
     if key is None:
         return payload
-    r, s = decode_dss_signature(key.sign(payload, ec.ECDSA(hashes.SHA256())))
+    # GBCS signs the APDU without its first byte (the DF tag), as the DCC's gbcs-parser does.
+    r, s = decode_dss_signature(key.sign(payload[1:], ec.ECDSA(hashes.SHA256())))
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return payload + bytes([len(signature)]) + signature

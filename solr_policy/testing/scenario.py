@@ -8,19 +8,25 @@ Contingency User, and a handful of meters into a store, with certificates made o
 from __future__ import annotations
 
 import base64
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
 
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.testing.pki import Issued, TestPki, new_key_pem, public_pem
 from solr_policy.eui import duis_form
+from solr_policy.policy import default_policy_dir
 from solr_policy.testing.gbcs import build_general_signing
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User
 
 ECS02_CREDIT, ECS03_PREPAYMENT, GCS02_CREDIT, GCS03_PREPAYMENT = 0x001A, 0x001B, 0x006C, 0x006D
 
 _SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
+SOLR_POLICY_FILE = "solr-contingency.yaml"
 
 
 def request_document(
@@ -52,6 +58,9 @@ class RequestBuilder:
 
     user: Issued
     counter: int = 1000
+    # Who signs the GBCS commands of Signed Pre-Commands: a party the policy may trust
+    # (MP134B R2: never the SoLR User itself). None: the User's own key, which nobody trusts.
+    gbcs_signer: Issued | None = None
 
     def _next(self, counter: int | None) -> int:
         if counter is None:
@@ -89,7 +98,8 @@ class RequestBuilder:
     ) -> bytes:
         counter = self._next(counter)
         gbcs = payload or build_general_signing(
-            message_code=message_code, originator=self.user.eui, recipient=recipient or device, counter=counter, cra=cra, key=self.user.key
+            message_code=message_code, originator=self.user.eui, recipient=recipient or device, counter=counter, cra=cra,
+            key=(self.gbcs_signer or self.user).key,
         )
         body = f"<sr:SignedPreCommand>{_when(execution)}<sr:GBCSPayload>{base64.b64encode(gbcs).decode()}</sr:GBCSPayload></sr:SignedPreCommand>"
         return self._sign(request_document(originator=self.user.eui, target=device, counter=counter, srv="1.6", cv=cv, body=body))
@@ -111,6 +121,9 @@ class SolrScenario:
     other_supplier: str = "STEADY-POWER"
     solr_party: str = "SOLR-PARTY"
     user_eui: str = "90B3D51F300F0001"
+    # A party trusted to sign the role's Pre-Commands, when a policy names it (see write_policies).
+    pre_command_signer_eui: str = "90B3D51F300C0001"
+    pre_command_signer: Issued | None = None
     instruction_ref: str = "OFGEM-SOLR-2026-001"
     devices: dict[str, Device] = field(default_factory=dict)
     user: Issued | None = None
@@ -139,6 +152,9 @@ class SolrScenario:
         for record in read_certificates(self.user.cert_pem):
             store.put_certificate(record)
         store.put_user(User(id=self.user_eui, party=self.solr_party, role="SC"))
+        self.pre_command_signer = self.pki.issue(self.pre_command_signer_eui, 2)  # a Digital Signing certificate
+        for record in read_certificates(self.pre_command_signer.cert_pem):
+            store.put_certificate(record)
         self.devices = {
             "electricity meter (SMETS1)": Device(id="00DB1234567890A0", type=DeviceType.ESME, smets=Smets.SMETS1, supplier=self.failed_supplier),
             "gas meter (SMETS1)": Device(id="00DB1234567890A1", type=DeviceType.GSME, smets=Smets.SMETS1, supplier=self.failed_supplier),
@@ -196,7 +212,20 @@ class SolrScenario:
 
     def requests(self, counter: int = 1000) -> RequestBuilder:
         assert self.user is not None, "install() first"
-        return RequestBuilder(self.user, counter)
+        return RequestBuilder(self.user, counter, gbcs_signer=self.pre_command_signer)
+
+    def write_policies(self, folder: Path, *, source: Path | None = None) -> Path:
+        """A copy of the policy folder whose SoLR Contingency policy trusts this scenario's
+        Pre-Command signer (the published policy trusts nobody); returns ``folder``."""
+        source = source or default_policy_dir()
+        shutil.copytree(source, folder, dirs_exist_ok=True)
+        path = folder / SOLR_POLICY_FILE
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["pre_command_signers"] = [
+            {"eui": duis_form(self.pre_command_signer_eui), "role": 2, "note": "the scenario's Pre-Command signing party"}
+        ]
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return folder
 
     def device(self, label: str) -> str:
         return self.devices[label].id

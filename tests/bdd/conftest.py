@@ -108,6 +108,9 @@ REASONS: dict[str, Expected] = {
     "the signed command is addressed to a different meter": Expected("R5.gbcs-recipient", "E12"),
     "the signed message is not a command": Expected("R5.gbcs-command", "E12"),
     "SMETS1 meters take only service requests": Expected("R5.smets1-service-request", "E12"),
+    "nobody the policy trusts signed the command": Expected("R5.gbcs-signed", "E12"),
+    "the signature on the command is not genuine": Expected("R5.gbcs-signed", "E12", "does not verify"),
+    "the command is for the other kind of meter": Expected("R5.gbcs-fits-device", "E11"),
     # R6 when and for whom
     "no Authority instruction is in force": Expected("R6.instruction-active", "E3"),
     "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4", "not to the failed Supplier"),
@@ -188,6 +191,7 @@ class Scene:
     # governance (steps_governance.py): the last step refused, the last SMKI gate verdict,
     # the request held in quarantine, and what a Given leaves for later steps, by name
     refusal: Refused | None = None
+    policy_changes: list = field(default_factory=list)
     verdict: CsrVerdict | None = None
     held: int | None = None
     notes: dict[str, object] = field(default_factory=dict)
@@ -223,14 +227,17 @@ class Scene:
         self.engine = Engine(self.store, PolicySet.load_dir(folder))
 
     def changed_policy(self, change) -> None:
-        """Copy the published policy folder, apply ``change`` to the SoLR policy, use the copy."""
+        """Copy the published policy folder, apply this and the scenario's earlier changes to
+        the SoLR policy, use the copy."""
+        self.policy_changes.append(change)
         folder = self.folder / "policies"
         if folder.exists():
             shutil.rmtree(folder)
         shutil.copytree(PUBLISHED_POLICIES, folder)
         path = folder / SOLR_POLICY_FILE
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        change(data)
+        for each in self.policy_changes:
+            each(data)
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         self.use_policies(folder)
 
@@ -365,6 +372,20 @@ def policy_changed(scene: Scene, docstring: str):
         assert getattr(policy, key) == value
 
 
+@given("the DCC's Pre-Command signing service is trusted to sign the SoLR Contingency role's commands")
+def pre_command_signer_trusted(scene: Scene):
+    signer = {"eui": scene.solr.pre_command_signer_eui, "role": 2, "note": "the DCC's Pre-Command signing service"}
+    scene.changed_policy(lambda data: data.update(pre_command_signers=[signer]))
+    assert scene.engine.policies.for_role("SC").pre_command_signers
+
+
+@given("the SoLR Contingency policy file is as published")
+def policy_as_published(scene: Scene):
+    scene.policy_changes.clear()
+    scene.use_policies(PUBLISHED_POLICIES)
+    assert scene.engine.policies.for_role("SC").pre_command_signers == ()
+
+
 # -- Given/When: requests --------------------------------------------------------------------
 
 
@@ -451,6 +472,31 @@ def send_signed_readdressed(scene: Scene, who: str, meter: str, mode: str, other
 @when(step("the {who:Who} sends a signed {kind} to {meter:Meter} instead of a command"))
 def send_signed_not_command(scene: Scene, who: str, meter: str, kind: str):
     scene.decide(who, _signed(scene, who, meter, "credit", cra=GBCS_CRA[kind]))
+
+
+@when(step("the {who:Who} sends a command to switch {meter:Meter} to credit that it signed itself"))
+def send_self_signed(scene: Scene, who: str, meter: str):
+    ask = scene.builder(who)
+    own = RequestBuilder(ask.user, ask.counter)  # GBCS signed with the User's own key
+    scene.decide(who, own.signed_pre_command(scene.meter_id(meter), GBCS_COMMANDS[(scene.meter_type(meter), "credit")]))
+    ask.counter = own.counter
+
+
+@when(step("the {who:Who} sends a command to switch {meter:Meter} to credit whose signature is 64 zero bytes"))
+def send_zero_signature(scene: Scene, who: str, meter: str):
+    ask = scene.builder(who)
+    counter = ask.counter + 1
+    unsigned = build_general_signing(
+        message_code=GBCS_COMMANDS[(scene.meter_type(meter), "credit")], originator=ask.user.eui,
+        recipient=scene.meter_id(meter), counter=counter,
+    )
+    scene.decide(who, ask.signed_pre_command(scene.meter_id(meter), 0, counter=counter, payload=unsigned + b"\x40" + bytes(64)))
+
+
+@when(step("the {who:Who} sends a signed {fuel} meter command to switch {meter:Meter} to credit"))
+def send_other_fuel(scene: Scene, who: str, fuel: str, meter: str):
+    device_type = {"electricity": DeviceType.ESME, "gas": DeviceType.GSME}[fuel]
+    scene.decide(who, scene.builder(who).signed_pre_command(scene.meter_id(meter), GBCS_COMMANDS[(device_type, "credit")]))
 
 
 @when(step("the {who:Who} sends a signed command to switch {meter:Meter} to credit that has been cut short"))

@@ -158,7 +158,7 @@ def srp_then_retry(scene: Scene, srp: str):
 # -- Then ------------------------------------------------------------------------------------
 
 
-@then(astep("the alert is delivered to {supplier:Supplier}'s own user"))
+@then(astep("the alert is routed to {supplier:Supplier}'s own user"))
 def delivered_to_user(scene: Scene, supplier: str):
     user = recipient_id(scene, f"{supplier}'s user")
     delivery = _last(scene)
@@ -169,7 +169,7 @@ def delivered_to_user(scene: Scene, supplier: str):
     _routing_audited(scene, delivery.delivery_id, "routed")
 
 
-@then(astep("the alert is delivered to {srp:Srp}"))
+@then(astep("the alert is routed to {srp:Srp}"))
 def delivered_to_srp(scene: Scene, srp: str):
     delivery = _last(scene)
     assert delivery.status == "routed", delivery
@@ -180,7 +180,7 @@ def delivered_to_srp(scene: Scene, srp: str):
     _routing_audited(scene, delivery.delivery_id, "routed")
 
 
-@then(astep("the alert is delivered to {srp:Srp}, with a copy to SoLR Contingency Services"))
+@then(astep("the alert is routed to {srp:Srp}, with a copy to SoLR Contingency Services"))
 def delivered_with_copy(scene: Scene, srp: str):
     delivery = _last(scene)
     assert delivery.status == "routed", delivery
@@ -196,7 +196,7 @@ def no_copy(scene: Scene):
     assert scene.solr.solr_party not in (_row(scene, delivery)["target_id"] or "")
 
 
-@then("the alert waits in the undelivered queue")
+@then("the alert waits in the queue of alerts not yet routed")
 def waits(scene: Scene):
     delivery = _last(scene)
     assert delivery.status == "pending" and delivery.targets == [], delivery
@@ -205,7 +205,7 @@ def waits(scene: Scene):
     _routing_audited(scene, delivery.delivery_id, "pending")
 
 
-@then(astep("the waiting alert is delivered to {srp:Srp}"))
+@then(astep("the waiting alert is routed to {srp:Srp}"))
 def waiting_delivered(scene: Scene, srp: str):
     delivery = _last(scene)
     retried = {d.delivery_id: d for d in scene.notes["retried"]}
@@ -222,7 +222,7 @@ def none_waiting(scene: Scene):
     assert scene.store.alert_deliveries(status="pending") == []
 
 
-@then("every alert the DCC sent is accounted for, each either delivered or waiting")
+@then("every alert the DCC sent is accounted for, each either routed or waiting")
 def accounted_for(scene: Scene):
     rows = scene.store.alert_deliveries()
     sent = [s["delivery"].alert["response_id"] for s in scene.sent]
@@ -234,7 +234,7 @@ def accounted_for(scene: Scene):
         _routing_audited(scene, row["id"], "pending" if row["status"] == "pending" else "routed")
 
 
-@then(astep("the alerts for Failed Energy's meters sent after the revocation were delivered to {srp:Srp}"))
+@then(astep("the alerts for Failed Energy's meters sent after the revocation were routed to {srp:Srp}"))
 def after_revocation_to_srp(scene: Scene, srp: str):
     revoked_at = scene.notes.get("revoked after", 0)
     rows = {r["id"]: r for r in scene.store.alert_deliveries()}

@@ -426,6 +426,11 @@ def burst_so_far(scene: Scene, count: int):
         assert decision.allowed, explain(decision)
 
 
+@then("it is held for the daily threshold")
+def held_for_the_day(scene: Scene):
+    assert scene.decision is not None and "per day" in scene.decision.reasons[0].message, explain(scene.decision)
+
+
 def _check_held(scene: Scene) -> None:
     decision = scene.decision
     assert decision is not None and decision.outcome == "quarantine", explain(decision)
