@@ -200,10 +200,20 @@ def _iso(when: datetime) -> str:
 
 
 def _role_from_ou(values: list[str]) -> int | None:
+    """The Remote Party Role: hex in the OU (``87`` = 135); legacy DCC certificates write the
+    three-digit roles in decimal (``137``), which cannot be hex of one byte."""
     for value in values:
-        if re.fullmatch(r"[0-9A-Fa-f]{1,2}", value.strip()):
-            return int(value, 16)
+        text = value.strip()
+        if re.fullmatch(r"[0-9A-Fa-f]{1,2}", text):
+            return int(text, 16)
+        if re.fullmatch(r"[0-9]{3}", text) and int(text) in ROLE_NAMES:
+            return int(text)
     return None
+
+
+def role_written_in_decimal(record: "CertRecord") -> bool:
+    """True for a legacy certificate whose OU gives its role in decimal (e.g. ``137``)."""
+    return record.role is not None and record.role >= 100 and f"OU={record.role}" in record.subject
 
 
 def _eui_from_unique_identifier(raw: bytes) -> str | None:

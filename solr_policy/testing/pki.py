@@ -61,6 +61,43 @@ class TestPki:
         self.issuer = x509.Name(
             [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "07"), x509.NameAttribute(NameOID.COMMON_NAME, name)]
         )
+        self._ca_pem: bytes | None = None
+
+    @property
+    def ca_cert_pem(self) -> bytes:
+        """The issuing authority's own (self-signed) CA certificate: a trust anchor to add."""
+        if self._ca_pem is None:
+            now = datetime.now(timezone.utc).replace(microsecond=0)
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(self.issuer)
+                .issuer_name(self.issuer)
+                .public_key(self._key.public_key())
+                .serial_number(secrets.randbits(120) | (1 << 120))
+                .not_valid_before(now - timedelta(days=6 * 365))
+                .not_valid_after(now + timedelta(days=20 * 365))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .sign(self._key, hashes.SHA256())
+            )
+            self._ca_pem = cert.public_bytes(_PEM)
+        return self._ca_pem
+
+    def crl_pem(self, revoked: list[int], *, next_update: timedelta = timedelta(days=7)) -> bytes:
+        """A CRL signed by this authority listing the ``revoked`` serials."""
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        builder = x509.CertificateRevocationListBuilder().issuer_name(self.issuer).last_update(now).next_update(now + next_update)
+        for serial in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+            )
+        return builder.sign(self._key, hashes.SHA256()).public_bytes(_PEM)
 
     def issue(
         self,
@@ -73,14 +110,17 @@ class TestPki:
         key: ec.EllipticCurvePrivateKey | None = None,
         serial: int | None = None,
         common_name: str | None = None,
+        ou: str | None = None,
     ) -> Issued:
+        """An SMKI-shaped certificate; ``ou`` overrides the role written in the subject OU
+        (e.g. ``"137"``, as legacy DCC certificates write it in decimal)."""
         key = key or ec.generate_private_key(ec.SECP256R1())
         eui = parse_eui64(eui)
         attributes = []
         if common_name:
             attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
         attributes += [
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{role:02X}"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou or f"{role:02X}"),
             x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, b"\x00" + bytes.fromhex(eui), _ASN1Type.BitString),
         ]
         now = datetime.now(timezone.utc).replace(microsecond=0)
