@@ -780,3 +780,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@cli.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@click.option("--markdown", is_flag=True, help="The Markdown table the README shows.")
+def rules_command(as_json: bool, markdown: bool) -> None:
+    """List the decision rules in pipeline order: id, requirement, DUIS code, what each refuses."""
+    from solr_policy.rules import RULES, markdown_table
+
+    if markdown:
+        click.echo(markdown_table(), nl=False)
+    elif as_json:
+        _emit([{"rule": r.id, "requirement": r.requirement, "code": r.code, "refuses": r.summary} for r in RULES])
+    else:
+        for r in RULES:
+            click.echo(f"{r.id:36} {r.requirement}  {r.code or '-':4} {r.summary}")

@@ -153,3 +153,25 @@ def test_a_rule_code_is_its_declared_code_unless_it_says_otherwise():
     for rule_id, _, facts, expected, code, _ in CASES:
         if expected == "fail" and code is not None:
             assert RULES_BY_ID[rule_id].code == code
+
+
+def test_the_readme_table_is_the_rules_own_metadata():
+    from pathlib import Path
+
+    from solr_policy.rules import markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("\n", readme.index("<!-- rules:begin")) + 1
+    assert readme[start : readme.index("<!-- rules:end -->")] == markdown_table()
+
+
+def test_the_rules_command_lists_every_rule():
+    import json
+
+    from click.testing import CliRunner
+
+    from solr_policy.cli import cli
+
+    result = CliRunner().invoke(cli, ["rules", "--json"])
+    assert result.exit_code == 0
+    assert [r["rule"] for r in json.loads(result.stdout)] == [r.id for r in RULES]

@@ -53,6 +53,14 @@ def evaluate(facts: Facts, rules: tuple[Rule, ...] = RULES) -> list[Outcome]:
     return [rule(facts) for rule in rules]
 
 
+def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
+    """The rules as the README shows them (in pipeline order), from their own metadata."""
+    lines = ["| rule | requirement | DUIS code | refuses |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{r.id}` | {r.requirement} | {r.code or '-'} | {r.summary} |" for r in rules]
+    return "\n".join(lines) + "\n"
+
+
 __all__ = [
-    "RULES", "RULES_BY_ID", "Facts", "GbcsError", "Outcome", "PreCommandSignature", "Release", "Rule", "Verdict", "evaluate",
+    "RULES", "RULES_BY_ID", "Facts", "GbcsError", "Outcome", "PreCommandSignature", "Release", "Rule", "Verdict",
+    "evaluate", "markdown_table",
 ]
