@@ -178,6 +178,12 @@ def parse_note(note: str | bytes) -> tuple[Checkpoint, list[NoteSignature]]:
 
     Use ``open_checkpoint`` for anything that will be trusted.
     """
+    _, checkpoint, signatures = _read_note(note)
+    return checkpoint, signatures
+
+
+def _read_note(note: str | bytes) -> tuple[str, Checkpoint, list[NoteSignature]]:
+    """The note text as read (what the signatures cover), its checkpoint and its signatures."""
     if isinstance(note, bytes):
         if len(note) > MAX_NOTE_BYTES:
             raise _malformed(f"a checkpoint is at most {MAX_NOTE_BYTES} bytes")
@@ -213,7 +219,7 @@ def parse_note(note: str | bytes) -> tuple[Checkpoint, list[NoteSignature]]:
         if len(raw) < 5:
             raise _malformed(f"signature line {number} holds no signature after its key id")
         signatures.append(NoteSignature(match.group(1), raw[:4], raw[4:]))
-    return _parse_body(body), signatures
+    return body, _parse_body(body), signatures
 
 
 def _parse_body(body: str) -> Checkpoint:
@@ -244,14 +250,14 @@ def open_checkpoint(note: str | bytes, public_key: ec.EllipticCurvePublicKey, *,
     ``origin``, when given, is the log the caller expects (refused if it names another).
     """
     _require_p256(public_key, "log's public key")
-    checkpoint, signatures = parse_note(note)
+    body, checkpoint, signatures = _read_note(note)
     if origin is not None and checkpoint.origin != origin:
         raise LogRefused("log.checkpoint.origin", f"the checkpoint is from log {checkpoint.origin!r}, not {origin!r}")
     wanted = key_id(public_key)
     ours = [s for s in signatures if s.name == checkpoint.origin and s.key_id == wanted]
     if not ours:
         raise LogRefused(SIGNATURE, f"no signature by the key of log {checkpoint.origin!r} (key id {wanted.hex()})")
-    signed = checkpoint.body().encode()
+    signed = body.encode()  # the bytes as read, never a re-serialisation
     for s in ours:
         try:
             public_key.verify(s.signature, signed, ec.ECDSA(hashes.SHA256()))
