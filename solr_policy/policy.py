@@ -8,7 +8,6 @@ silent default (every model forbids unknown fields).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,8 +15,6 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from solr_policy.yamlio import DataFileError, load_yaml, read_text, validate
-
-ENV_POLICIES = "SOLR_POLICY_POLICIES"
 
 SERVICE_REQUEST_CVS = frozenset({1, 2, 3, 4})
 SIGNED_PRE_COMMAND_CVS = frozenset({5, 6, 7})
@@ -195,11 +192,9 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 
 def default_policy_dir() -> Path:
-    """``$SOLR_POLICY_POLICIES``, else ``./policies``, else the project's ``policies/``."""
-    env = os.environ.get(ENV_POLICIES)
-    if env:
-        return Path(env)
-    here = Path("policies")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[1] / "policies"
+    """The shipped policies: ``solr_policy/policies`` in an installed wheel, else the source
+    tree's top-level ``policies/`` (which the wheel is built from). Never the working folder:
+    the policy in force must not depend on where a command happens to run."""
+    package = Path(__file__).resolve().parent
+    installed = package / "policies"
+    return installed if installed.is_dir() else package.parent / "policies"
