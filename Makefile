@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench report clean install
 
+# PYTHONWARNINGS hides only setuptools' "Editable installation" notice (information about
+# the flat layout, not a problem); any real build warning still shows.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The one notice left is setuptools' "Editable installation" (information about a
-	# flat layout, not a problem); real build warnings still show.
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
