@@ -65,7 +65,10 @@ def _from_settings(name: str):
     """Default of a command's own option: the value in the group's ``Settings``."""
 
     def fill(ctx: click.Context, _param: click.Parameter, value: object) -> object:
-        return value if value is not None else getattr(ctx.find_object(Context).settings, name)
+        if value is not None:
+            return value
+        context = ctx.find_object(Context)  # None only when a command is invoked without the group
+        return getattr(context.settings if context is not None else Settings.load(), name)
 
     return fill
 
@@ -273,12 +276,12 @@ def sign(source: str, key_file: str, cert_file: str, output: str | None) -> None
 
 
 # -- the world and decisions ------------------------------------------------------------
-def _policies(policy_dir: str | None):
-    from solr_policy.policy import PolicySet
+def _policies(policy_dir: str | Path | None):
+    from solr_policy.policy import PolicySet, default_policy_dir
     from solr_policy.yamlio import DataFileError
 
     try:
-        return PolicySet.load_dir(policy_dir)
+        return PolicySet.load_dir(policy_dir or default_policy_dir())
     except DataFileError as exc:
         raise click.UsageError(str(exc)) from None
 

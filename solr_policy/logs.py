@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -29,7 +30,7 @@ _SECRET_MARKERS = ("PRIVATE KEY", "BEGIN CERTIFICATE")
 logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
-def _redact(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
         if isinstance(value, (bytes, bytearray)):
             event_dict[key] = f"<{len(value)} bytes>"
@@ -39,7 +40,7 @@ def _redact(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, A
 
 
 # filter_by_level first: when nobody listens at that level an event costs almost nothing.
-_LIBRARY_CHAIN = [
+_LIBRARY_CHAIN: list[structlog.typing.Processor] = [
     structlog.stdlib.filter_by_level,
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,

@@ -144,10 +144,11 @@ def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozense
         certificates += [(r, entry.status) for r in records]
     # A serial names a certificate already in the store or imported by this file.
     statuses: list[tuple[CertRecord, SmkiStatus]] = []
-    by_serial = [(i, e) for i, e in enumerate(world.certificates) if e.serial is not None and e.status is not None]
-    if by_serial:
+    if any(entry.serial is not None for entry in world.certificates):
         known = [record for record, _ in certificates] + list(store.list_certificates())
-        for i, entry in by_serial:
+        for i, entry in enumerate(world.certificates):
+            if entry.serial is None or entry.status is None:
+                continue
             try:
                 statuses.append((select_by_serial(known, entry.serial, entry.issuer), entry.status))
             except LookupError as exc:
