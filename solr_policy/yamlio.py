@@ -59,7 +59,8 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: str) -> 
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
-                raise DataFileError(f"{source} line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+                field = ".".join(str(p) for p in path + (key,))
+                raise DataFileError(f"{source} line {key_node.start_mark.line + 1}, field {field}: key {key!r} appears twice")
             seen.add(key)
             _lines(value_node, path + (key,), out, source)
             # After the value: a block mapping or list starts on the next line, and an error

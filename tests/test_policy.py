@@ -154,13 +154,13 @@ class TestPolicyErrors:
     def test_duplicate_key(self):
         text = edit("version: 1\n", "version: 1\nversion: 2\n")
         message = refusal(text)
-        assert message == f"p.yaml line {line_no(text, 'version', 2)}: key 'version' appears twice"
+        assert message == f"p.yaml line {line_no(text, 'version', 2)}, field version: key 'version' appears twice"
 
     def test_duplicate_srv_key(self):
         # PyYAML would silently keep the second "1.6" and drop the first.
         text = BASE + '  "1.6":\n    name: again\n'
         message = refusal(text)
-        assert f"line {line_no(text, '1.6', 2)}: key '1.6' appears twice" in message
+        assert f"line {line_no(text, '1.6', 2)}, field srvs.1.6: key '1.6' appears twice" in message
 
     def test_invalid_yaml(self):
         text = edit("name: Update Payment Mode", "name: Update: Payment Mode")

@@ -359,7 +359,7 @@ class TestErrors:
         path = write(folder, text)
         with pytest.raises(DataFileError) as info:
             load_world(path, store)
-        assert str(info.value) == f"{path} line {line_no(text, 'role: IS')}: key 'role' appears twice"
+        assert str(info.value) == f"{path} line {line_no(text, 'role: IS')}, field users.0.role: key 'role' appears twice"
         assert dump(store)["users"] == []
 
     def test_invalid_yaml(self, folder, store):
