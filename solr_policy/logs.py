@@ -30,18 +30,26 @@ _SECRET_MARKERS = ("PRIVATE KEY", "BEGIN CERTIFICATE")
 logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return "<redacted>" if any(marker in value for marker in _SECRET_MARKERS) else value
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_scrub(item) for item in value]
+    return value
+
+
 def _redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Nested too: a reason or a request summary is a list or a dict of text.
     for key, value in list(event_dict.items()):
-        if isinstance(value, (bytes, bytearray)):
-            event_dict[key] = f"<{len(value)} bytes>"
-        elif isinstance(value, str) and any(marker in value for marker in _SECRET_MARKERS):
-            event_dict[key] = "<redacted>"
+        event_dict[key] = _scrub(value)
     return event_dict
 
 
-# filter_by_level first: when nobody listens at that level an event costs almost nothing.
 _LIBRARY_CHAIN: list[structlog.typing.Processor] = [
-    structlog.stdlib.filter_by_level,
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -50,13 +58,36 @@ _LIBRARY_CHAIN: list[structlog.typing.Processor] = [
 ]
 
 
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """Drops an event nobody listens to before building it: one decision, one event, and an
+    unconfigured library should cost next to nothing."""
+
+    def _proxy_to_logger(self, method_name: str, event: str | None = None, *event_args: str, **event_kw: Any) -> Any:
+        if not self._logger.isEnabledFor(_METHOD_LEVELS.get(method_name, logging.CRITICAL)):
+            return None
+        return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
+
+
 def get_logger(name: str = LOGGER_NAME) -> Any:
     """A structlog logger that goes through ``logging.getLogger(name)``, whatever the
     application did to structlog's global configuration."""
     if name != LOGGER_NAME and not name.startswith(LOGGER_NAME + "."):
         raise ValueError(f"solr_policy loggers live under {LOGGER_NAME!r}, not {name!r}")
     return structlog.wrap_logger(
-        logging.getLogger(name), processors=_LIBRARY_CHAIN, wrapper_class=structlog.stdlib.BoundLogger
+        logging.getLogger(name),
+        processors=_LIBRARY_CHAIN,
+        wrapper_class=_BoundLogger,
+        cache_logger_on_first_use=True,  # the chain never changes; levels are read per event
     )
 
 

@@ -156,7 +156,10 @@ def test_keys_and_certificates_are_never_logged(scenario, engine, capfd):
     decide_two(scenario, engine)
     other = TestPki("LEAK").issue("90-B3-D5-1F-30-0F-00-09", 135)
     log = logs.get_logger("solr_policy.test")
-    log.info("careless", key=other.key_pem.decode(), cert=other.cert_pem.decode(), der=b"\x30\x82")
+    log.info(
+        "careless", key=other.key_pem.decode(), cert=other.cert_pem.decode(), der=b"\x30\x82",
+        nested={"reasons": ["fine", other.cert_pem.decode()], "pair": ("ok", other.key_pem)},
+    )
     err = capfd.readouterr().err
     assert "PRIVATE KEY" not in err and "CERTIFICATE" not in err
     for pem in (scenario.user.cert_pem, scenario.user.key_pem, other.cert_pem, other.key_pem):
@@ -164,6 +167,7 @@ def test_keys_and_certificates_are_never_logged(scenario, engine, capfd):
         assert body[:40] not in err
     careless = json_lines(err)[-1]
     assert (careless["key"], careless["cert"], careless["der"]) == ("<redacted>", "<redacted>", "<2 bytes>")
+    assert careless["nested"] == {"reasons": ["fine", "<redacted>"], "pair": ["ok", f"<{len(other.key_pem)} bytes>"]}
 
 
 def test_capture_logs_sees_the_events_as_dicts(scenario, engine, capfd):
