@@ -15,6 +15,7 @@ import click
 
 from solr_policy import __version__, logs
 from solr_policy.errors import Refused
+from solr_policy.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
 
@@ -45,28 +46,52 @@ def parse_now(text: str | None, option: str = "--now") -> datetime | None:
 
 
 class Context:
-    def __init__(self, db: str | None) -> None:
-        self.db = db
+    """What every command gets: the one ``Settings`` of this run, and the store it names."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._store = None
 
     @property
     def store(self):
         if self._store is None:
-            from solr_policy.store import open_store
+            from solr_policy.store import SqliteStore
 
-            self._store = open_store(self.db)
+            self._store = SqliteStore(self.settings.db, synchronous=self.settings.synchronous)
         return self._store
 
 
+def _from_settings(name: str):
+    """Default of a command's own option: the value in the group's ``Settings``."""
+
+    def fill(ctx: click.Context, _param: click.Parameter, value: object) -> object:
+        if value is not None:
+            return value
+        context = ctx.find_object(Context)  # None only when a command is invoked without the group
+        return getattr(context.settings if context is not None else Settings.load(), name)
+
+    return fill
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="SOLR_POLICY_DB", type=click.Path(dir_okay=False), help="SQLite database file (default: SOLR_POLICY_DB or ./solr-policy.db).")
-@click.option("--log-format", type=click.Choice(["json", "console"]), default=None, help="Log format on stderr.")
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite database file (default: SOLR_POLICY_DB or ./solr-policy.db).")
+@click.option("--policies", "policy_dir", type=click.Path(file_okay=False), help="Folder of policy YAML files (default: SOLR_POLICY_POLICIES or the shipped policies).")
+@click.option("--schema-dir", help="Folder with the DUIS XSD; validates against it when given (default: SOLR_POLICY_DUIS_XSD).")
+@click.option("--log-format", metavar="json|console", help="Log format on stderr (default: SOLR_POLICY_LOG_FORMAT, else console at a terminal, JSON otherwise).")
+@click.option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: SOLR_POLICY_LOG_LEVEL or INFO).")
+@click.option("--synchronous", metavar="FULL|NORMAL", help="SQLite durability (default: SOLR_POLICY_SYNCHRONOUS or FULL; see README).")
 @click.version_option(__version__, prog_name="solr-policy")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, log_format: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, policy_dir: str | None, schema_dir: str | None, log_format: str | None, log_level: str | None, synchronous: str | None) -> None:
     """Policy engine for the SoLR Contingency User Role (SEC modification MP134B)."""
-    logs.configure(log_format)
-    ctx.obj = Context(db)
+    try:
+        settings = Settings.load(
+            db=db, policies=policy_dir, duis_xsd=schema_dir, log_format=log_format, log_level=log_level, synchronous=synchronous
+        )
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    logs.configure(settings.log_format, settings.log_level)
+    ctx.obj = Context(settings)
 
 
 # -- certificates ---------------------------------------------------------------------------
@@ -130,24 +155,24 @@ def certs_list(obj: Context, as_json: bool) -> None:
 @click.option("--issuer", help="Issuer DN when the serial alone is ambiguous.")
 @click.pass_obj
 def certs_set_status(obj: Context, serial: str, status: str, issuer: str | None) -> None:
-    """Set the SMKI STATUS (P, I, N, E, R or a name) of certificate SERIAL."""
+    """Set the SMKI STATUS (P, I, N, E, R or a name) of certificate SERIAL (decimal, 0x1A2B or 1a:2b:...)."""
     from solr_policy.crypto.certs import SmkiStatus, issuer_key
+    from solr_policy.serials import parse_serial, select_by_serial
 
     try:
         smki = SmkiStatus.parse(status)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="STATUS") from None
-    if not serial.isdigit():
-        raise click.BadParameter("serial must be decimal", param_hint="SERIAL")
-    matches = [c for c in obj.store.list_certificates() if c.serial == int(serial)]
-    if issuer:
-        matches = [c for c in matches if c.issuer == issuer_key(issuer)]
-    if not matches:
-        raise click.UsageError(f"no certificate with serial {serial}")
-    if len(matches) > 1:
-        raise click.UsageError("several issuers use that serial; name one with --issuer")
-    obj.store.set_certificate_status(matches[0].issuer, matches[0].serial, smki)
-    _emit({"serial": serial, "issuer": matches[0].issuer, "status": smki.value, "status_label": smki.label})
+    try:
+        number = parse_serial(serial)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SERIAL") from None
+    try:
+        found = select_by_serial(obj.store.list_certificates(), number, issuer_key(issuer) if issuer else None)
+    except LookupError as exc:
+        raise click.UsageError(exc.args[0]) from None
+    obj.store.set_certificate_status(found.issuer, found.serial, smki)
+    _emit({"serial": str(found.serial), "issuer": found.issuer, "status": smki.value, "status_label": smki.label})
 
 
 @certs.command("check-csr")
@@ -209,7 +234,7 @@ def _schema(schema_dir: str | None):
 @cli.command()
 @click.argument("source")
 @click.option("--now", help="Decision time (ISO 8601 with zone); default: the current time.")
-@click.option("--schema-dir", envvar="SOLR_POLICY_DUIS_XSD", help="Folder with the DUIS XSD; validates against it when given.")
+@click.option("--schema-dir", callback=_from_settings("duis_xsd"), help="Folder with the DUIS XSD; validates against it when given.")
 @click.pass_obj
 def verify(obj: Context, source: str, now: str | None, schema_dir: str | None) -> None:
     """Verify the XML signature of a DUIS request or response (FILE or '-')."""
@@ -251,7 +276,7 @@ def sign(source: str, key_file: str, cert_file: str, output: str | None) -> None
 
 
 # -- the world and decisions ------------------------------------------------------------
-def _policies(policy_dir: str | None):
+def _policies(policy_dir: str | Path | None):
     from solr_policy.policy import PolicySet, default_policy_dir
     from solr_policy.yamlio import DataFileError
 
@@ -262,8 +287,8 @@ def _policies(policy_dir: str | None):
 
 
 _policy_option = click.option(
-    "--policies", "policy_dir", envvar="SOLR_POLICY_POLICIES", type=click.Path(file_okay=False),
-    help="Folder of policy YAML files (default: ./policies or the project's policies/).",
+    "--policies", "policy_dir", type=click.Path(file_okay=False), callback=_from_settings("policies"),
+    help="Folder of policy YAML files (default: the top-level --policies, SOLR_POLICY_POLICIES or the shipped ones).",
 )
 
 
@@ -315,7 +340,7 @@ def world_show(obj: Context) -> None:
 @click.option("--now", help="Decision time (ISO 8601 with zone); default: the current time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.option("--dry-run", is_flag=True, help="Say what the decision would be, changing nothing (no counter, no audit entry).")
-@click.option("--schema-dir", envvar="SOLR_POLICY_DUIS_XSD", help="Folder with the DUIS XSD; validates against it when given.")
+@click.option("--schema-dir", callback=_from_settings("duis_xsd"), help="Folder with the DUIS XSD; validates against it when given.")
 @_policy_option
 @click.pass_obj
 def decide(obj: Context, source: str, now: str | None, as_json: bool, dry_run: bool, schema_dir: str | None, policy_dir: str | None) -> None:
@@ -697,7 +722,7 @@ def alerts() -> None:
 @alerts.command("route")
 @click.argument("source")
 @_now_option
-@click.option("--schema-dir", envvar="SOLR_POLICY_DUIS_XSD", help="Folder with the DUIS XSD; validates against it when given.")
+@click.option("--schema-dir", callback=_from_settings("duis_xsd"), help="Folder with the DUIS XSD; validates against it when given.")
 @_policy_option
 @click.pass_obj
 def alerts_route(obj, source, now, schema_dir, policy_dir):

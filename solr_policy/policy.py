@@ -9,7 +9,6 @@ silent default (every model forbids unknown fields).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,8 +18,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from solr_policy.eui import parse_eui64
 from solr_policy.world import DeviceType
 from solr_policy.yamlio import DataFileError, load_yaml, read_text, validate
-
-ENV_POLICIES = "SOLR_POLICY_POLICIES"
 
 SERVICE_REQUEST_CVS = frozenset({1, 2, 3, 4})
 SIGNED_PRE_COMMAND_CVS = frozenset({5, 6, 7})
@@ -227,11 +224,9 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 
 def default_policy_dir() -> Path:
-    """``$SOLR_POLICY_POLICIES``, else ``./policies``, else the project's ``policies/``."""
-    env = os.environ.get(ENV_POLICIES)
-    if env:
-        return Path(env)
-    here = Path("policies")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[1] / "policies"
+    """The shipped policies: ``solr_policy/policies`` in an installed wheel, else the source
+    tree's top-level ``policies/`` (which the wheel is built from). Never the working folder:
+    the policy in force must not depend on where a command happens to run."""
+    package = Path(__file__).resolve().parent
+    installed = package / "policies"
+    return installed if installed.is_dir() else package.parent / "policies"

@@ -7,6 +7,7 @@ Duplicate keys, which PyYAML silently collapses, are refused here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,34 @@ class DataFileError(ValueError):
 Path_ = tuple[Any, ...]
 
 
+class DataLoader(yaml.SafeLoader):
+    """``SafeLoader`` with numbers as in YAML 1.2 (no base 60, no leading-zero octal) and dates
+    left as text: a serial written ``12:34:56`` or ``0123`` stays text instead of silently
+    becoming 45296 or 83, and a date is parsed by the model, so a bad one (month 13) is an
+    error naming its field rather than a crash in the YAML reader."""
+
+
+_INT, _FLOAT, _TIMESTAMP = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"
+DataLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_INT, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+DataLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+            |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+DataLoader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789")
+)
+
+
 def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: str) -> None:
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -30,7 +59,8 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: str) -> 
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
-                raise DataFileError(f"{source} line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+                field = ".".join(str(p) for p in path + (key,))
+                raise DataFileError(f"{source} line {key_node.start_mark.line + 1}, field {field}: key {key!r} appears twice")
             seen.add(key)
             _lines(value_node, path + (key,), out, source)
             # After the value: a block mapping or list starts on the next line, and an error
@@ -43,8 +73,8 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: str) -> 
 
 def load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=DataLoader)
+        data = yaml.load(text, Loader=DataLoader)  # noqa: S506 - DataLoader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -74,6 +104,8 @@ def describe(exc: ValidationError, lines: dict[Path_, int], source: str, prefix:
         message = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
             message = "unknown field (is it misspelt?)"
+        elif err.get("type") == "value_error" and "error" in err.get("ctx", {}):
+            message = str(err["ctx"]["error"])  # our own words, without pydantic's "Value error, "
         messages.append(f"{where}, field {field}: {message}")
     return "; ".join(messages)
 

@@ -7,18 +7,18 @@ import base64
 import json
 
 import pytest
-import structlog
 from click.testing import CliRunner
 
 from conftest import DEVICE_EUI, USER_EUI, request_xml, signed
+from solr_policy import logs
 from solr_policy.cli import cli
 
 
 @pytest.fixture(autouse=True)
 def _reset_logging():
-    # the CLI points structlog at the runner's (soon closed) stderr: undo that afterwards
+    # the CLI configures logging for its run: leave the library unconfigured for other tests
     yield
-    structlog.reset_defaults()
+    logs.reset()
 
 
 @pytest.fixture()
@@ -120,9 +120,25 @@ def test_certs_set_status(run, cert_file, user_cert):
     assert with_issuer.exit_code == 0 and out(with_issuer)["status"] == "I"
 
 
+def test_certs_set_status_takes_hex_serials(run, cert_file, user_cert):
+    # As SMKI listings (0x...) and `openssl x509 -text` (colon-separated octets) show them.
+    run("certs", "import", str(cert_file))
+    octets = user_cert.serial.to_bytes((user_cert.serial.bit_length() + 7) // 8, "big")
+    for serial, status in ((f"0x{user_cert.serial:X}", "R"), (octets.hex(":"), "N"), (octets.hex(":").upper(), "I")):
+        result = run("certs", "set-status", serial, status)
+        assert result.exit_code == 0, result.output
+        assert out(result)["serial"] == str(user_cert.serial)
+        assert out(run("certs", "list", "--json"))[0]["status"] == status
+
+
 @pytest.mark.parametrize(
     "args, fragment",
-    [(["12ab", "R"], "serial must be decimal"), (["999", "R"], "no certificate with serial 999"), (["1", "bogus"], "unknown SMKI status")],
+    [
+        (["12ab", "R"], "'12ab' is not a certificate serial"),  # bare hex: 1234 would be ambiguous
+        (["0x", "R"], "'0x' is not a certificate serial"),
+        (["999", "R"], "no certificate with serial 999 (0x3E7)"),
+        (["1", "bogus"], "unknown SMKI status"),
+    ],
 )
 def test_certs_set_status_refusals(run, cert_file, args, fragment):
     run("certs", "import", str(cert_file))

@@ -12,7 +12,7 @@ import pytest
 
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.engine import Engine
-from solr_policy.policy import ENV_POLICIES, PolicySet, default_policy_dir, load_policy, parse_policy
+from solr_policy.policy import PolicySet, default_policy_dir, load_policy, parse_policy
 from solr_policy.testing.scenario import GCS02_CREDIT, ECS02_CREDIT, SolrScenario
 from solr_policy.world import Party, User
 from solr_policy.yamlio import DataFileError
@@ -113,11 +113,12 @@ class TestShippedPolicies:
         assert policies.for_role("IS") is None
         assert policies.sources["SC"] == str(SC_FILE)
 
-    def test_default_policy_dir_follows_the_environment(self, monkeypatch, tmp_path):
-        monkeypatch.setenv(ENV_POLICIES, str(tmp_path))
-        assert default_policy_dir() == tmp_path
-        monkeypatch.delenv(ENV_POLICIES)
-        monkeypatch.chdir(tmp_path)  # no ./policies here: falls back to the project's folder
+    def test_default_policy_dir_is_the_shipped_one_wherever_we_run(self, monkeypatch, tmp_path):
+        # The environment is Settings' business (tests/test_settings.py); the working folder,
+        # even with a policies/ of its own, never changes the policy in force.
+        (tmp_path / "policies").mkdir()
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("SOLR_POLICY_POLICIES", str(tmp_path / "policies"))
         assert default_policy_dir().resolve() == POLICIES.resolve()
 
 
@@ -153,13 +154,13 @@ class TestPolicyErrors:
     def test_duplicate_key(self):
         text = edit("version: 1\n", "version: 1\nversion: 2\n")
         message = refusal(text)
-        assert message == f"p.yaml line {line_no(text, 'version', 2)}: key 'version' appears twice"
+        assert message == f"p.yaml line {line_no(text, 'version', 2)}, field version: key 'version' appears twice"
 
     def test_duplicate_srv_key(self):
         # PyYAML would silently keep the second "1.6" and drop the first.
         text = BASE + '  "1.6":\n    name: again\n'
         message = refusal(text)
-        assert f"line {line_no(text, '1.6', 2)}: key '1.6' appears twice" in message
+        assert f"line {line_no(text, '1.6', 2)}, field srvs.1.6: key '1.6' appears twice" in message
 
     def test_invalid_yaml(self):
         text = edit("name: Update Payment Mode", "name: Update: Payment Mode")

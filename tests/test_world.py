@@ -4,17 +4,19 @@ with errors that name the file, the line and the field."""
 from __future__ import annotations
 
 import sqlite3
+import typing
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from solr_policy.crypto.certs import SmkiStatus, read_certificates
+from solr_policy.policy import PolicySet
 from solr_policy.testing.pki import TestPki
 from solr_policy.store import SqliteStore
 from solr_policy.world import DeviceType, InstructionStatus, Party, Smets, UserStatus
-from solr_policy.world_file import load_world
-from solr_policy.yamlio import DataFileError
+from solr_policy.world_file import WorldFile, load_world
+from solr_policy.yamlio import DataFileError, load_yaml
 
 SC_EUI = "90-B3-D5-1F-30-0F-00-01"
 SUPPLIER_EUI = "90-B3-D5-1F-30-0F-00-02"
@@ -273,6 +275,62 @@ ERRORS = [
     _case("    status: R", "    status: X", "status: X", "certificates.1.status", "Input should be"),
     _case("instructions:\n", "instruction:\n", "instruction:", "instruction", "unknown field"),
     _case("    status: ended", "    status: approved", "approved", "instructions.1.status", "Input should be"),
+    # bad enum
+    _case("    status: suspended\n", "    status: asleep\n", "asleep", "users.1.status", "Input should be 'active', 'suspended' or 'withdrawn'"),
+    # wrong type
+    _case("    name: Failed Energy Ltd", "    name: [Failed, Energy]", "[Failed, Energy]", "parties.0.name", "Input should be a valid string"),
+    _case("    role: SC\n", "    role: 7\n", "role: 7", "users.0.role", "Input should be a valid string"),
+    _case(
+        '    effective_from: "2026-11-01T00:00:00Z"',
+        '    effective_from: "2026-11-01T00:00:00Z"\n    scope: 00-DB-12-34-56-78-90-A0',
+        "scope:",
+        "instructions.1.scope",
+        "a list of Device IDs",
+    ),
+    # missing field: the line of the entry that lacks it
+    _case("    type: GSME\n    smets: SMETS1\n", "    smets: SMETS1\n", "00-DB-12-34-56-78-90-A1", "devices.1.type", "Field required"),
+    _case(
+        "    solr_party: SOLR-PARTY\n    effective_from: 2026-11-21T00:00:00Z",
+        "    effective_from: 2026-11-21T00:00:00Z",
+        "OFGEM-SOLR-2026-001",
+        "instructions.0.solr_party",
+        "Field required",
+    ),
+    _case("  - id: 90b3d51f300f0002\n    party: STEADY-POWER\n", "  - id: 90b3d51f300f0002\n", "90b3d51f300f0002", "users.1.party", "Field required"),
+    # duplicate id: the second one, pointing at the first; EUI-64s compared in canonical form
+    _case("  - id: STEADY-POWER", "  - id: SOLR-PARTY", "id: SOLR-PARTY", "parties.2.id", f"'SOLR-PARTY' appears twice (first at line {line_no(WORLD, '  - id: SOLR-PARTY')})", nth=2),
+    _case("  - id: 90b3d51f300f0002", "  - id: 90b3d51f300f0001", "90b3d51f300f0001", "users.1.id", f"'90B3D51F300F0001' appears twice (first at line {line_no(WORLD, SC_EUI)})"),
+    _case("  - id: 00-DB-12-34-56-78-90-A1", "  - id: 00db1234567890a0", "00db1234567890a0", "devices.1.id", f"'00DB1234567890A0' appears twice (first at line {line_no(WORLD, '00-DB-12-34-56-78-90-A0')})"),
+    _case(
+        "  - reference: OFGEM-SOLR-2026-002",
+        "  - reference: OFGEM-SOLR-2026-001",
+        "OFGEM-SOLR-2026-001",
+        "instructions.1.reference",
+        f"appears twice (first at line {line_no(WORLD, 'OFGEM-SOLR-2026-001')})",
+        nth=2,
+    ),
+    # bad date
+    _case("    effective_from: 2026-11-21T00:00:00Z", "    effective_from: 21/11/2026", "21/11/2026", "instructions.0.effective_from", "Input should be a valid datetime"),
+    _case("    effective_from: 2026-11-21T00:00:00Z", "    effective_from: 2026-13-21T00:00:00Z", "2026-13-21", "instructions.0.effective_from", "month value is outside"),
+    _case('    effective_from: "2026-11-01T00:00:00Z"', "    effective_from: next tuesday", "next tuesday", "instructions.1.effective_from", "Input should be a valid datetime"),
+    _case(
+        "    effective_until: 2026-12-21T00:00:00+01:00",
+        "    effective_until: 2026-12-32T00:00:00Z",
+        "2026-12-32",
+        "instructions.0.effective_until",
+        "day value is outside",
+    ),
+    # bad serial (a certificate named by serial instead of path)
+    _case("  - path: certs/supplier.pem", "  - serial: 12ab", "12ab", "certificates.1.serial", "'12ab' is not a certificate serial"),
+    _case("  - path: certs/supplier.pem", "  - serial: -5", "serial: -5", "certificates.1.serial", "-5 is not a certificate serial"),
+    _case("  - path: certs/supplier.pem", f"  - serial: {1 << 160}", "serial: 1", "certificates.1.serial", "is not a certificate serial (0 to 20 octets)"),
+    _case("  - path: certs/supplier.pem", "  - serial: yes", "serial: yes", "certificates.1.serial", "a certificate serial is a number"),
+    _case("  - path: certs/supplier.pem", "  - serial: 0x1234", "0x1234", "certificates.1.serial", "no certificate with serial 4660 (0x1234)"),
+    _case("  - path: certs/supplier.pem\n    status: R", "  - serial: 7\n", "serial: 7", "certificates.1.status", "needs the status to set"),
+    _case("  - path: certs/supplier.pem", "  - path: certs/supplier.pem\n    serial: 7", "path: certs/supplier.pem", "certificates.1", "give either path"),
+    _case("  - path: certs/supplier.pem\n    status: R", "  - status: R", "status: R", "certificates.1", "give either path"),
+    _case("  - path: certs/supplier.pem", "  - path: certs/supplier.pem\n    issuer: CN=X", "issuer: CN=X", "certificates.1.issuer", "issuer goes with serial"),
+    _case("  - path: certs/supplier.pem", "  - serial: 7\n    issuer: nonsense", "nonsense", "certificates.1.issuer", "'nonsense' is not a distinguished name"),
 ]
 
 
@@ -301,7 +359,7 @@ class TestErrors:
         path = write(folder, text)
         with pytest.raises(DataFileError) as info:
             load_world(path, store)
-        assert str(info.value) == f"{path} line {line_no(text, 'role: IS')}: key 'role' appears twice"
+        assert str(info.value) == f"{path} line {line_no(text, 'role: IS')}, field users.0.role: key 'role' appears twice"
         assert dump(store)["users"] == []
 
     def test_invalid_yaml(self, folder, store):
@@ -343,3 +401,86 @@ class TestErrors:
             load_world(write(folder, WORLD), store)
         assert dump(store) == before
         assert store.list_parties() == [] and store.list_users() == [] and store.list_devices() == []
+
+
+# -- certificates named by serial: decimal, 0x hex, or openssl's colon-separated octets ----------
+def _octets(serial: int) -> str:
+    return serial.to_bytes((serial.bit_length() + 7) // 8, "big").hex(":")
+
+
+class TestSerials:
+    SERIAL = 0x123456  # as octets 12:34:56, which YAML 1.1 would read as the base-60 number 45296
+
+    @pytest.fixture()
+    def stored(self, store) -> int:
+        issued = TestPki("SERIALS").issue(SC_EUI, 135, serial=self.SERIAL)
+        for record in read_certificates(issued.cert_pem):
+            store.put_certificate(record)
+        return issued.serial
+
+    @pytest.mark.parametrize(
+        "written",
+        [str(SERIAL), f"0x{SERIAL:X}", f'"0x{SERIAL:x}"', _octets(SERIAL), f'"{_octets(SERIAL).upper()}"', f"'{SERIAL}'"],
+    )
+    def test_every_form_names_the_stored_certificate(self, folder, store, stored, written):
+        counts = load_world(write(folder, f"certificates:\n  - serial: {written}\n    status: R\n"), store)
+        assert counts["certificates"] == 1
+        assert store.find_certificates(eui="90B3D51F300F0001")[0].status is SmkiStatus.REVOKED
+
+    def test_a_certificate_imported_by_the_same_file(self, folder, store):
+        # Imported by path (status as read), then revoked by serial, in one load.
+        serial = read_certificates((folder / "certs" / "supplier.pem").read_bytes())[0].serial
+        text = f"certificates:\n  - path: certs/supplier.pem\n  - serial: 0x{serial:x}\n    status: E\n"
+        load_world(write(folder, text), store)
+        assert store.find_certificates(eui="90B3D51F300F0002")[0].status is SmkiStatus.EXPIRED
+
+    def test_issuer_chooses_between_two_with_one_serial(self, folder, store):
+        for pki, eui in ((TestPki("ISSUER-A"), SC_EUI), (TestPki("ISSUER-B"), SUPPLIER_EUI)):
+            for record in read_certificates(pki.issue(eui, 135, serial=self.SERIAL).cert_pem):
+                store.put_certificate(record)
+        ambiguous = write(folder, f"certificates:\n  - serial: {self.SERIAL}\n    status: R\n")
+        with pytest.raises(DataFileError) as info:
+            load_world(ambiguous, store)
+        assert f"{ambiguous} line 2, field certificates.0.serial: several issuers use serial 1193046 (0x123456)" in str(info.value)
+        issuer = store.find_certificates(eui="90B3D51F300F0002")[0].issuer
+        load_world(write(folder, f"certificates:\n  - serial: {self.SERIAL}\n    issuer: {issuer}\n    status: R\n"), store)
+        statuses = {c.subject_eui: c.status for c in store.list_certificates()}
+        assert statuses == {"90B3D51F300F0001": SmkiStatus.IN_USE, "90B3D51F300F0002": SmkiStatus.REVOKED}
+
+
+# -- the documented example ----------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "world.yaml"
+
+
+def _entry_models() -> dict[str, type]:
+    """Section -> the model of its entries, from the loader's own schema."""
+    return {name: typing.get_args(field.annotation)[0] for name, field in WorldFile.model_fields.items()}
+
+
+class TestExample:
+    def test_example_loads_cleanly(self, store):
+        policies = PolicySet.load_dir(ROOT / "policies")
+        counts = load_world(EXAMPLE, store, role_codes=policies.role_codes)
+        assert counts == {"parties": 4, "users": 4, "certificates": 3, "devices": 5, "instructions": 2, "srps": 1}
+        assert store.get_user("90B3D51F300F0004").role == "MDR"
+        statuses = {c.subject_eui: c.status for c in store.list_certificates()}
+        assert statuses == {"90B3D51F300F0001": SmkiStatus.IN_USE, "90B3D51F300F0002": SmkiStatus.REVOKED}  # revoked by serial
+        scoped = store.get_instruction("OFGEM-SOLR-2026-001")
+        assert scoped.scope == ("00DB1234567890A0", "00DB1234567890A1", "00DB1234567890B0")
+        assert store.get_instruction("OFGEM-SOLR-2026-000").approved_by == "gov-bob"
+
+    def test_example_uses_every_key_the_loader_accepts(self):
+        data, _ = load_yaml(EXAMPLE.read_text(), str(EXAMPLE))
+        for section, model in _entry_models().items():
+            used = {key for entry in data[section] for key in entry}
+            assert used == set(model.model_fields), f"{section}: the example leaves out {set(model.model_fields) - used}"
+
+    def test_readme_documents_every_key(self):
+        readme = (ROOT / "README.md").read_text()
+        start = readme.index("## The world file")
+        section = readme[start : readme.index("\n## ", start + 1)]
+        for name, model in _entry_models().items():
+            assert f"`{name}`" in section
+            for key in model.model_fields:
+                assert f"`{key}`" in section, f"README, The world file: {name}.{key} is not documented"
