@@ -92,8 +92,9 @@ def test_configured_json_is_one_event_per_decision_on_stderr(scenario, engine, c
     assert [(e["event"], e["outcome"]) for e in events] == [("decision", "allow"), ("decision", "reject")]
     assert all(e["level"] == "info" and e["timestamp"].endswith("Z") for e in events)
     allowed, refused = events
-    assert "R3.srv-allowed" in allowed["reasons"]  # the rules that passed
-    assert {r.split(":")[0] for r in refused["reasons"]} >= {"R6.device-of-failed-supplier", "R5.payment-mode"}
+    assert "R3.srv-allowed" in [r["rule"] for r in allowed["reasons"]]  # the rules that passed
+    assert {r["rule"] for r in refused["reasons"]} >= {"R6.device-of-failed-supplier", "R5.payment-mode"}
+    assert allowed["decision_id"] and allowed["content_sha256"] and allowed["policy_sha256"]
     assert refused["response_code"] and refused["request"]["srv"] == "1.6"
 
 
