@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from solr_policy import logs
-from solr_policy.crypto.certs import SmkiStatus
 from solr_policy.crypto.verify import VerifiedRequest, Verifier
 from solr_policy.decision import Decision, from_outcomes, refused_input
 from solr_policy.duis.models import SignedPreCommand
 from solr_policy.errors import GovernanceRefused, Refused
 from solr_policy.gbcs import GbcsHeader, decode_general_signing
 from solr_policy.policy import PolicySet, default_policy_dir
+from solr_policy.records import QuarantineStatus, SmkiStatus
 from solr_policy.rules import RULES, Facts, Rule, evaluate
 from solr_policy.store.base import Store
 
@@ -65,7 +65,8 @@ class Engine:
         gbcs, gbcs_error = _decode_gbcs(verified)
         try:
             with self.store.transaction():
-                if released and (self.store.get_quarantine(released[0]) or {}).get("status") != "held":
+                still = self.store.get_quarantine(released[0]) if released else None
+                if released and (still is None or not still.held):
                     raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {released[0]} is no longer held")
                 facts = self._facts(verified, gbcs, gbcs_error, now, released_by=released[1] if released else None)
                 decision = from_outcomes(
@@ -89,7 +90,7 @@ class Engine:
                     )
                     decision = decision.model_copy(update={"quarantine_id": item})
                 if released and decision.allowed:
-                    self.store.resolve_quarantine(released[0], status="released", by=released[1], at=now, reason="released and allowed")
+                    self.store.resolve_quarantine(released[0], status=QuarantineStatus.RELEASED, by=released[1], at=now, reason="released and allowed")
                 instruction = next((i.reference for i in facts.active_instructions), None)
                 self._audit(decision, originator=rid.originator, device=rid.target, instruction=instruction)
         except GovernanceRefused:
@@ -160,9 +161,10 @@ class Engine:
     def release(self, item: int, *, officer: str, now: datetime | None = None) -> Decision:
         """Re-decide a quarantined request without its threshold; allowed -> released."""
         held = self.store.get_quarantine(item)
-        if held is None or held["status"] != "held":
+        request = self.store.quarantined_request(item)
+        if held is None or not held.held or request is None:
             raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {item} is not held")
-        return self._decide(bytes(held["raw"]), now=now, released=(item, officer))
+        return self._decide(request.raw, now=now, released=(item, officer))
 
     def _audit(self, decision: Decision, *, originator: str | None, device: str | None, instruction: str | None) -> None:
         payload = {

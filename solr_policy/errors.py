@@ -43,3 +43,16 @@ class SignatureRefused(Refused):
 
 class GovernanceRefused(Refused):
     """A governance step (instruction, officer, ADT file, quarantine) is not allowed."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be used: a missing, unreadable, corrupt, non-database or locked file,
+    or any driver error during a read or a transaction. Callers never see the driver's own
+    exceptions; an engine refuses by default (rule ``store.unavailable``), a command exits 2.
+    """
+
+    rule = "store.unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from solr_policy.crypto.certs import SmkiStatus, read_certificate_file
+from solr_policy.crypto.certs import read_certificate_file
 from solr_policy.errors import Refused
+from solr_policy.records import SmkiStatus
 from solr_policy.world import USER_ROLES, Device, Instruction, Party, User
 from solr_policy.yamlio import DataFileError, line_of, load_yaml, read_text, validate
 

@@ -14,6 +14,7 @@ from solr_policy.crypto.verify import Signer
 from solr_policy.duis.models import DuisRequest, OtherBody, SignedPreCommand, UpdatePaymentMode
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.policy import Policy, SrvRule
+from solr_policy.records import AdtFileRecord
 from solr_policy.world import Device, Instruction, User
 
 
@@ -63,7 +64,7 @@ class Facts:
     gbcs: GbcsHeader | None = None
     gbcs_error: str | None = None
     signing_certificates: tuple[str, ...] = ()  # Digital Signing certs held for the user (R2)
-    adt_files: tuple[dict, ...] = ()  # the User's current ADT files (R4)
+    adt_files: tuple[AdtFileRecord, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
     released_by: str | None = None  # set when a quarantined request is released (R4)
 
