@@ -209,7 +209,7 @@ class SqliteStore:
         if "not a database" in lowered:
             why = "is not a solr-policy store"
         elif "malformed" in lowered or "corrupt" in lowered:
-            why = "is damaged (corrupt or truncated)"
+            why = "is corrupt or truncated"
         elif "locked" in lowered or "busy" in lowered:
             why = "is locked by another process"
         elif isinstance(exc, sqlite3.IntegrityError):
@@ -256,9 +256,7 @@ class SqliteStore:
         wal = self.path.with_name(self.path.name + "-wal")
         wal_in_use = wal.exists() and wal.stat().st_size > 0
         if header_count_valid and not wal_in_use and size < pages * page_size:
-            raise StoreUnavailable(
-                f"store {self.path} is damaged (truncated: {size} bytes of the {pages * page_size} its header describes)"
-            )
+            raise StoreUnavailable(f"store {self.path} is truncated ({size} bytes of the {pages * page_size} its header describes)")
 
     # -- connections and transactions -------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -333,6 +331,12 @@ class SqliteStore:
     def _migrate(self) -> None:
         with self._tx() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreUnavailable(
+                    f"store {self.path} was written by a newer solr-policy (schema {version}; this version knows {len(MIGRATIONS)})"
+                )
+            if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreUnavailable(f"store {self.path} is not a solr-policy store (an SQLite database of something else)")
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
