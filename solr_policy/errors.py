@@ -52,6 +52,7 @@ class StoreUnavailable(Exception):
     """
 
     rule = "store.unavailable"
+    code: str | None = None  # the DUIS has no response code for it
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

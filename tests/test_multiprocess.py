@@ -3,7 +3,6 @@ twice. Decisions, counters, ADT usage, quarantine and the audit chain must add u
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from collections import Counter
 from datetime import datetime, timezone

@@ -15,11 +15,12 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from solr_policy.errors import StoreUnavailable
 from solr_policy.records import (
@@ -46,6 +47,9 @@ from solr_policy.records import (
 from solr_policy.store.audit_chain import GENESIS, audit_hash, canonical_payload, canonical_time, verify_chain
 from solr_policy.store.base import Store
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 ENV_DB = "SOLR_POLICY_DB"
 # FULL (default): a committed decision survives a power cut. NORMAL: it survives a crash of
@@ -180,6 +184,7 @@ def _optional_time(text: str | None) -> datetime | None:
 
 
 Row = dict[str, Any]
+R = TypeVar("R", bound="DataclassInstance")
 
 
 class SqliteStore:
@@ -578,17 +583,8 @@ class SqliteStore:
 
     @staticmethod
     def _officer(row: Row) -> OfficerRecord:
-        return OfficerRecord(
-            id=row["id"],
-            kind=OfficerKind(row["kind"]),
-            name=row["name"],
-            party=row["party"],
-            public_key=row["public_key"],
-            appointed_at=_time(row["appointed_at"]),
-            appointed_by=row["appointed_by"],
-            status=OfficerStatus(row["status"]),
-            removed_by=row["removed_by"],
-            removed_at=_optional_time(row["removed_at"]),
+        return _record(
+            OfficerRecord, row, kind=OfficerKind, appointed_at=_time, status=OfficerStatus, removed_at=_optional_time
         )
 
     def get_officer(self, officer_id: str) -> OfficerRecord | None:
@@ -618,17 +614,7 @@ class SqliteStore:
 
     @staticmethod
     def _adt_file(row: Row) -> AdtFileRecord:
-        return AdtFileRecord(
-            reference=row["reference"],
-            party=row["party"],
-            user_id=row["user_id"],
-            supplier=row["supplier"],
-            aro=row["aro"],
-            submitted_at=_time(row["submitted_at"]),
-            thresholds=json.loads(row["thresholds"]),
-            sha256=row["sha256"],
-            status=AdtFileStatus(row["status"]),
-        )
+        return _record(AdtFileRecord, row, submitted_at=_time, thresholds=json.loads, status=AdtFileStatus)
 
     def get_adt_file(self, reference: str) -> AdtFileRecord | None:
         rows = self._read("SELECT * FROM adt_files WHERE reference = ?", (reference,))
@@ -677,18 +663,7 @@ class SqliteStore:
 
     @staticmethod
     def _quarantine_item(row: Row) -> QuarantineItem:
-        return QuarantineItem(
-            id=row["id"],
-            at=_time(row["at"]),
-            originator=row["originator"],
-            device=row["device"],
-            srv=row["srv"],
-            counter=int(row["counter"]),
-            status=QuarantineStatus(row["status"]),
-            resolved_by=row["resolved_by"],
-            resolved_at=_optional_time(row["resolved_at"]),
-            reason=row["reason"],
-        )
+        return _record(QuarantineItem, row, at=_time, counter=int, status=QuarantineStatus, resolved_at=_optional_time)
 
     def get_quarantine(self, item: int) -> QuarantineItem | None:
         rows = self._read(f"{self._QUARANTINE_ITEM} WHERE id = ?", (item,))
@@ -699,11 +674,12 @@ class SqliteStore:
         return QuarantinedRequest(rows[0]["id"], bytes(rows[0]["raw"]), json.loads(rows[0]["decision"])) if rows else None
 
     def list_quarantine(self, *, status: QuarantineStatus | None = None) -> list[QuarantineItem]:
-        where, params = _where(status=status.value if status is not None else None)
+        where, params = _where(status=QuarantineStatus(status).value if status is not None else None)
         return [self._quarantine_item(r) for r in self._read(f"{self._QUARANTINE_ITEM}{where} ORDER BY id", params)]
 
     def resolve_quarantine(self, item: int, *, status: QuarantineStatus, by: str, at: datetime, reason: str) -> bool:
         """Release or discard a held item; False if it is not held (any more)."""
+        status = QuarantineStatus(status)  # a plain "released" is taken too; anything else is refused
         if status is QuarantineStatus.HELD:
             raise ValueError("a quarantined request is resolved as released or discarded")
         with self._tx() as conn:
@@ -778,27 +754,14 @@ class SqliteStore:
 
     @staticmethod
     def _delivery(row: Row) -> AlertDelivery:
-        return AlertDelivery(
-            id=row["id"],
-            received_at=_time(row["received_at"]),
-            response_id=row["response_id"],
-            recipient=row["recipient"],
-            device=row["device"],
-            alert=row["alert"],
-            status=AlertStatus(row["status"]),
-            target_kind=row["target_kind"],
-            target_id=row["target_id"],
-            endpoint=row["endpoint"],
-            reason=row["reason"],
-            routed_at=_optional_time(row["routed_at"]),
-        )
+        return _record(AlertDelivery, row, received_at=_time, status=AlertStatus, routed_at=_optional_time)
 
     def get_alert_delivery(self, item: int) -> AlertDelivery | None:
         rows = self._read(f"{self._DELIVERY} WHERE id = ?", (item,))
         return self._delivery(rows[0]) if rows else None
 
     def alert_deliveries(self, *, status: AlertStatus | None = None) -> list[AlertDelivery]:
-        where, params = _where(status=status.value if status is not None else None)
+        where, params = _where(status=AlertStatus(status).value if status is not None else None)
         return [self._delivery(r) for r in self._read(f"{self._DELIVERY}{where} ORDER BY id", params)]
 
     def alert_raw(self, item: int) -> bytes | None:
@@ -838,18 +801,7 @@ class SqliteStore:
 
     @staticmethod
     def _audit_entry(row: Row) -> AuditEntry:
-        return AuditEntry(
-            seq=row["seq"],
-            at=row["at"],
-            kind=row["kind"],
-            actor=row["actor"],
-            originator=row["originator"],
-            device=row["device"],
-            instruction=row["instruction"],
-            payload=row["payload"],
-            prev_hash=row["prev_hash"],
-            hash=row["hash"],
-        )
+        return _record(AuditEntry, row)  # text as stored: the chain is checked on exactly what was hashed
 
     def audit_entries(
         self,
@@ -888,6 +840,15 @@ def _where(*conditions: tuple[str, object], **equal: object) -> tuple[str, tuple
     if not given:
         return "", ()
     return " WHERE " + " AND ".join(clause for clause, _ in given), tuple(value for _, value in given)
+
+
+def _record(cls: type[R], row: Row, **convert: Callable[[Any], object]) -> R:
+    """The record ``cls`` from a row with a column per field, each converted where a converter is given."""
+    return cls(**{f.name: convert.get(f.name, _same)(row[f.name]) for f in fields(cls)})
+
+
+def _same(value: object) -> object:
+    return value
 
 
 def _usages(text: str) -> tuple[str, ...]:

@@ -7,8 +7,6 @@ and routed by the product's ``AlertRouter``; every alert sent is kept on the sce
 
 from __future__ import annotations
 
-import json
-
 from parse import with_pattern
 from pytest_bdd import given, parsers, then, when
 

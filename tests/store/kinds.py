@@ -41,7 +41,7 @@ def _sqlite_path(folder: Path) -> Path:
     return folder / "contract.db"
 
 
-def _sqlite_with_data(folder: Path) -> Path:
+def sqlite_store_with_data(folder: Path) -> Path:
     """A real store with enough rows to span many pages, closed (so no write-ahead log)."""
     path = folder / "filled.db"
     store = SqliteStore(path)
@@ -57,7 +57,7 @@ def _sqlite_unusable(folder: Path) -> dict[str, Callable[[], Store]]:
     text.write_text("these are not the records you are looking for\n" * 50)
     directory = folder / "a-folder.db"
     directory.mkdir()
-    filled = _sqlite_with_data(folder)
+    filled = sqlite_store_with_data(folder)
     truncated = folder / "truncated.db"
     shutil.copyfile(filled, truncated)
     with truncated.open("r+b") as file:

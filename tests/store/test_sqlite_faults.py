@@ -18,7 +18,7 @@ from solr_policy.errors import StoreUnavailable
 from solr_policy.store import SqliteStore, open_store
 from solr_policy.store.sqlite import MIGRATIONS
 
-from .kinds import SQLITE
+from .kinds import SQLITE, sqlite_store_with_data
 from .samples import NOW, SOLR_USER, fill
 
 
@@ -26,14 +26,6 @@ def refusal(path: Path, **options) -> str:
     with pytest.raises(StoreUnavailable) as raised:
         SqliteStore(path, **options)
     return raised.value.message
-
-
-def filled(folder: Path) -> Path:
-    path = folder / "filled.db"
-    store = SqliteStore(path)
-    fill(store)
-    store.close()
-    return path
 
 
 @pytest.fixture()
@@ -46,7 +38,7 @@ def random_file(tmp_path) -> Path:
 @pytest.fixture()
 def truncated(tmp_path) -> Path:
     path = tmp_path / "truncated.db"
-    shutil.copyfile(filled(tmp_path), path)
+    shutil.copyfile(sqlite_store_with_data(tmp_path), path)
     with path.open("r+b") as file:
         file.truncate(path.stat().st_size * 3 // 4)
     return path
@@ -79,7 +71,7 @@ def test_a_store_file_in_a_folder_that_cannot_exist_is_unusable(tmp_path):
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="file permissions do not stop root")
 def test_an_unreadable_store_file_is_unusable(tmp_path):
-    path = filled(tmp_path)
+    path = sqlite_store_with_data(tmp_path)
     path.chmod(0)
     try:
         assert refusal(path).startswith(f"store {path} cannot be read")
