@@ -83,7 +83,7 @@ def main() -> int:
     results["outcomes"] = outcomes
     gbcs_requests = iter([ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), GCS02_CREDIT) for _ in range(expected)])
     results["full_decision_pre_command_per_s"], _ = rate(lambda: engine.decide(next(gbcs_requests), now=now), args.seconds)
-    results["audit_intact"] = store.verify_audit()[0]
+    results["audit_intact"] = store.verify_audit().intact
     results["ratio_input_layer_to_plain"] = results["input_layer_per_s"] / results["plain_signxml_per_s"]
     results["ratio_decision_to_plain"] = results["full_decision_per_s"] / results["plain_signxml_per_s"]
     store.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from solr_policy import __version__, logs
-from solr_policy.errors import Refused
+from solr_policy.errors import Refused, StoreUnavailable
 from solr_policy.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
@@ -73,7 +73,21 @@ def _from_settings(name: str):
     return fill
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class StoreFault(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+class _Commands(click.Group):
+    """Any command that meets a broken store ends with one line and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except StoreUnavailable as fault:
+            raise StoreFault(fault.message) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite database file (default: SOLR_POLICY_DB or ./solr-policy.db).")
 @click.option("--policies", "policy_dir", type=click.Path(file_okay=False), help="Folder of policy YAML files (default: SOLR_POLICY_POLICIES or the shipped policies).")
 @click.option("--schema-dir", help="Folder with the DUIS XSD; validates against it when given (default: SOLR_POLICY_DUIS_XSD).")
@@ -106,7 +120,8 @@ def certs() -> None:
 @click.pass_obj
 def certs_import(obj: Context, files: tuple[str, ...], status: str) -> None:
     """Import PEM or DER certificate FILES."""
-    from solr_policy.crypto.certs import SmkiStatus, read_certificate_file
+    from solr_policy.crypto.certs import read_certificate_file
+    from solr_policy.records import SmkiStatus
 
     try:
         smki = SmkiStatus.parse(status)
@@ -156,7 +171,8 @@ def certs_list(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def certs_set_status(obj: Context, serial: str, status: str, issuer: str | None) -> None:
     """Set the SMKI STATUS (P, I, N, E, R or a name) of certificate SERIAL (decimal, 0x1A2B or 1a:2b:...)."""
-    from solr_policy.crypto.certs import SmkiStatus, issuer_key
+    from solr_policy.crypto.certs import issuer_key
+    from solr_policy.records import SmkiStatus
     from solr_policy.serials import parse_serial, select_by_serial
 
     try:
@@ -472,7 +488,7 @@ def instruction_show(obj, reference) -> None:
     found = obj.store.get_instruction(reference)
     if found is None:
         raise click.UsageError(f"no instruction {reference}")
-    _emit({"instruction": found.model_dump(mode="json"), "history": obj.store.instruction_events(reference)})
+    _emit({"instruction": found.model_dump(mode="json"), "history": [e.to_json_dict() for e in obj.store.instruction_events(reference)]})
 
 
 @cli.group()
@@ -490,7 +506,8 @@ def officer_register_governance(obj, officer_id, name, by, now):
     """Register a governance officer (the first one bootstraps the store)."""
     from solr_policy.governance import officers
 
-    _emit({"done": True, "officer": _public(_governance_call(officers.register_governance_officer, obj.store, officer_id, name=name, by=by, at=_at(now)))})
+    record = _governance_call(officers.register_governance_officer, obj.store, officer_id, name=name, by=by, at=_at(now))
+    _emit({"done": True, "officer": record.public_json()})
 
 
 @officer.command("register-sro")
@@ -506,7 +523,7 @@ def officer_register_sro(obj, officer_id, name, party, key_file, by, now):
     from solr_policy.governance import officers
 
     record = _governance_call(officers.register_sro, obj.store, officer_id, name=name, party=party, public_key=Path(key_file).read_bytes(), by=by, at=_at(now))
-    _emit({"done": True, "officer": _public(record)})
+    _emit({"done": True, "officer": record.public_json()})
 
 
 @officer.command("appoint-aro")
@@ -522,7 +539,7 @@ def officer_appoint_aro(obj, officer_id, name, party, key_file, by, now):
     from solr_policy.governance import officers
 
     record = _governance_call(officers.appoint_aro, obj.store, officer_id, name=name, party=party, public_key=Path(key_file).read_bytes(), by=by, at=_at(now))
-    _emit({"done": True, "officer": _public(record)})
+    _emit({"done": True, "officer": record.public_json()})
 
 
 @officer.command("remove")
@@ -535,18 +552,15 @@ def officer_remove(obj, officer_id, by, reason, now):
     """Remove an officer (AROs by their SRO; SROs by governance)."""
     from solr_policy.governance import officers
 
-    _emit({"done": True, "officer": _public(_governance_call(officers.remove_officer, obj.store, officer_id, by=by, reason=reason, at=_at(now)))})
+    record = _governance_call(officers.remove_officer, obj.store, officer_id, by=by, reason=reason, at=_at(now))
+    _emit({"done": True, "officer": record.public_json()})
 
 
 @officer.command("list")
 @click.pass_obj
 def officer_list(obj):
     """List officers."""
-    _emit([_public(o) for o in obj.store.list_officers()])
-
-
-def _public(officer_record: dict) -> dict:
-    return {k: v for k, v in officer_record.items() if k != "public_key"} | {"has_key": bool(officer_record.get("public_key"))}
+    _emit([o.public_json() for o in obj.store.list_officers()])
 
 
 @cli.group()
@@ -590,7 +604,7 @@ def adt_submit(obj, file, sig_file, aro, now):
 @click.pass_obj
 def adt_list(obj):
     """List ADT files, current and superseded."""
-    _emit(obj.store.list_adt_files())
+    _emit([r.to_json_dict() for r in obj.store.list_adt_files()])
 
 
 @cli.group()
@@ -603,7 +617,10 @@ def quarantine() -> None:
 @click.pass_obj
 def quarantine_list(obj, status):
     """List quarantined requests."""
-    _emit(obj.store.list_quarantine(status=status))
+    from solr_policy.records import QuarantineStatus
+
+    items = obj.store.list_quarantine(status=QuarantineStatus(status) if status else None)
+    _emit([q.to_json_dict() for q in items])
 
 
 @quarantine.command("release")
@@ -648,9 +665,9 @@ def audit() -> None:
 @click.pass_obj
 def audit_verify(obj):
     """Prove the chain intact, or name the first broken entry (exit 1)."""
-    intact, count, message = obj.store.verify_audit()
-    _emit({"intact": intact, "entries": count, "message": message})
-    sys.exit(EXIT_OK if intact else EXIT_REFUSED)
+    check = obj.store.verify_audit()
+    _emit(check.to_json_dict())
+    sys.exit(EXIT_OK if check.intact else EXIT_REFUSED)
 
 
 @audit.command("show")
@@ -674,9 +691,7 @@ def audit_show(obj, instruction, officer, device, kind, since, until, limit):
     rows = obj.store.audit_entries(
         kind=kind, actor=officer, device=device, instruction=instruction, since=parse_now(since, "--since"), until=parse_now(until, "--until"), limit=limit
     )
-    for row in rows:
-        row["payload"] = json.loads(row["payload"])
-    _emit(rows)
+    _emit([e.to_json_dict() for e in rows])
 
 
 @cli.group()
@@ -711,7 +726,7 @@ def srp_add(obj, srp_id, name, endpoint, serves, now, policy_dir):
 @click.pass_obj
 def srp_list(obj):
     """List SRPs."""
-    _emit(obj.store.list_srps())
+    _emit([r.to_json_dict() for r in obj.store.list_srps()])
 
 
 @cli.group()
@@ -739,7 +754,9 @@ def alerts_route(obj, source, now, schema_dir, policy_dir):
 @click.pass_obj
 def alerts_pending(obj):
     """Alerts waiting to be routed, with the reason."""
-    _emit(obj.store.alert_deliveries(status="pending"))
+    from solr_policy.records import AlertStatus
+
+    _emit([d.to_json_dict() for d in obj.store.alert_deliveries(status=AlertStatus.PENDING)])
 
 
 @alerts.command("retry")
@@ -759,7 +776,7 @@ def alerts_retry(obj, refused, now, policy_dir):
 @click.pass_obj
 def alerts_list(obj):
     """Every alert received, with where it went."""
-    _emit(obj.store.alert_deliveries())
+    _emit([d.to_json_dict() for d in obj.store.alert_deliveries()])
 
 
 @cli.group()

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from solr_policy import logs
+from solr_policy.records import AlertStatus
 from solr_policy.store import SqliteStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -159,15 +160,15 @@ def run_demo(workdir: str | None = None) -> int:
     statuses += [d.status for d in retried]
     statuses.append(route("device alert, after revocation", alerts.device_alert(meter, scenario.failed_supplier_user)))
     statuses.append(route("alert for an unaffected Supplier", alerts.device_alert(scenario.device("other Supplier's electricity meter"), scenario.other_supplier_user)))
-    pending = len(store.alert_deliveries(status="pending"))
+    pending = len(store.alert_deliveries(status=AlertStatus.PENDING))
     print(f"  alerts waiting: {pending}")
 
     _title("Audit trail")
-    intact, count, message = store.verify_audit()
-    print(f"{'intact' if intact else 'BROKEN'}: {message}")
+    check = store.verify_audit()
+    print(f"{'intact' if check.intact else 'BROKEN'}: {check.message}")
     for entry in store.audit_entries(instruction=proposal.reference):
-        if entry["kind"].startswith("instruction."):
-            print(f"  {entry['at'][:19]}  {entry['kind']:22} by {entry['actor']}")
+        if entry.kind.startswith("instruction."):
+            print(f"  {entry.at[:19]}  {entry.kind:22} by {entry.actor}")
     store.close()
     log_file.close()
     print(f"\nThe store stays in {folder} (decision log: decisions.log). Try:")
@@ -175,4 +176,4 @@ def run_demo(workdir: str | None = None) -> int:
     print(f"  solr-policy --db {db} instruction show {proposal.reference}")
     expected = ["reject", "allow", "reject", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "reject", "allow", "allow", "quarantine", "allow", "reject"]
     alerts_ok = statuses == ["routed", "pending", "routed", "routed", "routed"] and pending == 0
-    return 0 if [d.outcome for _, d in rows] == expected and intact and alerts_ok else 1
+    return 0 if [d.outcome for _, d in rows] == expected and check.intact and alerts_ok else 1

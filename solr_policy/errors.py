@@ -46,8 +46,14 @@ class GovernanceRefused(Refused):
 
 
 class StoreUnavailable(Exception):
-    """The store cannot be opened, read or written (corrupt, truncated, locked, gone).
-
-    Not a refusal of input: the engine turns it into a default-deny decision
-    (``store.unavailable``), commands into a one-line error.
+    """The store cannot be used: a missing, unreadable, corrupt, non-database or locked file,
+    or any driver error during a read or a transaction. Callers never see the driver's own
+    exceptions; an engine refuses by default (rule ``store.unavailable``), a command exits 2.
     """
+
+    rule = "store.unavailable"
+    code: str | None = None  # the DUIS has no response code for it
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

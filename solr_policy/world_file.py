@@ -17,8 +17,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from solr_policy.crypto.certs import CertRecord, SmkiStatus, issuer_key, read_certificate_file
+from solr_policy.crypto.certs import issuer_key, read_certificate_file
 from solr_policy.errors import Refused
+from solr_policy.records import CertRecord, SmkiStatus
 from solr_policy.serials import parse_serial, select_by_serial
 from solr_policy.world import USER_ROLES, Device, Instruction, Party, User
 from solr_policy.yamlio import DataFileError, line_of, load_yaml, read_text, validate

@@ -29,11 +29,12 @@ from lxml import etree
 from solr_policy.alerts.parse import Alert, build_alert
 from solr_policy.alerts.routing import AlertRouter, plan
 from solr_policy.cli import cli
-from solr_policy.crypto.certs import SmkiStatus, read_certificates
+from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.errors import ParseRefused
 from solr_policy.eui import duis_form
 from solr_policy.policy import PolicySet
+from solr_policy.records import AlertStatus, SmkiStatus, SrpRecord
 from solr_policy.testing.scenario import DCC_EUI, AlertBuilder, SolrScenario, alert_document
 from solr_policy.store import SqliteStore
 from solr_policy.world import InstructionStatus, User
@@ -206,7 +207,7 @@ def fail_supplier(scenario: SolrScenario, store, *, srp: bool = True) -> None:
 
 
 def audit(store, kind: str) -> list[dict]:
-    return [{**row, "payload": json.loads(row["payload"])} for row in store.audit_entries(kind=kind)]
+    return [entry.to_json_dict() for entry in store.audit_entries(kind=kind)]
 
 
 @pytest.fixture()
@@ -318,7 +319,7 @@ class TestSchemaShapes:
         raw = signed(dcc_alert_doc("X9", power_outage()), alerts)
         delivery = AlertRouter(store, schema=schema).route(raw, now=NOW)
         assert (delivery.status, delivery.rule) == ("refused", "duis.schema")
-        assert [r["status"] for r in store.alert_deliveries()] == ["refused"]  # kept, never routed
+        assert [r.status for r in store.alert_deliveries()] == ["refused"]  # kept, never routed
 
 
 # -- refusals by the router ---------------------------------------------------------------------
@@ -334,8 +335,8 @@ class TestRouterRefuses:
         assert entries[-1]["payload"]["rule"] == rule
         # Not routed, but not lost either: kept with its bytes and reason, for a later retry.
         rows = store.alert_deliveries()
-        assert [(r["id"], r["status"], r["target_id"]) for r in rows] == [(delivery.delivery_id, "refused", None)]
-        assert rows[0]["reason"].startswith(rule) and store.alert_raw(delivery.delivery_id) == raw
+        assert [(r.id, r.status, r.target_id) for r in rows] == [(delivery.delivery_id, "refused", None)]
+        assert rows[0].reason.startswith(rule) and store.alert_raw(delivery.delivery_id) == raw
         assert audit(store, "alert.route") == []
 
     def test_unsigned_alert(self, store, alerts):
@@ -382,8 +383,8 @@ class TestRefusedAlertsAreKept:
         again = router.retry(now=NOW, refused=True)
         assert [(d.status, d.delivery_id) for d in again] == [("routed", first.delivery_id)]
         row = store.alert_deliveries()[-1]
-        assert (row["status"], row["recipient"], row["target_id"]) == ("routed", scenario.failed_supplier_user, scenario.failed_supplier_user)
-        assert builder is not None and store.verify_audit()[0]
+        assert (row.status, row.recipient, row.target_id) == ("routed", scenario.failed_supplier_user, scenario.failed_supplier_user)
+        assert builder is not None and store.verify_audit().intact
 
 
 class TestRouting:
@@ -394,8 +395,8 @@ class TestRouting:
         assert [(t.kind, t.id, t.endpoint) for t in delivery.targets] == [("user", FAILED_USER, None)]
         assert "not revoked" in delivery.reason
         (row,) = store.alert_deliveries()
-        assert (row["id"], row["status"], row["target_kind"], row["target_id"]) == (delivery.delivery_id, "routed", "user", FAILED_USER)
-        assert row["endpoint"] is None and row["routed_at"] == NOW.isoformat()
+        assert (row.id, row.status, row.target_kind, row.target_id) == (delivery.delivery_id, "routed", "user", FAILED_USER)
+        assert row.endpoint is None and row.routed_at == NOW
         (entry,) = audit(store, "alert.route")
         assert entry["payload"]["delivery"] == delivery.delivery_id
         assert entry["payload"]["targets"] == [{"kind": "user", "id": FAILED_USER, "endpoint": None}]
@@ -418,8 +419,8 @@ class TestRouting:
             assert scenario.instruction_ref in delivery.reason and status.value in delivery.reason
         rows = store.alert_deliveries()
         assert len(rows) == 3
-        assert {(r["status"], r["target_kind"], r["target_id"], r["endpoint"]) for r in rows} == {("routed", "srp", SRP_ID, SRP_ENDPOINT)}
-        assert all(r["recipient"] == FAILED_USER for r in rows)
+        assert {(r.status, r.target_kind, r.target_id, r.endpoint) for r in rows} == {("routed", "srp", SRP_ID, SRP_ENDPOINT)}
+        assert all(r.recipient == FAILED_USER for r in rows)
 
     @pytest.mark.parametrize("status", [InstructionStatus.PROPOSED, InstructionStatus.REJECTED, None])
     def test_revoked_but_not_named_failed_in_a_live_instruction_goes_to_the_user(self, store, status):
@@ -449,15 +450,15 @@ class TestRouting:
         delivery = router.route(raw, now=NOW)
         assert delivery.status == "pending" and delivery.targets == []
         assert FAILED in delivery.reason and "no SRP" in delivery.reason
-        (row,) = store.alert_deliveries(status="pending")
-        assert row["id"] == delivery.delivery_id and row["reason"] == delivery.reason
-        assert row["target_kind"] is None and row["routed_at"] is None
-        assert store.alert_deliveries(status="routed") == []
-        assert store.alert_raw(row["id"]) == raw  # the alert itself is kept, byte for byte
+        (row,) = store.alert_deliveries(status=AlertStatus.PENDING)
+        assert row.id == delivery.delivery_id and row.reason == delivery.reason
+        assert row.target_kind is None and row.routed_at is None
+        assert store.alert_deliveries(status=AlertStatus.ROUTED) == []
+        assert store.alert_raw(row.id) == raw  # the alert itself is kept, byte for byte
 
         # Retrying with still no SRP changes nothing.
         assert [d.status for d in router.retry_pending(now=NOW)] == ["pending"]
-        assert store.alert_deliveries(status="pending") == [row]
+        assert store.alert_deliveries(status=AlertStatus.PENDING) == [row]
         assert len(audit(store, "alert.route")) == 1
 
         # An SRP for another Supplier does not help.
@@ -467,20 +468,20 @@ class TestRouting:
         later = NOW + timedelta(minutes=5)
         store.put_srp(SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=[FAILED])
         (retried,) = router.retry_pending(now=later)
-        assert retried.status == "routed" and retried.delivery_id == row["id"]
+        assert retried.status == "routed" and retried.delivery_id == row.id
         assert [(t.kind, t.id, t.endpoint) for t in retried.targets] == [("srp", SRP_ID, SRP_ENDPOINT)]
-        assert store.alert_deliveries(status="pending") == []
+        assert store.alert_deliveries(status=AlertStatus.PENDING) == []
         (updated,) = store.alert_deliveries()
-        assert (updated["status"], updated["target_kind"], updated["target_id"], updated["endpoint"]) == ("routed", "srp", SRP_ID, SRP_ENDPOINT)
-        assert updated["routed_at"] == later.isoformat() and updated["received_at"] == row["received_at"]
-        assert "SRP" in updated["reason"]
+        assert (updated.status, updated.target_kind, updated.target_id, updated.endpoint) == ("routed", "srp", SRP_ID, SRP_ENDPOINT)
+        assert updated.routed_at == later and updated.received_at == row.received_at
+        assert "SRP" in updated.reason
         entries = audit(store, "alert.route")
         assert len(entries) == 2
         assert entries[0]["payload"]["status"] == "pending" and "retry" not in entries[0]["payload"]
-        assert entries[1]["payload"] == {**entries[1]["payload"], "delivery": row["id"], "status": "routed", "retry": True}
+        assert entries[1]["payload"] == {**entries[1]["payload"], "delivery": row.id, "status": "routed", "retry": True}
         assert entries[1]["device"] == COMMS_HUB
         assert router.retry_pending(now=NOW) == []  # nothing left
-        assert store.verify_audit()[0]
+        assert store.verify_audit().intact
 
     def test_unaffected_supplier_untouched_when_another_failed(self, store, scenario, alerts):
         fail_supplier(scenario, store)
@@ -497,33 +498,33 @@ class TestRouting:
         # The failed Supplier's alert, in the same run, goes to its SRP.
         failed = router.route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
         assert [(t.kind, t.id) for t in failed.targets] == [("srp", SRP_ID)]
-        assert [r["target_id"] for r in store.alert_deliveries()] == [STEADY_USER, STEADY_USER, SRP_ID]
+        assert [r.target_id for r in store.alert_deliveries()] == [STEADY_USER, STEADY_USER, SRP_ID]
 
     def test_unknown_recipient_is_pending(self, store, scenario, alerts):
         fail_supplier(scenario, store)
         delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, UNKNOWN_USER), now=NOW)
         assert delivery.status == "pending" and delivery.targets == []
         assert UNKNOWN_USER in delivery.reason and "not a known User" in delivery.reason
-        (row,) = store.alert_deliveries(status="pending")
-        assert row["recipient"] == UNKNOWN_USER
+        (row,) = store.alert_deliveries(status=AlertStatus.PENDING)
+        assert row.recipient == UNKNOWN_USER
         # Still pending on retry: it is not silently dropped or sent anywhere.
         assert [d.status for d in AlertRouter(store).retry_pending(now=NOW)] == ["pending"]
-        assert len(store.alert_deliveries(status="pending")) == 1
+        assert len(store.alert_deliveries(status=AlertStatus.PENDING)) == 1
 
     def test_pending_reason_is_refreshed_on_retry(self, store, scenario, alerts):
         fail_supplier(scenario, store, srp=False)
         router = AlertRouter(store)
         assert router.route(alerts.device_alert(FAILED_METER, UNKNOWN_USER), now=NOW).status == "pending"
-        (row,) = store.alert_deliveries(status="pending")
-        assert "not a known User" in row["reason"]
+        (row,) = store.alert_deliveries(status=AlertStatus.PENDING)
+        assert "not a known User" in row.reason
         # The recipient becomes known: a User of the failed Supplier, certificates revoked; no SRP yet.
         store.put_user(User(id=UNKNOWN_USER, party=FAILED, role="IS"))
         for record in read_certificates(scenario.pki.issue(UNKNOWN_USER, 135).cert_pem):
             store.put_certificate(record.model_copy(update={"status": SmkiStatus.REVOKED}))
         (retried,) = router.retry_pending(now=NOW)
         assert retried.status == "pending" and "no SRP" in retried.reason
-        (row,) = store.alert_deliveries(status="pending")
-        assert row["reason"] == retried.reason  # the queue says why it waits now, not why it waited
+        (row,) = store.alert_deliveries(status=AlertStatus.PENDING)
+        assert row.reason == retried.reason  # the queue says why it waits now, not why it waited
         store.put_srp(SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=[FAILED])
         assert [d.targets[0].id for d in router.retry_pending(now=NOW)] == [SRP_ID]
 
@@ -538,10 +539,10 @@ class TestRouting:
     def test_plan_writes_nothing(self, store, scenario, alerts):
         fail_supplier(scenario, store)
         alert = build_alert(etree.fromstring(device_alert_doc()))
-        audit_before = store.verify_audit()[1]
+        audit_before = store.verify_audit().entries
         status, targets, _ = plan(store, alert)
         assert (status, [t.kind for t in targets]) == ("routed", ["srp"])
-        assert store.alert_deliveries() == [] and store.verify_audit()[1] == audit_before
+        assert store.alert_deliveries() == [] and store.verify_audit().entries == audit_before
 
     def test_srp_endpoint_change_applies_to_later_alerts_only(self, store, scenario, alerts):
         fail_supplier(scenario, store)
@@ -549,7 +550,7 @@ class TestRouting:
         router.route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
         store.put_srp(SRP_ID, name="North SRP Ltd", endpoint="https://srp-north.example/v2", serves=[])
         router.route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
-        assert [r["endpoint"] for r in store.alert_deliveries()] == [SRP_ENDPOINT, "https://srp-north.example/v2"]
+        assert [r.endpoint for r in store.alert_deliveries()] == [SRP_ENDPOINT, "https://srp-north.example/v2"]
 
 
 class TestSolrPartyCopy:
@@ -559,7 +560,7 @@ class TestSolrPartyCopy:
         assert delivery.status == "routed"
         assert [(t.kind, t.id, t.endpoint) for t in delivery.targets] == [("srp", SRP_ID, SRP_ENDPOINT), ("solr_party", SOLR, None)]
         (row,) = store.alert_deliveries()
-        assert (row["target_kind"], row["target_id"]) == ("srp,solr_party", f"{SRP_ID},{SOLR}")
+        assert (row.target_kind, row.target_id) == ("srp,solr_party", f"{SRP_ID},{SOLR}")
 
     def test_policy_flag_also_on_retry(self, store, scenario, alerts, policies_with_copy):
         fail_supplier(scenario, store, srp=False)
@@ -623,26 +624,26 @@ class TestNothingLost:
 
         valid = len(sent)
         assert valid == 3 * 2 + 1 + 4 * 3 + 2
-        rows = [r for r in store.alert_deliveries() if r["status"] != "refused"]
+        rows = [r for r in store.alert_deliveries() if r.status != "refused"]
         assert len(rows) == valid  # one delivery row per valid alert, no more, no fewer
-        assert sorted(r["response_id"] for r in rows) == sorted(rid for rid, _ in sent)
-        assert {r["status"] for r in rows} <= {"routed", "pending"}
-        pending = store.alert_deliveries(status="pending")
-        assert [r["recipient"] for r in pending] == [UNKNOWN_USER]
+        assert sorted(r.response_id for r in rows) == sorted(rid for rid, _ in sent)
+        assert {r.status for r in rows} <= {"routed", "pending"}
+        pending = store.alert_deliveries(status=AlertStatus.PENDING)
+        assert [r.recipient for r in pending] == [UNKNOWN_USER]
         by_target = {}
         for r in rows:
-            by_target.setdefault((r["status"], r["target_kind"]), 0)
-            by_target[(r["status"], r["target_kind"])] += 1
+            by_target.setdefault((r.status, r.target_kind), 0)
+            by_target[(r.status, r.target_kind)] += 1
         assert by_target == {("routed", "user"): 3 + 3 + 4, ("routed", "srp"): 8 + 2, ("pending", None): 1}
         for r in rows:
-            if r["status"] == "routed":
-                assert r["target_id"] and r["routed_at"]
+            if r.status == "routed":
+                assert r.target_id and r.routed_at
         route_entries = audit(store, "alert.route")
         assert len(route_entries) == valid + 8  # one per alert, one per successful retry
         assert len(audit(store, "alert.refused")) == refused == 3
-        intact, count, message = store.verify_audit()
-        assert intact, message
-        assert count >= valid + 8 + refused
+        check = store.verify_audit()
+        assert check.intact, check.message
+        assert check.entries >= valid + 8 + refused
 
 
 class TestPersistence:
@@ -662,21 +663,21 @@ class TestPersistence:
         second = SqliteStore(path)
         try:
             assert second.alert_deliveries() == before
-            (waiting,) = second.alert_deliveries(status="pending")
-            assert waiting["id"] == pending.delivery_id and waiting["reason"] == pending.reason
-            assert second.alert_raw(waiting["id"]) == raw
-            assert second.verify_audit()[0]
+            (waiting,) = second.alert_deliveries(status=AlertStatus.PENDING)
+            assert waiting.id == pending.delivery_id and waiting.reason == pending.reason
+            assert second.alert_raw(waiting.id) == raw
+            assert second.verify_audit().intact
             second.put_srp(SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=[FAILED])
             (retried,) = AlertRouter(second).retry_pending(now=NOW)
-            assert retried.status == "routed" and retried.delivery_id == waiting["id"]
+            assert retried.status == "routed" and retried.delivery_id == waiting.id
         finally:
             second.close()
 
         third = SqliteStore(path)
         try:
-            assert third.alert_deliveries(status="pending") == []
-            assert [r["status"] for r in third.alert_deliveries()] == ["routed", "routed"]
-            assert third.list_srps() == [{"id": SRP_ID, "name": "North SRP Ltd", "endpoint": SRP_ENDPOINT, "serves": [FAILED]}]
+            assert third.alert_deliveries(status=AlertStatus.PENDING) == []
+            assert [r.status for r in third.alert_deliveries()] == ["routed", "routed"]
+            assert third.list_srps() == [SrpRecord(SRP_ID, "North SRP Ltd", SRP_ENDPOINT, (FAILED,))]
         finally:
             third.close()
 
@@ -759,8 +760,8 @@ class TestCli:
 
         store = SqliteStore(db)
         try:
-            assert [e["kind"] for e in store.audit_entries(kind="srp.add")] == ["srp.add"]
-            assert store.verify_audit()[0]
+            assert [e.kind for e in store.audit_entries(kind="srp.add")] == ["srp.add"]
+            assert store.verify_audit().intact
         finally:
             store.close()
 

@@ -14,8 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from conftest import REFERENCE, USER_EUI
 from solr_policy.crypto.certs import (
-    CertRecord,
-    SmkiStatus,
     is_p256,
     issuer_key,
     public_key,
@@ -25,6 +23,7 @@ from solr_policy.crypto.certs import (
 )
 from solr_policy.testing.pki import TestPki
 from solr_policy.errors import CertificateRefused
+from solr_policy.records import CertRecord, SmkiStatus
 
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

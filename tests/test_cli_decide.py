@@ -286,8 +286,8 @@ class TestDecide:
         assert [r["rule"] for r in as_json(replay)["reasons"]] == ["R6.counter-fresh"]
         store = SqliteStore(db)
         try:
-            assert [json.loads(e["payload"])["outcome"] for e in store.audit_entries(kind="decision")] == ["allow", "reject"]
-            assert store.verify_audit()[0]
+            assert [e.payload_data()["outcome"] for e in store.audit_entries(kind="decision")] == ["allow", "reject"]
+            assert store.verify_audit().intact
         finally:
             store.close()
 

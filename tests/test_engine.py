@@ -4,7 +4,6 @@ thread safety, and the real DUIS templates and GBCS vectors."""
 from __future__ import annotations
 
 import base64
-import json
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -73,7 +72,7 @@ def test_refusal_changes_no_counter_but_is_audited(world, engine, store):
     assert decision.outcome == "reject"
     assert store.get_counter(world.user_eui) is None
     assert audit_count(store) == before + 1
-    assert store.audit_entries()[-1]["kind"] == "decision"
+    assert store.audit_entries()[-1].kind == "decision"
 
 
 def test_replay_refused_and_the_refusal_changes_no_counter(world, engine, store):
@@ -112,7 +111,7 @@ def test_an_internal_fault_is_a_reject_and_rolls_back(world, store):
     decision = engine.decide(world.requests(counter=5).switch_to_credit(world.device("electricity meter (SMETS1)")), now=NOW)
     assert decision.outcome == "reject" and decision.reasons[0].rule == "engine.internal-error"
     assert store.get_counter(world.user_eui) is None
-    assert store.verify_audit()[0]
+    assert store.verify_audit().intact
 
 
 def test_rules_are_pure_functions_of_their_facts(world, engine, store):
@@ -146,7 +145,7 @@ def test_concurrent_copies_of_one_request_allow_exactly_one(world, store):
         t.join()
     assert sorted(outcomes) == ["allow"] + ["reject"] * 5
     assert len(store.audit_entries(kind="decision")) == 6
-    assert store.verify_audit()[0]
+    assert store.verify_audit().intact
 
 
 def test_threads_deciding_different_requests_all_count(world, store):
@@ -174,7 +173,7 @@ def test_threads_deciding_different_requests_all_count(world, store):
     decisions = store.audit_entries(kind="decision")
     assert len(decisions) == 24
     assert store.get_counter(world.user_eui) == max(
-        int(e["payload"].split('"counter":')[1].split(",")[0]) for e in decisions if '"outcome":"allow"' in e["payload"]
+        int(e.payload.split('"counter":')[1].split(",")[0]) for e in decisions if '"outcome":"allow"' in e.payload
     )
 
 
@@ -310,7 +309,7 @@ def test_a_decision_identifies_itself_and_its_audit_entry_names_it(world, engine
     policy_file = Path(engine.policies.sources["SC"])
     assert (first.policy, first.policy_version) == ("solr-contingency", 1)
     assert first.policy_sha256 == hashlib.sha256(policy_file.read_bytes()).hexdigest()
-    logged = [json.loads(e["payload"]) for e in store.audit_entries(kind="decision")][-2:]
+    logged = [e.payload_data() for e in store.audit_entries(kind="decision")][-2:]
     assert [p["decision_id"] for p in logged] == [first.decision_id, second.decision_id]
     assert logged[0]["content_sha256"] == first.content_sha256
 
@@ -377,7 +376,7 @@ def test_a_valid_signature_by_an_untrusted_key_is_refused(world, engine):
 
 
 def test_the_trusted_signers_revoked_certificate_verifies_nothing(world, engine, store):
-    from solr_policy.crypto.certs import SmkiStatus
+    from solr_policy.records import SmkiStatus
 
     for record in store.find_certificates(eui=world.pre_command_signer_eui):
         store.set_certificate_status(record.issuer, record.serial, SmkiStatus.REVOKED)

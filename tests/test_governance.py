@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from solr_policy.cli import cli
-from solr_policy.crypto.certs import SmkiStatus, read_certificates
+from solr_policy.crypto.certs import read_certificates
 from solr_policy.testing.pki import TestPki
 from solr_policy.engine import Engine
 from solr_policy.errors import GovernanceRefused
@@ -25,6 +25,7 @@ from solr_policy.governance import instructions, officers
 from solr_policy.governance import quarantine as held
 from solr_policy.governance.adt import adt_text, sign_adt, submit_adt
 from solr_policy.policy import PolicySet
+from solr_policy.records import QuarantineStatus, SmkiStatus
 from solr_policy.testing.scenario import SolrScenario
 from solr_policy.store import SqliteStore
 from solr_policy.world import Instruction, InstructionStatus, Party, User
@@ -114,7 +115,7 @@ def adt_rows(store) -> int:
 
 
 def kinds(store) -> list[str]:
-    return [e["kind"] for e in store.audit_entries()]
+    return [e.kind for e in store.audit_entries()]
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -145,9 +146,9 @@ def test_the_proposer_cannot_approve_and_the_refusal_is_audited(store, bare):
     entries = store.audit_entries()
     assert len(entries) == before + 1
     last = entries[-1]
-    assert (last["kind"], last["actor"], last["instruction"]) == ("instruction.approve.refused", "gov-alice", REF)
-    assert json.loads(last["payload"])["rule"] == "R6.four-eyes"
-    assert [e["action"] for e in store.instruction_events(REF)] == ["propose"]  # the refusal is no event
+    assert (last.kind, last.actor, last.instruction) == ("instruction.approve.refused", "gov-alice", REF)
+    assert last.payload_data()["rule"] == "R6.four-eyes"
+    assert [e.action for e in store.instruction_events(REF)] == ["propose"]  # the refusal is no event
 
     approved = act(store, REF, "approve", officer="gov-bob")
     assert approved.status is InstructionStatus.ACTIVE
@@ -212,9 +213,9 @@ def test_the_history_keeps_every_step_in_order(store, bare):
     for n, (action, officer, reason) in enumerate(steps, start=1):
         act(store, REF, action, officer=officer, reason=reason, at=NOW + n * MINUTE)
     history = store.instruction_events(REF)
-    assert [(e["action"], e["officer"], e["reason"]) for e in history] == [("propose", "gov-alice", "Ofgem letter of 22 Nov"), *steps]
-    assert [datetime.fromisoformat(e["at"]) for e in history] == [NOW + n * MINUTE for n in range(5)]
-    audited = [e["kind"] for e in store.audit_entries(instruction=REF)]
+    assert [(e.action, e.officer, e.reason) for e in history] == [("propose", "gov-alice", "Ofgem letter of 22 Nov"), *steps]
+    assert [e.at for e in history] == [NOW + n * MINUTE for n in range(5)]
+    audited = [e.kind for e in store.audit_entries(instruction=REF)]
     assert audited == ["instruction.propose", "instruction.approve", "instruction.suspend", "instruction.resume", "instruction.end"]
 
 
@@ -244,7 +245,7 @@ def test_overlapping_instructions_for_one_failed_supplier_are_refused(store, bar
         error = refused("R6.instruction-overlap", propose, store, later)
         assert REF in error.message
         assert store.get_instruction("OFGEM-LATER") is None
-        assert store.audit_entries()[-1]["kind"] == "instruction.propose.refused"
+        assert store.audit_entries()[-1].kind == "instruction.propose.refused"
     else:
         assert propose(store, later).status is InstructionStatus.PROPOSED
         assert act(store, "OFGEM-LATER", "approve").status is InstructionStatus.ACTIVE
@@ -280,7 +281,7 @@ def test_only_active_governance_officers_run_instructions(store, bare):
     refused("governance.officer-removed", act, store, REF, "approve", officer="gov-carol")
     refused("governance.unknown-officer", act, store, REF, "approve", officer="gov-nobody")
     assert store.get_instruction(REF).status is InstructionStatus.PROPOSED
-    assert {e["kind"] for e in store.audit_entries(instruction=REF)} == {
+    assert {e.kind for e in store.audit_entries(instruction=REF)} == {
         "instruction.propose.refused",
         "instruction.propose",
         "instruction.approve.refused",
@@ -323,8 +324,8 @@ def test_sros_are_registered_by_governance_only(store, bare):
     assert store.get_officer("sro-sue") is None
     refused("governance.unknown-party", officers.register_sro, store, "sro-sue", name="Sue", party="NO-SUCH", public_key=key, by="gov-alice", at=NOW)
     record = officers.register_sro(store, "sro-sue", name="Sue", party=bare.other_supplier, public_key=key, by="gov-bob", at=NOW)
-    assert (record["kind"], record["party"], record["appointed_by"], record["status"]) == ("sro", bare.other_supplier, "gov-bob", "active")
-    assert store.get_officer("sro-sue")["public_key"] == key.decode()
+    assert (record.kind, record.party, record.appointed_by, record.status) == ("sro", bare.other_supplier, "gov-bob", "active")
+    assert store.get_officer("sro-sue").public_key == key.decode()
     refused("governance.officer-exists", officers.register_sro, store, "aro-ann", name="x", party="FAILED-ENERGY", public_key=key, by="gov-bob", at=NOW)
 
 
@@ -333,8 +334,8 @@ def test_one_active_sro_per_party(store, bare):
     refused("R4.one-sro", officers.register_sro, store, "sro-sid", name="Sid", party=bare.solr_party, public_key=key, by="gov-alice", at=NOW)
     officers.remove_officer(store, "sro-sam", by="gov-bob", reason="left the Party", at=NOW)
     record = officers.register_sro(store, "sro-sid", name="Sid", party=bare.solr_party, public_key=key, by="gov-alice", at=NOW)
-    assert record["status"] == "active"
-    assert [o["id"] for o in store.list_officers(party=bare.solr_party) if o["kind"] == "sro" and o["status"] == "active"] == ["sro-sid"]
+    assert record.status == "active"
+    assert [o.id for o in store.list_officers(party=bare.solr_party) if o.kind == "sro" and o.status == "active"] == ["sro-sid"]
 
 
 def test_aros_are_appointed_by_their_own_partys_sro_only(store, bare):
@@ -349,7 +350,7 @@ def test_aros_are_appointed_by_their_own_partys_sro_only(store, bare):
         refused(rule, officers.appoint_aro, store, "aro-axel", name="Axel", party=bare.solr_party, public_key=key, by=by, at=NOW)
     assert store.get_officer("aro-axel") is None
     record = officers.appoint_aro(store, "aro-axel", name="Axel", party=bare.solr_party, public_key=key, by="sro-sam", at=NOW)
-    assert (record["kind"], record["party"], record["appointed_by"]) == ("aro", bare.solr_party, "sro-sam")
+    assert (record.kind, record.party, record.appointed_by) == ("aro", bare.solr_party, "sro-sam")
     officers.remove_officer(store, "sro-sam", by="gov-alice", reason="left", at=NOW)
     refused("governance.officer-removed", officers.appoint_aro, store, "aro-ada", name="Ada", party=bare.solr_party, public_key=key, by="sro-sam", at=NOW)
 
@@ -359,22 +360,22 @@ def test_an_sro_removes_its_partys_aros(store, bare):
     refused("governance.officer-party", officers.remove_officer, store, "aro-ann", by="sro-sue", reason="not mine", at=NOW)
     refused("governance.officer-kind", officers.remove_officer, store, "sro-sam", by="sro-sue", reason="no", at=NOW)
     refused("governance.officer-kind", officers.remove_officer, store, "sro-sam", by="aro-ann", reason="no", at=NOW)
-    assert store.get_officer("aro-ann")["status"] == "active"
+    assert store.get_officer("aro-ann").status == "active"
     removed = officers.remove_officer(store, "aro-ann", by="sro-sam", reason="moved on", at=NOW + MINUTE)
-    assert (removed["status"], removed["removed_by"]) == ("removed", "sro-sam")
-    assert datetime.fromisoformat(store.get_officer("aro-ann")["removed_at"]) == NOW + MINUTE
+    assert (removed.status, removed.removed_by) == ("removed", "sro-sam")
+    assert store.get_officer("aro-ann").removed_at == NOW + MINUTE
     entry = store.audit_entries(kind="officer.remove")[-1]
-    assert entry["actor"] == "sro-sam" and json.loads(entry["payload"]) == {"officer": "aro-ann", "kind": "aro", "reason": "moved on"}
+    assert entry.actor == "sro-sam" and entry.payload_data() == {"officer": "aro-ann", "kind": "aro", "reason": "moved on"}
     refused("governance.unknown-officer", officers.remove_officer, store, "aro-ann", by="sro-sam", reason="again", at=NOW)
 
 
 def test_an_officer_cannot_remove_themselves(store, bare):
     refused("governance.four-eyes", officers.remove_officer, store, "gov-alice", by="gov-alice", reason="quit", at=NOW)
-    assert store.get_officer("gov-alice")["status"] == "active"
+    assert store.get_officer("gov-alice").status == "active"
     # Governance may remove another governance officer (and SROs).
     officers.remove_officer(store, "gov-alice", by="gov-bob", reason="left DCC", at=NOW)
     officers.remove_officer(store, "sro-sam", by="gov-bob", reason="left the Party", at=NOW)
-    assert store.get_officer("sro-sam")["status"] == "removed"
+    assert store.get_officer("sro-sam").status == "removed"
 
 
 def _rsa_public() -> bytes:
@@ -408,19 +409,19 @@ def test_officer_keys_must_be_p256_public_keys(store, bare, key):
 def test_an_officer_key_may_come_in_a_p256_certificate(store, bare, pki):
     issued = pki.issue("90-B3-D5-1F-30-0F-00-99", 135)
     record = officers.appoint_aro(store, "aro-axel", name="Axel", party=bare.solr_party, public_key=issued.cert_pem, by="sro-sam", at=NOW)
-    assert record["public_key"] == public_of(issued.key_pem).decode()
+    assert record.public_key == public_of(issued.key_pem).decode()
 
 
 def test_the_first_governance_officer_bootstraps_and_later_ones_need_by(store):
     first = officers.register_governance_officer(store, "gov-one", name="One", at=NOW)
-    assert (first["kind"], first["appointed_by"]) == ("governance", None)
+    assert (first.kind, first.appointed_by) == ("governance", None)
     entry = store.audit_entries()[-1]
-    assert (entry["kind"], entry["actor"]) == ("officer.register-governance", "gov-one")
+    assert (entry.kind, entry.actor) == ("officer.register-governance", "gov-one")
     refused("governance.officer-kind", officers.register_governance_officer, store, "gov-two", name="Two", at=NOW)
     refused("governance.unknown-officer", officers.register_governance_officer, store, "gov-two", name="Two", by="nobody", at=NOW)
     assert store.get_officer("gov-two") is None
     second = officers.register_governance_officer(store, "gov-two", name="Two", by="gov-one", at=NOW)
-    assert second["appointed_by"] == "gov-one"
+    assert second.appointed_by == "gov-one"
     refused("governance.officer-exists", officers.register_governance_officer, store, "gov-two", name="Two", by="gov-one", at=NOW)
     # A non-governance officer cannot register governance officers.
     store.put_party(Party(id="P1", name="P1"))
@@ -440,13 +441,13 @@ def test_a_good_signed_adt_file_is_stored_and_opens_the_suppliers_devices(store,
     adt = submit_adt(store, data, sign_adt(data, s.officer_keys["aro-ann"]), aro="aro-ann", at=NOW)
     assert adt.user == s.user_eui and adt.supplier == s.failed_supplier
     row = store.get_adt_file(s.adt_reference)
-    assert {k: row[k] for k in ("party", "user_id", "supplier", "aro", "status")} == {
+    assert {k: getattr(row, k) for k in ("party", "user_id", "supplier", "aro", "status")} == {
         "party": s.solr_party, "user_id": s.user_eui, "supplier": s.failed_supplier, "aro": "aro-ann", "status": "current",
     }
-    assert row["sha256"] == hashlib.sha256(data).hexdigest()
-    assert json.loads(row["thresholds"]) == s.thresholds
+    assert row.sha256 == hashlib.sha256(data).hexdigest()
+    assert row.thresholds == s.thresholds
     entry = store.audit_entries(kind="adt.submit")[-1]
-    assert (entry["actor"], entry["originator"]) == ("aro-ann", s.user_eui)
+    assert (entry.actor, entry.originator) == ("aro-ann", s.user_eui)
 
     assert engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW).outcome == "allow"
     # The file names the failed Supplier only: the other Supplier's meters stay closed.
@@ -459,7 +460,7 @@ def _assert_refused_changes_nothing(store, rule: str, data: bytes, signature: by
     error = refused(rule, submit_adt, store, data, signature, aro=aro, at=NOW)
     assert adt_rows(store) == rows
     assert len(store.audit_entries()) == entries
-    assert [r["status"] for r in store.list_adt_files()] == ["current"] * rows
+    assert [r.status for r in store.list_adt_files()] == ["current"] * rows
     return error
 
 
@@ -482,7 +483,7 @@ def test_an_adt_file_signed_with_another_aros_key_is_refused(store, bare):
     _assert_refused_changes_nothing(store, "R4.adt-signature", data, sign_adt(data, new_key()[0]), aro="aro-ann")
     # Axel's own submission of what he signed is fine.
     submit_adt(store, data, sign_adt(data, axel[0]), aro="aro-axel", at=NOW)
-    assert store.get_adt_file("ADT-2")["aro"] == "aro-axel"
+    assert store.get_adt_file("ADT-2").aro == "aro-axel"
 
 
 def test_only_active_aros_submit_adt_files(store, bare):
@@ -524,9 +525,9 @@ def test_a_new_adt_file_supersedes_the_old_and_its_thresholds_apply(store, bare,
     assert engine.decide(ask.switch_to_credit(meter), now=NOW).outcome == "allow"  # 1 of 1000 this hour
 
     bare.submit_adt(store, now=NOW + MINUTE, reference="ADT-SOLR-2026-002", thresholds={"1.6": {"per_hour": 2}})
-    files = {r["reference"]: r["status"] for r in store.list_adt_files()}
+    files = {r.reference: r.status for r in store.list_adt_files()}
     assert files == {bare.adt_reference: "superseded", "ADT-SOLR-2026-002": "current"}
-    assert [f["reference"] for f in store.current_adt_files(bare.user_eui)] == ["ADT-SOLR-2026-002"]
+    assert [f.reference for f in store.current_adt_files(bare.user_eui)] == ["ADT-SOLR-2026-002"]
 
     second = engine.decide(ask.switch_to_credit(meter), now=NOW + 2 * MINUTE)
     assert second.outcome == "allow"
@@ -537,7 +538,7 @@ def test_a_new_adt_file_supersedes_the_old_and_its_thresholds_apply(store, bare,
 
     # A file for another Supplier sits beside it rather than replacing it.
     bare.submit_adt(store, now=NOW + 4 * MINUTE, reference="ADT-SOLR-2026-003", supplier=bare.other_supplier)
-    assert sorted(f["reference"] for f in store.current_adt_files(bare.user_eui)) == ["ADT-SOLR-2026-002", "ADT-SOLR-2026-003"]
+    assert sorted(f.reference for f in store.current_adt_files(bare.user_eui)) == ["ADT-SOLR-2026-002", "ADT-SOLR-2026-003"]
 
 
 @pytest.mark.parametrize(
@@ -591,11 +592,11 @@ def test_over_the_hourly_threshold_a_request_is_quarantined_and_kept(store, limi
     assert rules_of(fourth) == ["R4.adt-threshold"] and "per hour" in fourth.reasons[0].message
     assert isinstance(fourth.quarantine_id, int)
 
-    kept = store.list_quarantine(status="held")
-    assert [q["id"] for q in kept] == [fourth.quarantine_id]
+    kept = store.list_quarantine(status=QuarantineStatus.HELD)
+    assert [q.id for q in kept] == [fourth.quarantine_id]
     item = kept[0]
-    assert (item["originator"], item["device"], item["srv"], int(item["counter"])) == (limited.user_eui, meter, "1.6", 504)
-    assert bytes(store.get_quarantine(fourth.quarantine_id)["raw"]) == fourth_raw
+    assert (item.originator, item.device, item.srv, item.counter) == (limited.user_eui, meter, "1.6", 504)
+    assert store.quarantined_request(fourth.quarantine_id).raw == fourth_raw
     # The counter is taken, usage is not.
     assert store.get_counter(limited.user_eui) == 504
     assert usage(store, limited, NOW) == (3, 3)
@@ -603,7 +604,7 @@ def test_over_the_hourly_threshold_a_request_is_quarantined_and_kept(store, limi
     assert replay.outcome == "reject" and rules_of(replay) == ["R6.counter-fresh"]
     assert len(store.list_quarantine()) == 1
     audited = store.audit_entries(kind="decision")[-2]
-    assert json.loads(audited["payload"])["outcome"] == "quarantine"
+    assert audited.payload_data()["outcome"] == "quarantine"
 
     # The next fixed UTC hour starts afresh.
     assert engine.decide(ask.switch_to_credit(meter), now=NOW + HOUR).outcome == "allow"
@@ -636,7 +637,7 @@ def test_over_the_daily_threshold_a_request_is_quarantined_until_the_next_utc_da
     tomorrow = NOW.replace(hour=0, minute=0) + timedelta(days=1)
     assert engine.decide(ask.switch_to_credit(meter), now=tomorrow).outcome == "allow"
     assert usage(store, limited, tomorrow) == (1, 1)
-    assert len(store.list_quarantine(status="held")) == 2
+    assert len(store.list_quarantine(status=QuarantineStatus.HELD)) == 2
 
 
 def _fill_and_hold(engine, s: SolrScenario, ask, n_held: int = 1, meter_label: str = E1) -> list[int]:
@@ -659,16 +660,16 @@ def test_an_aro_releases_a_held_request(store, limited, engine):
     assert released.outcome == "allow" and released.response_code == "I99"
     assert released.request["counter"] == 14
     row = store.get_quarantine(item)
-    assert (row["status"], row["resolved_by"]) == ("released", "aro-ann")
-    assert datetime.fromisoformat(row["resolved_at"]) == NOW + 10 * MINUTE
+    assert (row.status, row.resolved_by) == ("released", "aro-ann")
+    assert row.resolved_at == NOW + 10 * MINUTE
     assert usage(store, limited, NOW) == (4, 4)
     assert store.get_counter(limited.user_eui) == counter
-    assert store.list_quarantine(status="held") == []
+    assert store.list_quarantine(status=QuarantineStatus.HELD) == []
     entry = store.audit_entries(kind="quarantine.release")[-1]
-    assert entry["actor"] == "aro-ann"
-    assert json.loads(entry["payload"]) == {"item": item, "reason": "a genuine batch", "outcome": "allow"}
-    assert (entry["originator"], entry["device"]) == (limited.user_eui, limited.device(E1))
-    assert json.loads(store.audit_entries(kind="decision")[-1]["payload"])["outcome"] == "allow"
+    assert entry.actor == "aro-ann"
+    assert entry.payload_data() == {"item": item, "reason": "a genuine batch", "outcome": "allow"}
+    assert (entry.originator, entry.device) == (limited.user_eui, limited.device(E1))
+    assert store.audit_entries(kind="decision")[-1].payload_data()["outcome"] == "allow"
 
     entries = len(store.audit_entries())
     refused("R4.quarantine-not-held", held.release, engine, item, officer="aro-ann", reason="again", now=NOW + 11 * MINUTE)
@@ -699,12 +700,12 @@ def test_two_officers_releasing_one_request_at_once_release_it_once(store, limit
         thread.join()
     assert sorted(results.values()) == ["R4.quarantine-not-held", "allow"]
     winner = next(officer for officer, result in results.items() if result == "allow")
-    assert store.get_quarantine(item)["resolved_by"] == winner
+    assert store.get_quarantine(item).resolved_by == winner
     # The audit trail names the one release that happened, not the attempt that lost.
-    assert [e["actor"] for e in store.audit_entries(kind="quarantine.release")] == [winner]
+    assert [e.actor for e in store.audit_entries(kind="quarantine.release")] == [winner]
     assert usage(store, limited, NOW) == (4, 4)
-    assert [json.loads(e["payload"])["outcome"] for e in store.audit_entries(kind="decision")][-1] == "allow"
-    assert store.verify_audit()[0]
+    assert [e.payload_data()["outcome"] for e in store.audit_entries(kind="decision")][-1] == "allow"
+    assert store.verify_audit().intact
 
 
 def test_governance_discards_a_held_request(store, limited, engine):
@@ -712,11 +713,11 @@ def test_governance_discards_a_held_request(store, limited, engine):
     first, second = _fill_and_hold(engine, limited, ask, n_held=2)
     held.discard(store, first, officer="gov-bob", reason="looks like a runaway script", now=NOW + 10 * MINUTE)
     row = store.get_quarantine(first)
-    assert (row["status"], row["resolved_by"], row["reason"]) == ("discarded", "gov-bob", "looks like a runaway script")
-    assert [q["id"] for q in store.list_quarantine(status="held")] == [second]
-    assert [q["id"] for q in store.list_quarantine(status="discarded")] == [first]
+    assert (row.status, row.resolved_by, row.reason) == ("discarded", "gov-bob", "looks like a runaway script")
+    assert [q.id for q in store.list_quarantine(status=QuarantineStatus.HELD)] == [second]
+    assert [q.id for q in store.list_quarantine(status=QuarantineStatus.DISCARDED)] == [first]
     entry = store.audit_entries(kind="quarantine.discard")[-1]
-    assert (entry["actor"], entry["originator"], entry["device"]) == ("gov-bob", limited.user_eui, limited.device(E1))
+    assert (entry.actor, entry.originator, entry.device) == ("gov-bob", limited.user_eui, limited.device(E1))
     refused("R4.quarantine-not-held", held.release, engine, first, officer="aro-ann", reason="no", now=NOW + 11 * MINUTE)
     assert usage(store, limited, NOW) == (3, 3)
 
@@ -730,7 +731,7 @@ def test_only_the_users_partys_aros_or_governance_resolve_held_requests(store, l
     refused("governance.unknown-officer", held.release, engine, item, officer="nobody", reason="?", now=NOW)
     officers.remove_officer(store, "aro-ann", by="sro-sam", reason="moved on", at=NOW)
     refused("governance.officer-removed", held.release, engine, item, officer="aro-ann", reason="too late", now=NOW)
-    assert store.get_quarantine(item)["status"] == "held"
+    assert store.get_quarantine(item).status == "held"
     assert store.audit_entries(kind="quarantine.release") == []
     assert usage(store, limited, NOW) == (3, 3)
     # Governance may release.
@@ -743,13 +744,13 @@ def test_releasing_after_the_instruction_ended_is_a_reject_and_the_request_stays
     decision = held.release(engine, item, officer="aro-ann", reason="checked", now=NOW + 10 * MINUTE)
     assert decision.outcome == "reject" and decision.response_code == "E3"
     assert "R6.instruction-active" in rules_of(decision)
-    assert store.get_quarantine(item)["status"] == "held"
+    assert store.get_quarantine(item).status == "held"
     assert usage(store, limited, NOW) == (3, 3)
     # The attempt is on record as refused; no entry claims a release.
     assert store.audit_entries(kind="quarantine.release") == []
     (attempt,) = store.audit_entries(kind="quarantine.release.refused")
-    assert attempt["actor"] == "aro-ann" and json.loads(attempt["payload"]) == {"item": item, "reason": "checked", "outcome": "reject"}
-    assert store.verify_audit()[0]
+    assert attempt.actor == "aro-ann" and attempt.payload_data() == {"item": item, "reason": "checked", "outcome": "reject"}
+    assert store.verify_audit().intact
 
 
 def test_an_srv_without_a_threshold_in_the_file_or_the_policy_is_refused(store, pki, engine):
@@ -843,16 +844,16 @@ def test_every_governance_step_is_audited_and_the_chain_is_intact(store, lifecyc
         "quarantine.discard",
         "instruction.end",
     ]
-    by_kind = {e["kind"]: e for e in store.audit_entries()}
-    assert by_kind["officer.appoint-aro"]["actor"] == "sro-sam"
-    assert by_kind["instruction.propose"]["actor"] == "gov-alice"
-    assert by_kind["instruction.approve"]["actor"] == "gov-bob"
-    assert by_kind["adt.submit"]["actor"] == "aro-ann"
-    assert by_kind["quarantine.release"]["actor"] == "aro-ann"
-    assert json.loads(by_kind["instruction.approve"]["payload"]) == {"reference": REF, "from": "proposed", "to": "active", "reason": "as instructed"}
-    intact, count, message = store.verify_audit()
-    assert intact and count == 15
-    assert [e["seq"] for e in store.audit_entries()] == list(range(1, 16))
+    by_kind = {e.kind: e for e in store.audit_entries()}
+    assert by_kind["officer.appoint-aro"].actor == "sro-sam"
+    assert by_kind["instruction.propose"].actor == "gov-alice"
+    assert by_kind["instruction.approve"].actor == "gov-bob"
+    assert by_kind["adt.submit"].actor == "aro-ann"
+    assert by_kind["quarantine.release"].actor == "aro-ann"
+    assert by_kind["instruction.approve"].payload_data() == {"reference": REF, "from": "proposed", "to": "active", "reason": "as instructed"}
+    check = store.verify_audit()
+    assert check.intact and check.entries == 15
+    assert [e.seq for e in store.audit_entries()] == list(range(1, 16))
 
 
 def _tamper(store, sql: str, *params) -> None:
@@ -863,48 +864,48 @@ def _tamper(store, sql: str, *params) -> None:
 
 
 def _seq_of(store, kind: str) -> int:
-    return store.audit_entries(kind=kind)[0]["seq"]
+    return store.audit_entries(kind=kind)[0].seq
 
 
 def test_tampering_with_an_entrys_payload_is_found(store, lifecycle):
     seq = _seq_of(store, "instruction.approve")
     _tamper(store, "UPDATE audit SET payload = replace(payload, 'as instructed', 'self-approved') WHERE seq = ?", seq)
-    intact, _, message = store.verify_audit()
-    assert not intact
-    assert message == f"entry {seq} was altered (its hash does not match its content)"
+    check = store.verify_audit()
+    assert not check.intact
+    assert check.message == f"entry {seq} was altered (its hash does not match its content)"
 
 
 def test_tampering_with_an_entrys_actor_is_found(store, lifecycle):
     seq = _seq_of(store, "quarantine.release")
     _tamper(store, "UPDATE audit SET actor = 'gov-eve' WHERE seq = ?", seq)
-    intact, _, message = store.verify_audit()
-    assert not intact and message.startswith(f"entry {seq} ")
+    check = store.verify_audit()
+    assert not check.intact and check.message.startswith(f"entry {seq} ")
 
 
 def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(store, lifecycle):
-    from solr_policy.store.sqlite import audit_hash
+    from solr_policy.store.audit_chain import audit_hash
 
     seq = _seq_of(store, "instruction.approve")
     row = store.audit_entries(kind="instruction.approve")[0]
-    payload = row["payload"].replace("as instructed", "self-approved")
-    fields = {k: row[k] for k in ("actor", "originator", "device", "instruction")}
-    _tamper(store, "UPDATE audit SET payload = ?, hash = ? WHERE seq = ?", payload, audit_hash(row["prev_hash"], seq, row["at"], row["kind"], fields, payload), seq)
-    intact, _, message = store.verify_audit()
-    assert not intact and message == f"entry {seq + 1} does not link to entry {seq}"
+    payload = row.payload.replace("as instructed", "self-approved")
+    fields = {k: getattr(row, k) for k in ("actor", "originator", "device", "instruction")}
+    _tamper(store, "UPDATE audit SET payload = ?, hash = ? WHERE seq = ?", payload, audit_hash(row.prev_hash, seq, row.at, row.kind, fields, payload), seq)
+    check = store.verify_audit()
+    assert not check.intact and check.message == f"entry {seq + 1} does not link to entry {seq}"
 
 
 def test_deleting_an_entry_is_found(store, lifecycle):
     seq = _seq_of(store, "adt.submit")
     _tamper(store, "DELETE FROM audit WHERE seq = ?", seq)
-    intact, _, message = store.verify_audit()
-    assert not intact and message == f"entry {seq} is missing (next is {seq + 1})"
+    check = store.verify_audit()
+    assert not check.intact and check.message == f"entry {seq} is missing (next is {seq + 1})"
 
 
 def test_deleting_the_newest_entries_is_found(store, lifecycle):
-    last = store.audit_entries()[-1]["seq"]
+    last = store.audit_entries()[-1].seq
     _tamper(store, "DELETE FROM audit WHERE seq >= ?", last - 1)
-    intact, _, message = store.verify_audit()
-    assert not intact and f"entry {last} was written" in message
+    check = store.verify_audit()
+    assert not check.intact and f"entry {last} was written" in check.message
 
 
 def run(db: Path, *args: str):

@@ -3,7 +3,6 @@ twice. Decisions, counters, ADT usage, quarantine and the audit chain must add u
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from collections import Counter
 from datetime import datetime, timezone
@@ -118,7 +117,7 @@ def test_processes_sharing_one_database_add_up_exactly(shared_db):
         # One decision audit entry per request, with the outcome the worker saw.
         entries = store.audit_entries(kind="decision")
         assert len(entries) == REQUESTS
-        payloads = [json.loads(e["payload"]) for e in entries]
+        payloads = [e.payload_data() for e in entries]
         assert Counter(p["outcome"] for p in payloads) == outcomes
         assert {(p["request"]["counter"], p["outcome"]) for p in payloads} == {(d["counter"], d["outcome"]) for d in decided}
 
@@ -137,23 +136,23 @@ def test_processes_sharing_one_database_add_up_exactly(shared_db):
 
         # ADT usage counts exactly the allowed requests, in the hour and in the day window.
         rows = store.all_adt_usage()
-        hour = [r for r in rows if r["period"] == "hour"]
-        day = [r for r in rows if r["period"] == "day"]
-        assert [r["window_start"] for r in hour] == [NOW.strftime("%Y-%m-%dT%H:00Z")]
-        assert [r["window_start"] for r in day] == [NOW.strftime("%Y-%m-%d")]
-        assert sum(r["count"] for r in hour) == allowed == sum(r["count"] for r in day)
+        hour = [r for r in rows if r.period == "hour"]
+        day = [r for r in rows if r.period == "day"]
+        assert [r.window_start for r in hour] == [NOW.strftime("%Y-%m-%dT%H:00Z")]
+        assert [r.window_start for r in day] == [NOW.strftime("%Y-%m-%d")]
+        assert sum(r.count for r in hour) == allowed == sum(r.count for r in day)
 
         # Every quarantine outcome, and only those, is durably held.
         held = store.list_quarantine()
         assert len(held) == quarantined
-        assert sorted(q["id"] for q in held) == sorted(d["quarantine_id"] for d in decided if d["outcome"] == "quarantine")
-        assert all(q["status"] == "held" for q in held)
-        assert sorted(int(q["counter"]) for q in held) == sorted(d["counter"] for d in decided if d["outcome"] == "quarantine")
+        assert sorted(q.id for q in held) == sorted(d["quarantine_id"] for d in decided if d["outcome"] == "quarantine")
+        assert all(q.status == "held" for q in held)
+        assert sorted(q.counter for q in held) == sorted(d["counter"] for d in decided if d["outcome"] == "quarantine")
 
         # The chain is intact and every seq is there exactly once.
-        intact, count, message = store.verify_audit()
-        assert intact, message
-        seqs = [e["seq"] for e in store.audit_entries()]
-        assert seqs == list(range(1, len(seqs) + 1)) and count == len(seqs)
+        check = store.verify_audit()
+        assert check.intact, check.message
+        seqs = [e.seq for e in store.audit_entries()]
+        assert seqs == list(range(1, len(seqs) + 1)) and check.entries == len(seqs)
     finally:
         store.close()

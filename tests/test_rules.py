@@ -18,7 +18,7 @@ from solr_policy.gbcs import decode_general_signing
 from solr_policy.policy import PreCommandSigner
 from solr_policy.rules import RULES, RULES_BY_ID, GbcsError, PreCommandSignature, Release, evaluate
 from solr_policy.rules.base import Facts
-from solr_policy.testing.facts import DEVICE_EUI, FAILED, NOW, USER_EUI, allowed_facts, signer, with_request
+from solr_policy.testing.facts import DEVICE_EUI, FAILED, NOW, USER_EUI, adt_file, allowed_facts, signer, with_request
 from solr_policy.testing.gbcs import build_general_signing
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Smets, User, UserStatus
 
@@ -63,8 +63,8 @@ def instruction(**changes) -> Instruction:
     return Instruction(**{**base, **changes})
 
 
-def adt(thresholds: dict) -> tuple[dict, ...]:
-    return ({"reference": "ADT-1", "aro": "aro-ann", "supplier": FAILED, "thresholds": json.dumps(thresholds)},)
+def adt(thresholds: dict) -> tuple:
+    return (adt_file(thresholds),)
 
 
 # (rule id, what changes, facts, expected result, expected DUIS code, words in the message)
@@ -166,7 +166,6 @@ def test_the_readme_table_is_the_rules_own_metadata():
 
 
 def test_the_rules_command_lists_every_rule():
-    import json
 
     from click.testing import CliRunner
 

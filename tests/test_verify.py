@@ -18,12 +18,13 @@ from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 
 from conftest import REFERENCE, USER_EUI, add_cert, request_xml, signed
-from solr_policy.crypto.certs import SmkiStatus, read_certificate_file, read_certificates
+from solr_policy.crypto.certs import read_certificate_file, read_certificates
 from solr_policy.crypto.sign import key_info_for, load_private_key, sign_duis
 from solr_policy.crypto.verify import Verifier
 from solr_policy.duis.models import OtherBody, UpdatePaymentMode
 from solr_policy.duis.parser import NS_SR
 from solr_policy.errors import ParseRefused, Refused, SignatureRefused
+from solr_policy.records import SmkiStatus
 from test_certs import der_of, non_minimal_serial
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from solr_policy.crypto.certs import SmkiStatus, read_certificates
+from solr_policy.crypto.certs import read_certificates
 from solr_policy.policy import PolicySet
+from solr_policy.records import SmkiStatus
 from solr_policy.testing.pki import TestPki
 from solr_policy.store import SqliteStore
 from solr_policy.world import DeviceType, InstructionStatus, Party, Smets, UserStatus

@@ -14,14 +14,17 @@ the alert to the endpoint is the embedding pipeline's job.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict
 
 from solr_policy.alerts.parse import Alert, build_alert
-from solr_policy.crypto.certs import SmkiStatus
 from solr_policy.crypto.verify import Verifier
 from solr_policy.errors import Refused
+from solr_policy.policy import PolicySet
+from solr_policy.records import AlertDelivery, AlertStatus, SmkiStatus
+from solr_policy.store.base import Store
 from solr_policy.world import InstructionStatus
 
 FAILED_STATES = (InstructionStatus.ACTIVE, InstructionStatus.SUSPENDED, InstructionStatus.ENDED)
@@ -44,34 +47,34 @@ class Delivery(BaseModel):
     rule: str | None = None
 
 
-def plan(store, alert: Alert, *, policies=None) -> tuple[str, list[Target], str]:
+def plan(store: Store, alert: Alert, *, policies: PolicySet | None = None) -> tuple[AlertStatus, list[Target], str]:
     """Where an alert goes now: (status, targets, reason). Reads the store, writes nothing."""
     user = store.get_user(alert.recipient)
     if user is None:
-        return "pending", [], f"recipient {alert.recipient} is not a known User"
+        return AlertStatus.PENDING, [], f"recipient {alert.recipient} is not a known User"
     failed_in = [i for i in store.instructions(failed_supplier=user.party) if i.status in FAILED_STATES]
     certificates = store.find_certificates(eui=alert.recipient)
     revoked = bool(certificates) and all(c.status is SmkiStatus.REVOKED for c in certificates)
     if not failed_in or not revoked:
         why = "its Party is not a failed Supplier" if not failed_in else "its certificates are not revoked"
-        return "routed", [Target(kind="user", id=alert.recipient)], f"to the recipient User: {why}"
+        return AlertStatus.ROUTED, [Target(kind="user", id=alert.recipient)], f"to the recipient User: {why}"
     srp = store.srp_for_supplier(user.party)
     if srp is None:
-        return "pending", [], f"failed Supplier {user.party}'s certificates are revoked and no SRP is registered for it"
-    targets = [Target(kind="srp", id=srp["id"], endpoint=srp["endpoint"])]
+        return AlertStatus.PENDING, [], f"failed Supplier {user.party}'s certificates are revoked and no SRP is registered for it"
+    targets = [Target(kind="srp", id=srp.id, endpoint=srp.endpoint)]
     copy_parties = sorted({i.solr_party for i in failed_in})
     policy = policies.for_role("SC") if policies is not None else None
     if policy is not None and policy.alerts_to_solr_party:
         targets += [Target(kind="solr_party", id=party) for party in copy_parties]
     reason = (
         f"failed Supplier {user.party} (instruction {failed_in[-1].reference}, {failed_in[-1].status.value}) "
-        f"has its certificates revoked: to its SRP {srp['id']}"
+        f"has its certificates revoked: to its SRP {srp.id}"
     )
-    return "routed", targets, reason
+    return AlertStatus.ROUTED, targets, reason
 
 
 class AlertRouter:
-    def __init__(self, store, *, policies=None, schema=None) -> None:
+    def __init__(self, store: Store, *, policies: PolicySet | None = None, schema=None) -> None:
         self.store = store
         self.policies = policies
         self.verifier = Verifier(store, schema=schema)
@@ -84,18 +87,16 @@ class AlertRouter:
             # Kept, bytes and all: a genuine alert refused today (say, the DCC's new signing
             # certificate is not imported yet) can be routed by retry(refused=True) later.
             with self.store.transaction():
-                item = self.store.add_alert_delivery(
-                    {"received_at": now.isoformat(), "response_id": "", "recipient": "", "device": None, "alert": "{}",
-                     "raw": raw, "status": "refused", "target_kind": None, "target_id": None, "endpoint": None,
-                     "reason": f"{refusal.rule}: {refusal.message}", "routed_at": None}
+                refused = AlertDelivery(
+                    received_at=now, response_id="", recipient="", device=None, alert="{}",
+                    status=AlertStatus.REFUSED, reason=f"{refusal.rule}: {refusal.message}",
                 )
+                item = self.store.add_alert_delivery(refused, raw)
                 self.store.append_audit("alert.refused", {"delivery": item, **refusal.as_dict()}, at=now)
             return Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=item)
         with self.store.transaction():
             status, targets, reason = plan(self.store, alert, policies=self.policies)
-            item = self.store.add_alert_delivery(
-                {"received_at": now.isoformat(), "raw": raw, **self._row(alert, status, targets, reason, now)}
-            )
+            item = self.store.add_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=now), raw)
             self._audit(item, alert, status, targets, reason, now)
         return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=item)
 
@@ -104,29 +105,33 @@ class AlertRouter:
         also check again the alerts refused earlier (e.g. once a DCC certificate is imported)."""
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         results = []
-        for row in self.store.alert_deliveries(status="pending") + (self.store.alert_deliveries(status="refused") if refused else []):
-            if row["status"] == "refused":
+        waiting = self.store.alert_deliveries(status=AlertStatus.PENDING)
+        if refused:
+            waiting += self.store.alert_deliveries(status=AlertStatus.REFUSED)
+        for row in waiting:
+            assert row.id is not None  # read from the store
+            if row.status is AlertStatus.REFUSED:
                 try:
-                    alert = self._read(self.store.alert_raw(row["id"]), now)
+                    alert = self._read(self.store.alert_raw(row.id) or b"", now)
                 except Refused as refusal:
-                    results.append(Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=row["id"]))
+                    results.append(Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=row.id))
                     continue
             else:
-                alert = Alert.model_validate_json(row["alert"])
+                alert = Alert.model_validate_json(row.alert)
             with self.store.transaction():
                 # Another process may have routed it meanwhile: act only on the row as it is now.
-                current = self.store.alert_delivery_status(row["id"])
-                if current != row["status"]:
+                current = self.store.get_alert_delivery(row.id)
+                if current is None or current.status is not row.status:
                     continue
                 status, targets, reason = plan(self.store, alert, policies=self.policies)
-                if status == "routed" or current == "refused":
-                    self.store.update_alert_delivery(row["id"], **self._row(alert, status, targets, reason, now))
-                    self._audit(row["id"], alert, status, targets, reason, now, retry=True)
-                elif reason != row["reason"]:
+                if status is AlertStatus.ROUTED or current.status is AlertStatus.REFUSED:
+                    self.store.update_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=row.received_at, item=row.id))
+                    self._audit(row.id, alert, status, targets, reason, now, retry=True)
+                elif reason != row.reason:
                     # Still pending, for a new reason (e.g. the recipient is now known, but its
                     # failed Supplier has no SRP yet): the queue shows why it waits *now*.
-                    self.store.update_alert_delivery(row["id"], reason=reason)
-            results.append(Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row["id"]))
+                    self.store.update_alert_delivery(dataclasses.replace(current, reason=reason))
+            results.append(Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row.id))
         return results
 
     def retry_pending(self, *, now: datetime | None = None) -> list[Delivery]:
@@ -138,21 +143,25 @@ class AlertRouter:
         return build_alert(verified.signed_root)
 
     @staticmethod
-    def _row(alert: Alert, status: str, targets: list[Target], reason: str, now: datetime) -> dict:
-        return {
-            "response_id": alert.response_id,
-            "recipient": alert.recipient,
-            "device": alert.device,
-            "alert": alert.model_dump_json(),
-            "status": status,
-            "target_kind": ",".join(t.kind for t in targets) or None,
-            "target_id": ",".join(t.id for t in targets) or None,
-            "endpoint": ",".join(t.endpoint or "" for t in targets) or None,
-            "reason": reason,
-            "routed_at": now.isoformat() if status == "routed" else None,
-        }
+    def _delivery(
+        alert: Alert, status: AlertStatus, targets: list[Target], reason: str, now: datetime, *, received_at: datetime, item: int | None = None
+    ) -> AlertDelivery:
+        return AlertDelivery(
+            id=item,
+            received_at=received_at,
+            response_id=alert.response_id,
+            recipient=alert.recipient,
+            device=alert.device,
+            alert=alert.model_dump_json(),
+            status=status,
+            target_kind=",".join(t.kind for t in targets) or None,
+            target_id=",".join(t.id for t in targets) or None,
+            endpoint=",".join(t.endpoint or "" for t in targets) or None,
+            reason=reason,
+            routed_at=now if status is AlertStatus.ROUTED else None,
+        )
 
-    def _audit(self, item: int, alert: Alert, status: str, targets: list[Target], reason: str, now: datetime, *, retry: bool = False) -> None:
+    def _audit(self, item: int, alert: Alert, status: AlertStatus, targets: list[Target], reason: str, now: datetime, *, retry: bool = False) -> None:
         payload = {"delivery": item, "status": status, "targets": [t.model_dump() for t in targets], "reason": reason, "alert": alert.summary()}
         if retry:
             payload["retry"] = True

@@ -11,61 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timezone
 from functools import lru_cache
-from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict
 
 from solr_policy.errors import CertificateRefused
+from solr_policy.records import ROLE_NAMES, CertRecord
 
 UNIQUE_IDENTIFIER = "2.5.4.45"
-
-# Remote Party Roles of the SMKI (hex in the certificate's OU, decimal here).
-ROLE_NAMES: dict[int, str] = {
-    0: "Root",
-    1: "Recovery",
-    2: "Supplier",
-    3: "Network Operator",
-    4: "Access Control Broker",
-    5: "Transitional CoS",
-    6: "WAN Provider",
-    7: "Issuing Authority",
-    8: "Load Controller",
-    127: "Other",
-    135: "XML Sign",
-    137: "DSP XML Sign",
-}
-ROLE_XML_SIGN = 135
-ROLE_DSP_XML_SIGN = 137
-
-
-class SmkiStatus(str, Enum):
-    """SMKI certificate statuses (single letters as the SMKI repository shows them)."""
-
-    PENDING = "P"
-    IN_USE = "I"
-    NOT_IN_USE = "N"
-    EXPIRED = "E"
-    REVOKED = "R"
-
-    @property
-    def label(self) -> str:
-        return self.name.replace("_", " ").capitalize()
-
-    @classmethod
-    def parse(cls, text: str) -> "SmkiStatus":
-        key = text.strip().upper().replace(" ", "_").replace("-", "_")
-        for status in cls:
-            if key in (status.value, status.name):
-                return status
-        names = ", ".join(f"{s.value} ({s.label})" for s in cls)
-        raise ValueError(f"unknown SMKI status {text!r}; use one of {names}")
-
 
 _ATTR_NAMES = {
     "2.5.4.3": "CN",
@@ -150,55 +107,6 @@ def _name_key(name: x509.Name) -> str:
     return ",".join(sorted(pairs))
 
 
-class CertRecord(BaseModel):
-    """What the store keeps about one certificate (never a private key)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    serial: int
-    issuer: str  # issuer_key() form
-    subject: str
-    subject_eui: str | None
-    role: int | None
-    key_usage: tuple[str, ...]
-    not_before: datetime
-    not_after: datetime
-    status: SmkiStatus = SmkiStatus.IN_USE
-    spki_sha256: str  # hash of the SubjectPublicKeyInfo: the key-separation check compares these
-    fingerprint: str  # SHA-256 of the DER
-    der: bytes
-    lenient: bool = False  # read by the lenient parser
-
-    @property
-    def role_name(self) -> str:
-        if self.role is None:
-            return "unknown"
-        return ROLE_NAMES.get(self.role, f"role {self.role}")
-
-    def valid_at(self, when: datetime) -> bool:
-        return self.not_before <= when <= self.not_after
-
-    def summary(self) -> dict[str, object]:
-        """JSON-safe facts: never the whole certificate."""
-        return {
-            "serial": str(self.serial),
-            "issuer": self.issuer,
-            "subject_eui": self.subject_eui,
-            "role": self.role,
-            "role_name": self.role_name,
-            "key_usage": list(self.key_usage),
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
-            "status": self.status.value,
-            "status_label": self.status.label,
-            "fingerprint": self.fingerprint[:16],
-        }
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def _role_from_ou(values: list[str]) -> int | None:
     """The Remote Party Role: hex in the OU (``87`` = 135); legacy DCC certificates write the
     three-digit roles in decimal (``137``), which cannot be hex of one byte."""
@@ -211,7 +119,7 @@ def _role_from_ou(values: list[str]) -> int | None:
     return None
 
 
-def role_written_in_decimal(record: "CertRecord") -> bool:
+def role_written_in_decimal(record: CertRecord) -> bool:
     """True for a legacy certificate whose OU gives its role in decimal (e.g. ``137``)."""
     return record.role is not None and record.role >= 100 and f"OU={record.role}" in record.subject
 

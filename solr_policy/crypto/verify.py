@@ -24,21 +24,13 @@ from signxml import (
 )
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
 
-from solr_policy.crypto.certs import (
-    ROLE_DSP_XML_SIGN,
-    ROLE_NAMES,
-    ROLE_XML_SIGN,
-    CertRecord,
-    SmkiStatus,
-    is_p256,
-    issuer_key,
-    public_key,
-)
+from solr_policy.crypto.certs import is_p256, issuer_key, public_key
 from solr_policy.duis.models import DuisRequest
 from solr_policy.duis.parser import DEFAULT_LIMITS, NS_DS, ParserLimits, _parser, parse_document
 from solr_policy.duis.request import build_request
 from solr_policy.errors import ParseRefused, SignatureRefused
-from solr_policy.store.base import Store
+from solr_policy.records import ROLE_DSP_XML_SIGN, ROLE_XML_SIGN, CertRecord, Signer, SmkiStatus, role_name
+from solr_policy.store.base import CertificateStore
 
 _DS = f"{{{NS_DS}}}"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -64,15 +56,6 @@ def _config(now: datetime) -> SignatureConfiguration:
         # XMLDSig: a node-set left by the transforms becomes octets by Canonical XML 1.0.
         default_reference_c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0,
     )
-
-
-@dataclass(frozen=True)
-class Signer:
-    certificate: CertRecord
-    resolved_by: str  # "issuer-serial" or "dsp-key" (KeyInfo named no stored certificate)
-
-    def summary(self) -> dict[str, object]:
-        return {**self.certificate.summary(), "resolved_by": self.resolved_by}
 
 
 @dataclass(frozen=True)
@@ -164,7 +147,7 @@ def _check_shape(root: etree._Element) -> _KeyRef:
 class Verifier:
     """Verifies DUIS message signatures against the certificate store. Thread-safe."""
 
-    def __init__(self, store: Store, *, limits: ParserLimits = DEFAULT_LIMITS, schema=None) -> None:
+    def __init__(self, store: CertificateStore, *, limits: ParserLimits = DEFAULT_LIMITS, schema=None) -> None:
         self.store = store
         self.limits = limits
         self.schema = schema  # optional solr_policy.duis.xsd.DuisSchema
@@ -265,15 +248,13 @@ class Verifier:
 
     def _check_key_separation(self, record: CertRecord, who: str) -> None:
         # SEC MP104: an XML signing key must not also be a Digital Signing or Key Agreement key.
-        for serial, role, usage, eui in self.store.key_shared_with(record.spki_sha256, record.fingerprint):
-            usages = usage.split(",")
-            if role not in (ROLE_XML_SIGN, ROLE_DSP_XML_SIGN) or "key_agreement" in usages:
-                kind = "Key Agreement" if "key_agreement" in usages else "Digital Signing"
-                role_name = ROLE_NAMES.get(role, f"role {role}") if role is not None else "unknown role"
+        for other in self.store.key_shared_with(record.spki_sha256, record.fingerprint):
+            if other.role not in (ROLE_XML_SIGN, ROLE_DSP_XML_SIGN) or "key_agreement" in other.key_usage:
+                kind = "Key Agreement" if "key_agreement" in other.key_usage else "Digital Signing"
                 raise SignatureRefused(
                     "signature.key_separation",
-                    f"{who} shares its key with {kind} certificate serial {serial} "
-                    f"({eui}, {role_name}); MP104 requires separate keys",
+                    f"{who} shares its key with {kind} certificate serial {other.serial} "
+                    f"({other.subject_eui}, {role_name(other.role)}); MP104 requires separate keys",
                 )
 
     def _crypto_verify(self, raw: bytes, record: CertRecord, now: datetime) -> etree._Element:

@@ -77,10 +77,10 @@ class Engine:
 
         The caller (``governance.quarantine.release``) has checked the officer's authority.
         """
-        held = self.store.get_quarantine(item)
+        held = self.store.quarantined_request(item)
         if held is None:
             raise GovernanceRefused("R4.quarantine-unknown", f"no quarantined request {item}")
-        return self._run(bytes(held["raw"]), _utc(now), commit_effects=True, release=Release(item, officer))
+        return self._run(held.raw, _utc(now), commit_effects=True, release=Release(item, officer))
 
     # -- the stages, composed -------------------------------------------------------------
     def _run(self, raw: bytes, now: datetime, *, commit_effects: bool, release: Release | None = None) -> Decision:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from solr_policy.decision import Decision
 from solr_policy.engine.authorize import Effects
+from solr_policy.records import QuarantineStatus
 from solr_policy.store.base import Store
 
 
@@ -26,7 +27,7 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes) ->
         decision = decision.model_copy(update={"quarantine_id": item})
     if effects.release is not None:
         store.resolve_quarantine(
-            effects.release.item, status="released", by=effects.release.officer, at=decision.decided_at,
+            effects.release.item, status=QuarantineStatus.RELEASED, by=effects.release.officer, at=decision.decided_at,
             reason="released and allowed",
         )
     store.append_audit(

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from solr_policy.crypto.certs import SmkiStatus, public_key
+from solr_policy.crypto.certs import public_key
 from solr_policy.duis.models import SignedPreCommand
-from solr_policy.gbcs import GbcsHeader
-from solr_policy.gbcs.signature import verify_gbcs_signature
-from solr_policy.policy import Policy
 from solr_policy.engine.admit import Admitted
 from solr_policy.errors import GovernanceRefused
-from solr_policy.policy import PolicySet
+from solr_policy.gbcs import GbcsHeader
+from solr_policy.gbcs.signature import verify_gbcs_signature
+from solr_policy.policy import Policy, PolicySet
+from solr_policy.records import ROLE_SUPPLIER, SmkiStatus
 from solr_policy.rules import Facts, PreCommandSignature, Release
 from solr_policy.rules.r4_adt import usage_windows
 from solr_policy.store.base import Store
-
-ROLE_SUPPLIER = 2  # SMKI Remote Party Role of Digital Signing certificates for Critical Commands
 
 
 def gather(
@@ -32,7 +30,7 @@ def gather(
     if release is not None:
         # Read again inside the transaction: of two officers releasing at once, one wins.
         held = store.get_quarantine(release.item)
-        if held is None or held["status"] != "held":
+        if held is None or not held.held:
             raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {release.item} is no longer held")
     user = store.get_user(rid.originator)
     policy = policies.for_role(user.role) if user else None

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from solr_policy.eui import parse_eui64
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance.officers import ARO, require_officer
+from solr_policy.records import AdtFileRecord
+from solr_policy.store.base import Store
 from solr_policy.yamlio import DataFileError, load_yaml, validate
 
 MAX_ADT_BYTES = 64 * 1024
@@ -96,14 +97,16 @@ def _verify(data: bytes, signature: bytes, public_key_pem: str, aro: str) -> Non
         raise GovernanceRefused("R4.adt-signature", f"the ADT file's signature does not verify with ARO {aro}'s key (changed after signing, or signed by someone else)") from None
 
 
-def submit_adt(store, data: bytes, signature: bytes, *, aro: str, at: datetime, source: str = "<adt>") -> AdtFile:
+def submit_adt(store: Store, data: bytes, signature: bytes, *, aro: str, at: datetime, source: str = "<adt>") -> AdtFile:
     """Verify and store an ADT file; refusals name their reason and change nothing."""
     with store.transaction():
         officer = require_officer(store, aro, ARO)
-        _verify(data, signature, officer["public_key"], aro)
+        if officer.public_key is None:
+            raise GovernanceRefused("R4.adt-signature", f"ARO {aro} has no registered key to verify the ADT file with")
+        _verify(data, signature, officer.public_key, aro)
         adt = parse_adt(data, source)
-        if adt.party != officer["party"]:
-            raise GovernanceRefused("R4.adt-party", f"the ADT file is for Party {adt.party}, but ARO {aro} is an officer of {officer['party']}")
+        if adt.party != officer.party:
+            raise GovernanceRefused("R4.adt-party", f"the ADT file is for Party {adt.party}, but ARO {aro} is an officer of {officer.party}")
         user = store.get_user(adt.user)
         if user is None or user.party != adt.party:
             raise GovernanceRefused("R4.adt-user", f"User {adt.user} is not a User of Party {adt.party}")
@@ -112,22 +115,23 @@ def submit_adt(store, data: bytes, signature: bytes, *, aro: str, at: datetime, 
         if store.get_adt_file(adt.reference) is not None:
             raise GovernanceRefused("R4.adt-reference", f"an ADT file {adt.reference} was already submitted; give a new file a new reference")
         digest = hashlib.sha256(data).hexdigest()
+        thresholds = {srv: t.model_dump(exclude_none=True) for srv, t in adt.thresholds.items()}
         store.put_adt_file(
-            {
-                "reference": adt.reference,
-                "party": adt.party,
-                "user_id": adt.user,
-                "supplier": adt.supplier,
-                "aro": aro,
-                "submitted_at": at.isoformat(),
-                "thresholds": json.dumps({srv: t.model_dump(exclude_none=True) for srv, t in adt.thresholds.items()}, sort_keys=True),
-                "sha256": digest,
-            }
+            AdtFileRecord(
+                reference=adt.reference,
+                party=adt.party,
+                user_id=adt.user,
+                supplier=adt.supplier,
+                aro=aro,
+                submitted_at=at,
+                thresholds=thresholds,
+                sha256=digest,
+            )
         )
         store.append_audit(
             "adt.submit",
             {"reference": adt.reference, "party": adt.party, "user": adt.user, "supplier": adt.supplier, "sha256": digest,
-             "thresholds": {srv: t.model_dump(exclude_none=True) for srv, t in adt.thresholds.items()}},
+             "thresholds": thresholds},
             at=at,
             actor=aro,
             originator=adt.user,

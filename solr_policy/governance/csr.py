@@ -21,17 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, ConfigDict
 
-from solr_policy.crypto.certs import (
-    _KU_NAMES,
-    ROLE_NAMES,
-    ROLE_XML_SIGN,
-    UNIQUE_IDENTIFIER,
-    _eui_from_unique_identifier,
-)
+from solr_policy.crypto.certs import _KU_NAMES, UNIQUE_IDENTIFIER, _eui_from_unique_identifier
 from solr_policy.eui import parse_eui64
+from solr_policy.records import ROLE_NAMES, ROLE_SUPPLIER, ROLE_XML_SIGN
 from solr_policy.world import SOLR_CONTINGENCY, USER_ROLES, UserStatus
-
-ROLE_SUPPLIER = 2  # Remote Party Role of Digital Signing / Key Agreement certificates of a Supplier
 
 # Stable rule ids (what a pipeline keys on).
 ALLOWED = "R2.xml-signing-allowed"

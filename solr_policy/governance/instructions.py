@@ -14,6 +14,7 @@ from datetime import datetime
 
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance.officers import GOVERNANCE, require_officer
+from solr_policy.store.base import Store
 from solr_policy.world import Instruction, InstructionStatus
 
 S = InstructionStatus
@@ -34,7 +35,7 @@ def _reason(reason: str) -> str:
     return reason.strip()
 
 
-def _check_overlap(store, instruction: Instruction) -> None:
+def _check_overlap(store: Store, instruction: Instruction) -> None:
     for other in store.instructions(failed_supplier=instruction.failed_supplier):
         if other.reference == instruction.reference or other.status not in LIVE:
             continue
@@ -48,14 +49,14 @@ def _check_overlap(store, instruction: Instruction) -> None:
             )
 
 
-def _audit_refusal(store, action: str, reference: str, officer: str, refusal: GovernanceRefused, at: datetime) -> None:
+def _audit_refusal(store: Store, action: str, reference: str, officer: str, refusal: GovernanceRefused, at: datetime) -> None:
     # A refused step changes nothing, but the attempt itself is part of the record.
     store.append_audit(
         f"instruction.{action}.refused", {"reference": reference, **refusal.as_dict()}, at=at, actor=officer, instruction=reference
     )
 
 
-def propose(store, instruction: Instruction, *, officer: str, reason: str, at: datetime) -> Instruction:
+def propose(store: Store, instruction: Instruction, *, officer: str, reason: str, at: datetime) -> Instruction:
     try:
         return _propose(store, instruction, officer=officer, reason=reason, at=at)
     except GovernanceRefused as refusal:
@@ -63,7 +64,7 @@ def propose(store, instruction: Instruction, *, officer: str, reason: str, at: d
         raise
 
 
-def transition(store, reference: str, action: str, *, officer: str, reason: str, at: datetime) -> Instruction:
+def transition(store: Store, reference: str, action: str, *, officer: str, reason: str, at: datetime) -> Instruction:
     try:
         return _transition(store, reference, action, officer=officer, reason=reason, at=at)
     except GovernanceRefused as refusal:
@@ -71,7 +72,7 @@ def transition(store, reference: str, action: str, *, officer: str, reason: str,
         raise
 
 
-def _propose(store, instruction: Instruction, *, officer: str, reason: str, at: datetime) -> Instruction:
+def _propose(store: Store, instruction: Instruction, *, officer: str, reason: str, at: datetime) -> Instruction:
     reason = _reason(reason)
     with store.transaction():
         require_officer(store, officer, GOVERNANCE)
@@ -92,7 +93,7 @@ def _propose(store, instruction: Instruction, *, officer: str, reason: str, at: 
     return proposed
 
 
-def _transition(store, reference: str, action: str, *, officer: str, reason: str, at: datetime) -> Instruction:
+def _transition(store: Store, reference: str, action: str, *, officer: str, reason: str, at: datetime) -> Instruction:
     if action not in TRANSITIONS:
         raise GovernanceRefused("governance.action", f"unknown action {action!r}")
     reason = _reason(reason)

@@ -8,18 +8,17 @@ Every step is audited with who did it and why.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from solr_policy.errors import GovernanceRefused
+from solr_policy.records import OfficerKind, OfficerRecord, OfficerStatus
+from solr_policy.store.base import Store
 
-GOVERNANCE, SRO, ARO = "governance", "sro", "aro"
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat()
+GOVERNANCE, SRO, ARO = OfficerKind.GOVERNANCE, OfficerKind.SRO, OfficerKind.ARO
 
 
 def load_public_key(pem: bytes | str, who: str) -> str:
@@ -39,30 +38,33 @@ def load_public_key(pem: bytes | str, who: str) -> str:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def require_officer(store, officer_id: str, kind: str | tuple[str, ...], *, party: str | None = None) -> dict:
-    kinds = (kind,) if isinstance(kind, str) else kind
+def require_officer(
+    store: Store, officer_id: str, kind: OfficerKind | tuple[OfficerKind, ...], *, party: str | None = None
+) -> OfficerRecord:
+    kinds = (kind,) if isinstance(kind, OfficerKind) else kind
     officer = store.get_officer(officer_id)
     if officer is None:
         raise GovernanceRefused("governance.unknown-officer", f"{officer_id} is not a registered officer")
-    if officer["status"] != "active":
-        raise GovernanceRefused("governance.officer-removed", f"officer {officer_id} was removed on {officer['removed_at']}")
-    if officer["kind"] not in kinds:
-        raise GovernanceRefused("governance.officer-kind", f"{officer_id} is a {officer['kind'].upper()} officer; this needs {' or '.join(k.upper() for k in kinds)}")
-    if party is not None and officer["kind"] != GOVERNANCE and officer["party"] != party:
-        raise GovernanceRefused("governance.officer-party", f"{officer_id} is an officer of Party {officer['party']}, not of {party}")
+    if not officer.active:
+        removed = officer.removed_at.isoformat() if officer.removed_at else "an unknown date"
+        raise GovernanceRefused("governance.officer-removed", f"officer {officer_id} was removed on {removed}")
+    if officer.kind not in kinds:
+        raise GovernanceRefused("governance.officer-kind", f"{officer_id} is a {officer.kind.upper()} officer; this needs {' or '.join(k.upper() for k in kinds)}")
+    if party is not None and officer.kind is not GOVERNANCE and officer.party != party:
+        raise GovernanceRefused("governance.officer-party", f"{officer_id} is an officer of Party {officer.party}, not of {party}")
     return officer
 
 
-def _new(store, officer_id: str) -> None:
+def _new(store: Store, officer_id: str) -> None:
     if store.get_officer(officer_id) is not None:
         raise GovernanceRefused("governance.officer-exists", f"officer {officer_id} already exists")
 
 
-def register_governance_officer(store, officer_id: str, *, name: str, at: datetime, by: str | None = None) -> dict:
+def register_governance_officer(store: Store, officer_id: str, *, name: str, at: datetime, by: str | None = None) -> OfficerRecord:
     """Bootstrap: the first governance officer is registered by whoever runs the store;
     later ones by an existing governance officer (``by``)."""
     with store.transaction():
-        existing = [o for o in store.list_officers() if o["kind"] == GOVERNANCE and o["status"] == "active"]
+        existing = [o for o in store.list_officers() if o.kind is GOVERNANCE and o.active]
         if existing:
             if by is None:
                 raise GovernanceRefused("governance.officer-kind", "an existing governance officer must register new ones (--by)")
@@ -70,64 +72,50 @@ def register_governance_officer(store, officer_id: str, *, name: str, at: dateti
         elif by is not None:
             raise GovernanceRefused("governance.unknown-officer", f"no governance officer exists yet, so {by} cannot register one; the first registers without --by")
         _new(store, officer_id)
-        record = _record(officer_id, GOVERNANCE, name, None, None, by, at)
+        record = OfficerRecord(officer_id, GOVERNANCE, name, party=None, public_key=None, appointed_at=at, appointed_by=by)
         store.put_officer(record)
         store.append_audit("officer.register-governance", {"officer": officer_id, "name": name}, at=at, actor=by or officer_id)
     return record
 
 
-def register_sro(store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> dict:
+def register_sro(store: Store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> OfficerRecord:
     with store.transaction():
         require_officer(store, by, GOVERNANCE)
         if store.get_party(party) is None:
             raise GovernanceRefused("governance.unknown-party", f"Party {party} is not known")
-        if any(o["kind"] == SRO and o["status"] == "active" for o in store.list_officers(party=party)):
+        if any(o.kind is SRO and o.active for o in store.list_officers(party=party)):
             raise GovernanceRefused("R4.one-sro", f"Party {party} already has an active SRO")
         _new(store, officer_id)
-        record = _record(officer_id, SRO, name, party, load_public_key(public_key, officer_id), by, at)
+        record = OfficerRecord(officer_id, SRO, name, party, load_public_key(public_key, officer_id), appointed_at=at, appointed_by=by)
         store.put_officer(record)
         store.append_audit("officer.register-sro", {"officer": officer_id, "party": party, "name": name}, at=at, actor=by)
     return record
 
 
-def appoint_aro(store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> dict:
+def appoint_aro(store: Store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> OfficerRecord:
     with store.transaction():
         require_officer(store, by, SRO, party=party)
         _new(store, officer_id)
-        record = _record(officer_id, ARO, name, party, load_public_key(public_key, officer_id), by, at)
+        record = OfficerRecord(officer_id, ARO, name, party, load_public_key(public_key, officer_id), appointed_at=at, appointed_by=by)
         store.put_officer(record)
         store.append_audit("officer.appoint-aro", {"officer": officer_id, "party": party, "name": name}, at=at, actor=by)
     return record
 
 
-def remove_officer(store, officer_id: str, *, by: str, reason: str, at: datetime) -> dict:
+def remove_officer(store: Store, officer_id: str, *, by: str, reason: str, at: datetime) -> OfficerRecord:
     """An SRO removes its Party's AROs; governance removes SROs (and may remove AROs)."""
     with store.transaction():
         officer = store.get_officer(officer_id)
-        if officer is None or officer["status"] != "active":
+        if officer is None or not officer.active:
             raise GovernanceRefused("governance.unknown-officer", f"{officer_id} is not an active officer")
-        if officer["kind"] == ARO:
-            require_officer(store, by, (SRO, GOVERNANCE), party=officer["party"])
+        if officer.kind is ARO:
+            require_officer(store, by, (SRO, GOVERNANCE), party=officer.party)
         else:
             require_officer(store, by, GOVERNANCE)
         if by == officer_id:
             raise GovernanceRefused("governance.four-eyes", "an officer cannot remove themselves")
-        officer = {**officer, "status": "removed", "removed_by": by, "removed_at": _iso(at)}
+        officer = dataclasses.replace(officer, status=OfficerStatus.REMOVED, removed_by=by, removed_at=at)
         store.put_officer(officer)
-        store.append_audit("officer.remove", {"officer": officer_id, "kind": officer["kind"], "reason": reason}, at=at, actor=by)
+        store.append_audit("officer.remove", {"officer": officer_id, "kind": officer.kind.value, "reason": reason}, at=at, actor=by)
     return officer
 
-
-def _record(officer_id, kind, name, party, key, by, at) -> dict:
-    return {
-        "id": officer_id,
-        "kind": kind,
-        "name": name,
-        "party": party,
-        "public_key": key,
-        "status": "active",
-        "appointed_by": by,
-        "appointed_at": _iso(at),
-        "removed_by": None,
-        "removed_at": None,
-    }

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance.officers import ARO, GOVERNANCE, require_officer
+from solr_policy.records import QuarantineItem, QuarantineStatus
+from solr_policy.store.base import Store
+
+if TYPE_CHECKING:
+    from solr_policy.decision import Decision
+    from solr_policy.engine import Engine
 
 
-def _authorise(store, item: int, officer: str) -> dict:
+def _authorise(store: Store, item: int, officer: str) -> QuarantineItem:
     held = store.get_quarantine(item)
     if held is None:
         raise GovernanceRefused("R4.quarantine-unknown", f"no quarantined request {item}")
-    if held["status"] != "held":
-        raise GovernanceRefused("R4.quarantine-not-held", f"quarantined request {item} was already {held['status']}")
-    user = store.get_user(held["originator"])
+    if not held.held:
+        raise GovernanceRefused("R4.quarantine-not-held", f"quarantined request {item} was already {held.status.value}")
+    user = store.get_user(held.originator)
     require_officer(store, officer, (ARO, GOVERNANCE), party=user.party if user else None)
     return held
 
 
-def release(engine, item: int, *, officer: str, reason: str, now: datetime | None = None):
+def release(engine: Engine, item: int, *, officer: str, reason: str, now: datetime | None = None) -> Decision:
     """Let a held request through: it is decided again, without its threshold.
 
     The officer's entry is written once the outcome is known: ``quarantine.release`` when the
@@ -35,15 +42,15 @@ def release(engine, item: int, *, officer: str, reason: str, now: datetime | Non
         {"item": item, "reason": reason, "outcome": decision.outcome},
         at=now,
         actor=officer,
-        originator=held["originator"],
-        device=held["device"],
+        originator=held.originator,
+        device=held.device,
     )
     return decision
 
 
-def discard(store, item: int, *, officer: str, reason: str, now: datetime | None = None) -> None:
+def discard(store: Store, item: int, *, officer: str, reason: str, now: datetime | None = None) -> None:
     now = now or datetime.now(timezone.utc)
     with store.transaction():
         held = _authorise(store, item, officer)
-        store.resolve_quarantine(item, status="discarded", by=officer, at=now, reason=reason)
-        store.append_audit("quarantine.discard", {"item": item, "reason": reason}, at=now, actor=officer, originator=held["originator"], device=held["device"])
+        store.resolve_quarantine(item, status=QuarantineStatus.DISCARDED, by=officer, at=now, reason=reason)
+        store.append_audit("quarantine.discard", {"item": item, "reason": reason}, at=now, actor=officer, originator=held.originator, device=held.device)

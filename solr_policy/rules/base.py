@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Literal
 
-from solr_policy.crypto.verify import Signer
 from solr_policy.duis.models import DuisRequest, OtherBody, SignedPreCommand, UpdatePaymentMode
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.policy import Policy, SrvRule
+from solr_policy.records import AdtFileRecord, Signer
 from solr_policy.world import Device, Instruction, User
 
 
@@ -68,7 +68,7 @@ class Facts:
     gbcs: GbcsHeader | GbcsError | None = None  # None: the body is not a Signed Pre-Command
     gbcs_signature: PreCommandSignature | None = None  # None: nothing signed to check
     signing_certificates: tuple[str, ...] = ()  # Digital Signing certs held for the user (R2)
-    adt_files: tuple[dict, ...] = ()  # the User's current ADT files (R4)
+    adt_files: tuple[AdtFileRecord, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
     release: Release | None = None  # set when a quarantined request is released (R4)
     # What the decision names as its inputs; no rule reads them.

@@ -6,9 +6,9 @@ request over a threshold of that file is held in quarantine (DCC Alert AD1), not
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from solr_policy.records import AdtFileRecord
 from solr_policy.rules.base import DEVICE, POLICY, SRV, Facts, Verdict, fail, hold, ok, rule, skip
 
 
@@ -17,10 +17,10 @@ def usage_windows(now: datetime) -> dict[str, str]:
     return {"hour": now.strftime("%Y-%m-%dT%H:00Z"), "day": now.strftime("%Y-%m-%d")}
 
 
-def _file_for(f: Facts) -> dict | None:
+def _file_for(f: Facts) -> AdtFileRecord | None:
     if f.device is None:
         return None
-    return next((a for a in f.adt_files if a["supplier"] == f.device.supplier), None)
+    return next((a for a in f.adt_files if a.supplier == f.device.supplier), None)
 
 
 @rule(
@@ -35,9 +35,9 @@ def adt_covers_supplier(f: Facts) -> Verdict:
         return skip(DEVICE.missing)
     adt = _file_for(f)
     if adt is None:
-        named = ", ".join(sorted({a["supplier"] for a in f.adt_files})) or "none"
+        named = ", ".join(sorted({a.supplier for a in f.adt_files})) or "none"
         return fail(f"no current ADT file lets this User act on Devices of Supplier {f.device.supplier} (ADT files name: {named})")
-    return ok(f"ADT file {adt['reference']} (submitted by ARO {adt['aro']}) names Supplier {f.device.supplier}")
+    return ok(f"ADT file {adt.reference} (submitted by ARO {adt.aro}) names Supplier {f.device.supplier}")
 
 
 @rule("R4.adt-threshold", "R4", code="AD1", summary="over an ADT threshold: quarantine, not refusal")
@@ -50,11 +50,11 @@ def adt_threshold(f: Facts) -> Verdict:
     if adt is None:
         return skip("no ADT file for the Device's Supplier")
     srv = f.request.header.service_reference_variant
-    limits = json.loads(adt["thresholds"]).get(srv)
+    limits = adt.thresholds.get(srv)
     if limits is None and f.srv.adt_default is not None:
         limits = f.srv.adt_default.model_dump(exclude_none=True)
     if limits is None:
-        return fail(f"ADT file {adt['reference']} sets no threshold for SRV {srv}, nor does the policy; refused by default", None)
+        return fail(f"ADT file {adt.reference} sets no threshold for SRV {srv}, nor does the policy; refused by default", None)
     if f.release is not None:
         return ok(f"released from quarantine by {f.release.officer}")
     usage = f.adt_usage or {}
@@ -62,5 +62,5 @@ def adt_threshold(f: Facts) -> Verdict:
         limit = limits.get(f"per_{period}")
         used = usage.get(period, 0)
         if limit is not None and used + 1 > limit:
-            return hold(f"{used} SRV {srv} requests this {period} already reach the ADT threshold of {limit} per {period} (file {adt['reference']}); the request is quarantined")
+            return hold(f"{used} SRV {srv} requests this {period} already reach the ADT threshold of {limit} per {period} (file {adt.reference}); the request is quarantined")
     return ok(f"within ADT thresholds ({usage.get('hour', 0)}/{limits.get('per_hour', '-')} this hour, {usage.get('day', 0)}/{limits.get('per_day', '-')} today)")

@@ -1,29 +1,255 @@
 """The store interface the rest of solr-policy depends on.
 
-Everything durable goes through a ``Store``. The SQLite implementation is the embedded
-default; a PostgreSQL implementation for several nodes implements the same protocol (the
-SQL is kept portable: plain types, no SQLite-only functions in queries, see ``sqlite.py``).
+Everything durable goes through a ``Store``: small role protocols, one per concern, composed
+into one. Code that needs one concern asks for that protocol only (``Verifier`` needs a
+``CertificateStore``). The SQLite implementation is the embedded default; a PostgreSQL
+implementation for several nodes implements the same protocols, reuses ``audit_chain`` for
+the audit hash chain, and passes ``tests/store/test_contract.py``.
+
+Contract for every implementation:
+
+- records in and out are the typed records of ``solr_policy.records`` and ``world.py``;
+- ``transaction()`` is one atomic unit (all or nothing); nested calls join the outer one; a
+  write outside ``transaction()`` is its own transaction;
+- any fault of the database (missing, corrupt, locked, unreachable, a driver error) raises
+  ``solr_policy.errors.StoreUnavailable`` with a one-line message, never the driver's own
+  exception.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol, Self
 
-from solr_policy.crypto.certs import CertRecord, SmkiStatus
+from solr_policy.records import (
+    AdtFileRecord,
+    AdtUsage,
+    AlertDelivery,
+    AlertStatus,
+    AuditCheck,
+    AuditEntry,
+    CertRecord,
+    InstructionEvent,
+    KeyHolder,
+    OfficerRecord,
+    QuarantinedRequest,
+    QuarantineItem,
+    QuarantineStatus,
+    SmkiStatus,
+    SrpRecord,
+)
+from solr_policy.world import Device, Instruction, Party, User
 
 
-class Store(Protocol):
-    def transaction(self) -> AbstractContextManager[object]: ...
+class CertificateStore(Protocol):
+    """SMKI Organisation Certificates and their statuses."""
 
-    # certificates
-    def put_certificate(self, record: CertRecord) -> bool: ...
+    def put_certificate(self, record: CertRecord) -> bool:
+        """Add a certificate; False, changing nothing, if (issuer, serial) is already known."""
+        ...
+
     def get_certificate(self, issuer: str, serial: int) -> CertRecord | None: ...
+
     def find_certificates(
         self, *, eui: str | None = None, role: int | None = None, spki_sha256: str | None = None
-    ) -> list[CertRecord]: ...
-    def key_shared_with(self, spki_sha256: str, fingerprint: str) -> list[tuple[str, int | None, str, str | None]]: ...
-    def set_certificate_status(self, issuer: str, serial: int, status: SmkiStatus) -> bool: ...
+    ) -> list[CertRecord]:
+        """Those matching every criterion given, ordered by subject EUI-64 and serial."""
+        ...
+
     def list_certificates(self) -> list[CertRecord]: ...
+
+    def key_shared_with(self, spki_sha256: str, fingerprint: str) -> list[KeyHolder]:
+        """Other certificates (another fingerprint) with the same public key."""
+        ...
+
+    def set_certificate_status(self, issuer: str, serial: int, status: SmkiStatus) -> bool:
+        """False if no such certificate."""
+        ...
+
+
+class WorldStore(Protocol):
+    """Parties, Users, Devices, Authority instructions and the instructions' history."""
+
+    def put_party(self, party: Party) -> None: ...
+    def put_user(self, user: User) -> None: ...
+    def put_device(self, device: Device) -> None: ...
+    def put_instruction(self, instruction: Instruction) -> None: ...
+    def get_party(self, party_id: str) -> Party | None: ...
+    def get_user(self, eui: str) -> User | None: ...
+    def get_device(self, eui: str) -> Device | None: ...
+    def get_instruction(self, reference: str) -> Instruction | None: ...
+
+    def instructions(self, *, solr_party: str | None = None, failed_supplier: str | None = None) -> list[Instruction]:
+        """Those matching every criterion given, ordered by start and reference."""
+        ...
+
+    def list_parties(self) -> list[Party]: ...
+    def list_users(self) -> list[User]: ...
+    def list_devices(self) -> list[Device]: ...
+    def add_instruction_event(self, reference: str, *, at: datetime, action: str, officer: str, reason: str) -> None: ...
+
+    def instruction_events(self, reference: str) -> list[InstructionEvent]:
+        """In the order they happened."""
+        ...
+
+
+class CounterStore(Protocol):
+    """The last accepted RequestID counter of each originator (replay protection)."""
+
+    def get_counter(self, originator: str) -> int | None: ...
+
+    def set_counter(self, originator: str, counter: int) -> None:
+        """Counters go up to 2**64 - 1."""
+        ...
+
+
+class AdtStore(Protocol):
+    """ADT files and the requests counted against their thresholds."""
+
+    def put_adt_file(self, record: AdtFileRecord) -> None:
+        """Store as current (whatever ``record.status``); the User's current file for the same
+        Supplier becomes superseded."""
+        ...
+
+    def get_adt_file(self, reference: str) -> AdtFileRecord | None: ...
+
+    def current_adt_files(self, user_id: str) -> list[AdtFileRecord]:
+        """Ordered by Supplier."""
+        ...
+
+    def list_adt_files(self) -> list[AdtFileRecord]:
+        """Current and superseded, in the order submitted."""
+        ...
+
+    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int:
+        """Requests counted in that window (0 if none)."""
+        ...
+
+    def add_adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> None:
+        """Count one more request in that window."""
+        ...
+
+    def all_adt_usage(self) -> list[AdtUsage]: ...
+
+
+class QuarantineStore(Protocol):
+    """Requests held over an ADT threshold, until an officer releases or discards them."""
+
+    def add_quarantine(
+        self, *, at: datetime, originator: str, device: str, srv: str, counter: int, raw: bytes, decision: Mapping[str, Any]
+    ) -> int:
+        """Hold a request; returns its item id."""
+        ...
+
+    def get_quarantine(self, item: int) -> QuarantineItem | None: ...
+    def quarantined_request(self, item: int) -> QuarantinedRequest | None: ...
+
+    def list_quarantine(self, *, status: QuarantineStatus | None = None) -> list[QuarantineItem]:
+        """Ordered by item id."""
+        ...
+
+    def resolve_quarantine(self, item: int, *, status: QuarantineStatus, by: str, at: datetime, reason: str) -> bool:
+        """Mark a held item released or discarded; False if it is not held (any more)."""
+        ...
+
+
+class OfficerStore(Protocol):
+    """Governance officers, SROs and AROs."""
+
+    def put_officer(self, officer: OfficerRecord) -> None:
+        """Insert or replace (by id)."""
+        ...
+
+    def get_officer(self, officer_id: str) -> OfficerRecord | None: ...
+
+    def list_officers(self, *, party: str | None = None) -> list[OfficerRecord]:
+        """Ordered by kind and id."""
+        ...
+
+
+class SrpStore(Protocol):
+    """Shared Resource Providers and the Suppliers they serve."""
+
+    def put_srp(self, srp_id: str, *, name: str, endpoint: str, serves: Sequence[str]) -> None:
+        """Register or update an SRP; each Supplier in ``serves`` is (re)assigned to it."""
+        ...
+
+    def srp_for_supplier(self, supplier: str) -> SrpRecord | None: ...
+    def list_srps(self) -> list[SrpRecord]: ...
+
+
+class AlertStore(Protocol):
+    """Every alert received (bytes kept) and where it was routed, or why it waits."""
+
+    def add_alert_delivery(self, delivery: AlertDelivery, raw: bytes) -> int:
+        """Store a new delivery (its ``id`` is ignored); returns the id given to it."""
+        ...
+
+    def update_alert_delivery(self, delivery: AlertDelivery) -> None:
+        """Rewrite a stored delivery (found by ``id``); its arrival time and bytes never change."""
+        ...
+
+    def get_alert_delivery(self, item: int) -> AlertDelivery | None: ...
+
+    def alert_deliveries(self, *, status: AlertStatus | None = None) -> list[AlertDelivery]:
+        """Ordered by id."""
+        ...
+
+    def alert_raw(self, item: int) -> bytes | None: ...
+
+
+class AuditStore(Protocol):
+    """The hash-chained audit trail (see ``store.audit_chain``)."""
+
+    def append_audit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+        actor: str | None = None,
+        originator: str | None = None,
+        device: str | None = None,
+        instruction: str | None = None,
+    ) -> int:
+        """Append one entry, chained to the newest; returns its sequence number."""
+        ...
+
+    def audit_entries(
+        self,
+        *,
+        kind: str | None = None,
+        actor: str | None = None,
+        device: str | None = None,
+        instruction: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Those matching every criterion given (``since`` inclusive, ``until`` exclusive), in sequence order."""
+        ...
+
+    def verify_audit(self) -> AuditCheck: ...
+
+
+class Store(
+    CertificateStore,
+    WorldStore,
+    CounterStore,
+    AdtStore,
+    QuarantineStore,
+    OfficerStore,
+    SrpStore,
+    AlertStore,
+    AuditStore,
+    Protocol,
+):
+    """Everything durable."""
+
+    def transaction(self) -> AbstractContextManager[Self]:
+        """One atomic unit of work; yields the store itself."""
+        ...
 
     def close(self) -> None: ...

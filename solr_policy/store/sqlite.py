@@ -11,18 +11,45 @@ Portability note for the PostgreSQL implementation: queries use ``?`` placeholde
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from solr_policy.crypto.certs import CertRecord, SmkiStatus
+from solr_policy.errors import StoreUnavailable
+from solr_policy.records import (
+    AdtFileRecord,
+    AdtFileStatus,
+    AdtUsage,
+    AlertDelivery,
+    AlertStatus,
+    AuditCheck,
+    AuditEntry,
+    AuditHead,
+    CertRecord,
+    InstructionEvent,
+    KeyHolder,
+    OfficerKind,
+    OfficerRecord,
+    OfficerStatus,
+    QuarantinedRequest,
+    QuarantineItem,
+    QuarantineStatus,
+    SmkiStatus,
+    SrpRecord,
+)
+from solr_policy.store.audit_chain import GENESIS, audit_hash, canonical_payload, canonical_time, verify_chain
+from solr_policy.store.base import Store
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 ENV_DB = "SOLR_POLICY_DB"
 # FULL (default): a committed decision survives a power cut. NORMAL: it survives a crash of
@@ -132,24 +159,15 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-GENESIS = "0" * 64
-
-
-def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: dict, payload: str) -> str:
-    """The chain link: SHA-256 over the previous hash and this entry's canonical content."""
-    body = json.dumps(
-        {"seq": seq, "at": at, "kind": kind, **fields, "payload": payload},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def default_db_path() -> Path:
     return Path(os.environ.get(ENV_DB) or "solr-policy.db")
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> "SqliteStore":
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """Open (and create or migrate) the store; a file that cannot be a store raises ``StoreUnavailable``."""
     return SqliteStore(Path(path) if path is not None else default_db_path())
 
 
@@ -157,7 +175,21 @@ def _iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat()
 
 
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _optional_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+Row = dict[str, Any]
+R = TypeVar("R", bound="DataclassInstance")
+
+
 class SqliteStore:
+    """The embedded store; implements every role protocol of ``store.base.Store``."""
+
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 30_000, synchronous: str | None = None) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
@@ -167,28 +199,106 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._migrate()
+        self._check_file()
+        try:
+            self._migrate()
+        except StoreUnavailable:
+            self.close()
+            raise
+
+    # -- faults --------------------------------------------------------------------------
+    def _fault(self, exc: BaseException) -> StoreUnavailable:
+        """One line a person can act on; the driver's own words in brackets."""
+        detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        lowered = detail.lower()
+        if "not a database" in lowered:
+            why = "is not a solr-policy store"
+        elif "malformed" in lowered or "corrupt" in lowered:
+            why = "is corrupt or truncated"
+        elif "locked" in lowered or "busy" in lowered:
+            why = "is locked by another process"
+        elif isinstance(exc, sqlite3.IntegrityError):
+            why = "refused a write"
+        elif isinstance(exc, OSError) or "unable to open" in lowered or "readonly" in lowered:
+            why = "cannot be opened or written"
+        else:
+            why = "cannot be used"
+        return StoreUnavailable(f"store {self.path} {why} ({detail})")
+
+    @contextmanager
+    def _driver_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._fault(exc) from None
+
+    def _check_file(self) -> None:
+        """Refuse, before SQLite touches it, a path that cannot hold a store.
+
+        A truncated copy of a store opens without complaint and fails only on the first read
+        of a missing page, so its header's page count is compared with its size (when no
+        write-ahead log holds pages of its own).
+        """
+        if self.path.is_dir():
+            raise StoreUnavailable(f"store {self.path} is a directory, not a store file")
+        try:
+            with self.path.open("rb") as file:
+                header = file.read(100)
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return  # a new store
+        except OSError as exc:
+            raise StoreUnavailable(f"store {self.path} cannot be read ({exc.strerror})") from None
+        if not header:
+            return
+        if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+            raise StoreUnavailable(f"store {self.path} is not a solr-policy store (not an SQLite database file)")
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(header[28:32], "big")
+        # The header's page count is only valid when its two change counters agree.
+        header_count_valid = pages and header[24:28] == header[92:96]
+        wal = self.path.with_name(self.path.name + "-wal")
+        wal_in_use = wal.exists() and wal.stat().st_size > 0
+        if header_count_valid and not wal_in_use and size < pages * page_size:
+            raise StoreUnavailable(f"store {self.path} is truncated ({size} bytes of the {pages * page_size} its header describes)")
 
     # -- connections and transactions -------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if self.path.parent and not self.path.parent.exists():
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            if not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._fault(exc) from None
+        try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            self._local.depth = 0
-            with self._lock:
-                self._all.append(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._fault(exc) from None
+        self._local.conn = conn
+        self._local.depth = 0
+        with self._lock:
+            self._all.append(conn)
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work; nested calls join the outer transaction."""
+    def transaction(self) -> Iterator[Self]:
+        """One atomic unit of work (``BEGIN IMMEDIATE``); nested calls join the outer one.
+
+        Any driver error inside rolls the whole unit back and surfaces as ``StoreUnavailable``.
+        """
+        with self._tx():
+            yield self
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         if self._local.depth:
             self._local.depth += 1
@@ -197,28 +307,41 @@ class SqliteStore:
             finally:
                 self._local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
+        with self._driver_errors():
+            conn.execute("BEGIN IMMEDIATE")
         self._local.depth = 1
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. a full disk or a corrupt page)
+            if isinstance(exc, sqlite3.Error):
+                raise self._fault(exc) from None
             raise
         else:
-            conn.execute("COMMIT")
+            with self._driver_errors():
+                conn.execute("COMMIT")
         finally:
             self._local.depth = 0
 
-    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         conn = self._conn()
-        cur = conn.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        with self._driver_errors():
+            cur = conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def _migrate(self) -> None:
-        conn = self._conn()
-        with self.transaction():
+        with self._tx() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreUnavailable(
+                    f"store {self.path} was written by a newer solr-policy (schema {version}; this version knows {len(MIGRATIONS)})"
+                )
+            if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreUnavailable(f"store {self.path} is not a solr-policy store (an SQLite database of something else)")
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
@@ -230,15 +353,15 @@ class SqliteStore:
             for conn in self._all:
                 try:
                     conn.close()
-                except sqlite3.ProgrammingError:
+                except sqlite3.Error:
                     pass
             self._all.clear()
         self._local = threading.local()
 
     # -- certificates -----------------------------------------------------------------
     def put_certificate(self, record: CertRecord) -> bool:
-        """Insert or refresh a certificate's facts; its SMKI status is kept if already known."""
-        with self.transaction() as conn:
+        """Insert a certificate's facts; False (and nothing changed) if it is already known."""
+        with self._tx() as conn:
             existing = conn.execute(
                 "SELECT status FROM certificates WHERE issuer = ? AND serial = ?",
                 (record.issuer, str(record.serial)),
@@ -269,7 +392,7 @@ class SqliteStore:
             return True
 
     @staticmethod
-    def _cert(row: dict) -> CertRecord:
+    def _cert(row: Row) -> CertRecord:
         # Rows were validated on the way in; model_construct skips re-validating them.
         return CertRecord.model_construct(
             serial=int(row["serial"]),
@@ -277,9 +400,9 @@ class SqliteStore:
             subject=row["subject"],
             subject_eui=row["subject_eui"],
             role=row["role"],
-            key_usage=tuple(u for u in row["key_usage"].split(",") if u),
-            not_before=datetime.fromisoformat(row["not_before"]),
-            not_after=datetime.fromisoformat(row["not_after"]),
+            key_usage=_usages(row["key_usage"]),
+            not_before=_time(row["not_before"]),
+            not_after=_time(row["not_after"]),
             status=SmkiStatus(row["status"]),
             spki_sha256=row["spki_sha256"],
             fingerprint=row["fingerprint"],
@@ -288,52 +411,45 @@ class SqliteStore:
         )
 
     def get_certificate(self, issuer: str, serial: int) -> CertRecord | None:
-        rows = self._read(
-            "SELECT * FROM certificates WHERE issuer = ? AND serial = ?", (issuer, str(serial))
-        )
+        rows = self._read("SELECT * FROM certificates WHERE issuer = ? AND serial = ?", (issuer, str(serial)))
         return self._cert(rows[0]) if rows else None
 
     def find_certificates(
         self, *, eui: str | None = None, role: int | None = None, spki_sha256: str | None = None
     ) -> list[CertRecord]:
-        clauses, params = [], []
-        for column, value in (("subject_eui", eui), ("role", role), ("spki_sha256", spki_sha256)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [self._cert(r) for r in self._read(f"SELECT * FROM certificates{where} ORDER BY subject_eui, serial", tuple(params))]
+        where, params = _where(subject_eui=eui, role=role, spki_sha256=spki_sha256)
+        return [self._cert(r) for r in self._read(f"SELECT * FROM certificates{where} ORDER BY subject_eui, serial", params)]
 
-    def key_shared_with(self, spki_sha256: str, fingerprint: str) -> list[tuple[str, int | None, str, str | None]]:
-        """Other certificates with the same public key: (serial, role, key_usage, eui)."""
-        conn = self._conn()
-        rows = conn.execute(
-            "SELECT serial, role, key_usage, subject_eui FROM certificates WHERE spki_sha256 = ? AND fingerprint <> ?",
+    def list_certificates(self) -> list[CertRecord]:
+        return self.find_certificates()
+
+    def key_shared_with(self, spki_sha256: str, fingerprint: str) -> list[KeyHolder]:
+        """The other certificates (another fingerprint) with the same public key."""
+        rows = self._read(
+            "SELECT serial, role, key_usage, subject_eui FROM certificates WHERE spki_sha256 = ? AND fingerprint <> ?"
+            " ORDER BY serial",
             (spki_sha256, fingerprint),
-        ).fetchall()
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        )
+        return [KeyHolder(int(r["serial"]), r["role"], _usages(r["key_usage"]), r["subject_eui"]) for r in rows]
 
     def set_certificate_status(self, issuer: str, serial: int, status: SmkiStatus) -> bool:
-        with self.transaction() as conn:
+        with self._tx() as conn:
             cur = conn.execute(
                 "UPDATE certificates SET status = ? WHERE issuer = ? AND serial = ?",
                 (status.value, issuer, str(serial)),
             )
             return cur.rowcount == 1
 
-    def list_certificates(self) -> list[CertRecord]:
-        return self.find_certificates()
-
     # -- the world --------------------------------------------------------------------
     def put_party(self, party: Party) -> None:
-        with self.transaction() as conn:
+        with self._tx() as conn:
             conn.execute(
                 "INSERT INTO parties (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
                 (party.id, party.name),
             )
 
     def put_user(self, user: User) -> None:
-        with self.transaction() as conn:
+        with self._tx() as conn:
             conn.execute(
                 "INSERT INTO users (id, party, role, status) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " party = excluded.party, role = excluded.role, status = excluded.status",
@@ -341,7 +457,7 @@ class SqliteStore:
             )
 
     def put_device(self, device: Device) -> None:
-        with self.transaction() as conn:
+        with self._tx() as conn:
             conn.execute(
                 "INSERT INTO devices (id, type, smets, supplier) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " type = excluded.type, smets = excluded.smets, supplier = excluded.supplier",
@@ -349,7 +465,7 @@ class SqliteStore:
             )
 
     def put_instruction(self, instruction: Instruction) -> None:
-        with self.transaction() as conn:
+        with self._tx() as conn:
             conn.execute(
                 "INSERT INTO instructions (reference, failed_supplier, solr_party, effective_from, effective_until, status,"
                 " scope, proposed_by, approved_by)"
@@ -377,26 +493,29 @@ class SqliteStore:
 
     def get_user(self, eui: str) -> User | None:
         rows = self._read("SELECT * FROM users WHERE id = ?", (eui,))
-        if not rows:
-            return None
-        row = rows[0]  # validated on the way in: construct without re-validating (hot path)
+        return self._user(rows[0]) if rows else None
+
+    @staticmethod
+    def _user(row: Row) -> User:
+        # Validated on the way in: constructed without re-validating (hot path).
         return User.model_construct(id=row["id"], party=row["party"], role=row["role"], status=UserStatus(row["status"]))
 
     def get_device(self, eui: str) -> Device | None:
         rows = self._read("SELECT * FROM devices WHERE id = ?", (eui,))
-        if not rows:
-            return None
-        row = rows[0]
+        return self._device(rows[0]) if rows else None
+
+    @staticmethod
+    def _device(row: Row) -> Device:
         return Device.model_construct(id=row["id"], type=DeviceType(row["type"]), smets=Smets(row["smets"]), supplier=row["supplier"])
 
     @staticmethod
-    def _instruction(row: dict) -> Instruction:
+    def _instruction(row: Row) -> Instruction:
         return Instruction.model_construct(
             reference=row["reference"],
             failed_supplier=row["failed_supplier"],
             solr_party=row["solr_party"],
-            effective_from=datetime.fromisoformat(row["effective_from"]),
-            effective_until=datetime.fromisoformat(row["effective_until"]) if row["effective_until"] else None,
+            effective_from=_time(row["effective_from"]),
+            effective_until=_optional_time(row["effective_until"]),
             status=InstructionStatus(row["status"]),
             scope=tuple(json.loads(row["scope"])) if row["scope"] else None,
             proposed_by=row["proposed_by"],
@@ -408,23 +527,29 @@ class SqliteStore:
         return self._instruction(rows[0]) if rows else None
 
     def instructions(self, *, solr_party: str | None = None, failed_supplier: str | None = None) -> list[Instruction]:
-        clauses, params = [], []
-        for column, value in (("solr_party", solr_party), ("failed_supplier", failed_supplier)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._read(f"SELECT * FROM instructions{where} ORDER BY effective_from, reference", tuple(params))
+        where, params = _where(solr_party=solr_party, failed_supplier=failed_supplier)
+        rows = self._read(f"SELECT * FROM instructions{where} ORDER BY effective_from, reference", params)
         return [self._instruction(r) for r in rows]
 
     def list_parties(self) -> list[Party]:
-        return [Party(**r) for r in self._read("SELECT * FROM parties ORDER BY id")]
+        return [Party.model_construct(**r) for r in self._read("SELECT * FROM parties ORDER BY id")]
 
     def list_users(self) -> list[User]:
-        return [User(**r) for r in self._read("SELECT * FROM users ORDER BY id")]
+        return [self._user(r) for r in self._read("SELECT * FROM users ORDER BY id")]
 
     def list_devices(self) -> list[Device]:
-        return [Device(**r) for r in self._read("SELECT * FROM devices ORDER BY id")]
+        return [self._device(r) for r in self._read("SELECT * FROM devices ORDER BY id")]
+
+    def add_instruction_event(self, reference: str, *, at: datetime, action: str, officer: str, reason: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO instruction_events (reference, at, action, officer, reason) VALUES (?, ?, ?, ?, ?)",
+                (reference, _iso(at), action, officer, reason),
+            )
+
+    def instruction_events(self, reference: str) -> list[InstructionEvent]:
+        rows = self._read("SELECT reference, at, action, officer, reason FROM instruction_events WHERE reference = ? ORDER BY id", (reference,))
+        return [InstructionEvent(r["reference"], _time(r["at"]), r["action"], r["officer"], r["reason"]) for r in rows]
 
     # -- replay counters ---------------------------------------------------------------
     # Counters go up to 2^64-1, beyond SQLite's signed INTEGER: kept as 20-digit text.
@@ -433,18 +558,221 @@ class SqliteStore:
         return int(rows[0]["last_counter"]) if rows else None
 
     def set_counter(self, originator: str, counter: int) -> None:
-        with self.transaction() as conn:
+        with self._tx() as conn:
             conn.execute(
                 "INSERT INTO counters (originator, last_counter) VALUES (?, ?)"
                 " ON CONFLICT (originator) DO UPDATE SET last_counter = excluded.last_counter",
                 (originator, f"{counter:020d}"),
             )
 
+    # -- officers -----------------------------------------------------------------------
+    def put_officer(self, officer: OfficerRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO officers (id, kind, name, party, public_key, status, appointed_by, appointed_at, removed_by, removed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, party = excluded.party,"
+                " public_key = excluded.public_key, status = excluded.status, appointed_by = excluded.appointed_by,"
+                " appointed_at = excluded.appointed_at, removed_by = excluded.removed_by, removed_at = excluded.removed_at",
+                (
+                    officer.id, officer.kind.value, officer.name, officer.party, officer.public_key, officer.status.value,
+                    officer.appointed_by, _iso(officer.appointed_at), officer.removed_by,
+                    _iso(officer.removed_at) if officer.removed_at else None,
+                ),
+            )
+
+    @staticmethod
+    def _officer(row: Row) -> OfficerRecord:
+        return _record(
+            OfficerRecord, row, kind=OfficerKind, appointed_at=_time, status=OfficerStatus, removed_at=_optional_time
+        )
+
+    def get_officer(self, officer_id: str) -> OfficerRecord | None:
+        rows = self._read("SELECT * FROM officers WHERE id = ?", (officer_id,))
+        return self._officer(rows[0]) if rows else None
+
+    def list_officers(self, *, party: str | None = None) -> list[OfficerRecord]:
+        where, params = _where(party=party)
+        return [self._officer(r) for r in self._read(f"SELECT * FROM officers{where} ORDER BY kind, id", params)]
+
+    # -- ADT files and usage ----------------------------------------------------------------
+    def put_adt_file(self, record: AdtFileRecord) -> None:
+        """Store an accepted ADT file as current; it supersedes the current one for the same User and Supplier."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE adt_files SET status = ? WHERE user_id = ? AND supplier = ? AND status = ?",
+                (AdtFileStatus.SUPERSEDED.value, record.user_id, record.supplier, AdtFileStatus.CURRENT.value),
+            )
+            conn.execute(
+                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.reference, record.party, record.user_id, record.supplier, record.aro, _iso(record.submitted_at),
+                    json.dumps(record.thresholds, sort_keys=True), record.sha256, AdtFileStatus.CURRENT.value,
+                ),
+            )
+
+    @staticmethod
+    def _adt_file(row: Row) -> AdtFileRecord:
+        return _record(AdtFileRecord, row, submitted_at=_time, thresholds=json.loads, status=AdtFileStatus)
+
+    def get_adt_file(self, reference: str) -> AdtFileRecord | None:
+        rows = self._read("SELECT * FROM adt_files WHERE reference = ?", (reference,))
+        return self._adt_file(rows[0]) if rows else None
+
+    def current_adt_files(self, user_id: str) -> list[AdtFileRecord]:
+        rows = self._read(
+            "SELECT * FROM adt_files WHERE user_id = ? AND status = ? ORDER BY supplier", (user_id, AdtFileStatus.CURRENT.value)
+        )
+        return [self._adt_file(r) for r in rows]
+
+    def list_adt_files(self) -> list[AdtFileRecord]:
+        return [self._adt_file(r) for r in self._read("SELECT * FROM adt_files ORDER BY submitted_at, reference")]
+
+    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int:
+        rows = self._read(
+            "SELECT count FROM adt_usage WHERE user_id = ? AND supplier = ? AND srv = ? AND period = ? AND window_start = ?",
+            (user_id, supplier, srv, period, window_start),
+        )
+        return int(rows[0]["count"]) if rows else 0
+
+    def add_adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO adt_usage (user_id, supplier, srv, period, window_start, count) VALUES (?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (user_id, supplier, srv, period, window_start) DO UPDATE SET count = adt_usage.count + 1",
+                (user_id, supplier, srv, period, window_start),
+            )
+
+    def all_adt_usage(self) -> list[AdtUsage]:
+        rows = self._read("SELECT * FROM adt_usage ORDER BY user_id, supplier, srv, period, window_start")
+        return [AdtUsage(r["user_id"], r["supplier"], r["srv"], r["period"], r["window_start"], int(r["count"])) for r in rows]
+
+    # -- quarantine -----------------------------------------------------------------------
+    def add_quarantine(
+        self, *, at: datetime, originator: str, device: str, srv: str, counter: int, raw: bytes, decision: Mapping[str, Any]
+    ) -> int:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO quarantine (at, originator, device, srv, counter, raw, decision, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (_iso(at), originator, device, srv, f"{counter:020d}", raw, json.dumps(decision, default=str), QuarantineStatus.HELD.value),
+            )
+            return _row_id(cur)
+
+    _QUARANTINE_ITEM = "SELECT id, at, originator, device, srv, counter, status, resolved_by, resolved_at, reason FROM quarantine"
+
+    @staticmethod
+    def _quarantine_item(row: Row) -> QuarantineItem:
+        return _record(QuarantineItem, row, at=_time, counter=int, status=QuarantineStatus, resolved_at=_optional_time)
+
+    def get_quarantine(self, item: int) -> QuarantineItem | None:
+        rows = self._read(f"{self._QUARANTINE_ITEM} WHERE id = ?", (item,))
+        return self._quarantine_item(rows[0]) if rows else None
+
+    def quarantined_request(self, item: int) -> QuarantinedRequest | None:
+        rows = self._read("SELECT id, raw, decision FROM quarantine WHERE id = ?", (item,))
+        return QuarantinedRequest(rows[0]["id"], bytes(rows[0]["raw"]), json.loads(rows[0]["decision"])) if rows else None
+
+    def list_quarantine(self, *, status: QuarantineStatus | None = None) -> list[QuarantineItem]:
+        where, params = _where(status=QuarantineStatus(status).value if status is not None else None)
+        return [self._quarantine_item(r) for r in self._read(f"{self._QUARANTINE_ITEM}{where} ORDER BY id", params)]
+
+    def resolve_quarantine(self, item: int, *, status: QuarantineStatus, by: str, at: datetime, reason: str) -> bool:
+        """Release or discard a held item; False if it is not held (any more)."""
+        status = QuarantineStatus(status)  # a plain "released" is taken too; anything else is refused
+        if status is QuarantineStatus.HELD:
+            raise ValueError("a quarantined request is resolved as released or discarded")
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE quarantine SET status = ?, resolved_by = ?, resolved_at = ?, reason = ? WHERE id = ? AND status = ?",
+                (status.value, by, _iso(at), reason, item, QuarantineStatus.HELD.value),
+            )
+            return cur.rowcount == 1
+
+    # -- Shared Resource Providers ------------------------------------------------------------
+    def put_srp(self, srp_id: str, *, name: str, endpoint: str, serves: Sequence[str]) -> None:
+        """Register or update an SRP; each Supplier in ``serves`` is (re)assigned to it."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO srps (id, name, endpoint) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " name = excluded.name, endpoint = excluded.endpoint",
+                (srp_id, name, endpoint),
+            )
+            for supplier in serves:
+                conn.execute(
+                    "INSERT INTO srp_suppliers (supplier, srp) VALUES (?, ?) ON CONFLICT (supplier) DO UPDATE SET srp = excluded.srp",
+                    (supplier, srp_id),
+                )
+
+    def _srp(self, row: Row) -> SrpRecord:
+        serves = self._read("SELECT supplier FROM srp_suppliers WHERE srp = ? ORDER BY supplier", (row["id"],))
+        return SrpRecord(row["id"], row["name"], row["endpoint"], tuple(r["supplier"] for r in serves))
+
+    def srp_for_supplier(self, supplier: str) -> SrpRecord | None:
+        rows = self._read(
+            "SELECT srps.* FROM srps JOIN srp_suppliers ON srp_suppliers.srp = srps.id WHERE srp_suppliers.supplier = ?",
+            (supplier,),
+        )
+        return self._srp(rows[0]) if rows else None
+
+    def list_srps(self) -> list[SrpRecord]:
+        return [self._srp(r) for r in self._read("SELECT * FROM srps ORDER BY id")]
+
+    # -- alert deliveries ------------------------------------------------------------------------
+    def add_alert_delivery(self, delivery: AlertDelivery, raw: bytes) -> int:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO alert_deliveries (received_at, raw, response_id, recipient, device, alert, status, target_kind,"
+                " target_id, endpoint, reason, routed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (_iso(delivery.received_at), raw, *self._delivery_columns(delivery)),
+            )
+            return _row_id(cur)
+
+    def update_alert_delivery(self, delivery: AlertDelivery) -> None:
+        """Write where a stored alert goes now (everything but when it arrived and its bytes)."""
+        if delivery.id is None:
+            raise ValueError("an alert delivery is updated by its id")
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE alert_deliveries SET response_id = ?, recipient = ?, device = ?, alert = ?, status = ?,"
+                " target_kind = ?, target_id = ?, endpoint = ?, reason = ?, routed_at = ? WHERE id = ?",
+                (*self._delivery_columns(delivery), delivery.id),
+            )
+
+    @staticmethod
+    def _delivery_columns(delivery: AlertDelivery) -> tuple[object, ...]:
+        return (
+            delivery.response_id, delivery.recipient, delivery.device, delivery.alert, delivery.status.value,
+            delivery.target_kind, delivery.target_id, delivery.endpoint, delivery.reason,
+            _iso(delivery.routed_at) if delivery.routed_at else None,
+        )
+
+    _DELIVERY = (
+        "SELECT id, received_at, response_id, recipient, device, alert, status, target_kind, target_id, endpoint, reason,"
+        " routed_at FROM alert_deliveries"
+    )
+
+    @staticmethod
+    def _delivery(row: Row) -> AlertDelivery:
+        return _record(AlertDelivery, row, received_at=_time, status=AlertStatus, routed_at=_optional_time)
+
+    def get_alert_delivery(self, item: int) -> AlertDelivery | None:
+        rows = self._read(f"{self._DELIVERY} WHERE id = ?", (item,))
+        return self._delivery(rows[0]) if rows else None
+
+    def alert_deliveries(self, *, status: AlertStatus | None = None) -> list[AlertDelivery]:
+        where, params = _where(status=AlertStatus(status).value if status is not None else None)
+        return [self._delivery(r) for r in self._read(f"{self._DELIVERY}{where} ORDER BY id", params)]
+
+    def alert_raw(self, item: int) -> bytes | None:
+        rows = self._read("SELECT raw FROM alert_deliveries WHERE id = ?", (item,))
+        return bytes(rows[0]["raw"]) if rows else None
+
     # -- audit trail ------------------------------------------------------------------
     def append_audit(
         self,
         kind: str,
-        payload: dict,
+        payload: Mapping[str, Any],
         *,
         at: datetime,
         actor: str | None = None,
@@ -453,12 +781,12 @@ class SqliteStore:
         instruction: str | None = None,
     ) -> int:
         """Append one hash-chained entry; joins the caller's transaction if there is one."""
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        text = canonical_payload(payload)
         fields = {"actor": actor, "originator": originator, "device": device, "instruction": instruction}
-        with self.transaction() as conn:
+        with self._tx() as conn:
             last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            when = _iso(at)
+            when = canonical_time(at)
             digest = audit_hash(prev, seq, when, kind, fields, text)
             conn.execute(
                 "INSERT INTO audit (seq, at, kind, actor, originator, device, instruction, payload, prev_hash, hash)"
@@ -471,6 +799,10 @@ class SqliteStore:
             )
             return seq
 
+    @staticmethod
+    def _audit_entry(row: Row) -> AuditEntry:
+        return _record(AuditEntry, row)  # text as stored: the chain is checked on exactly what was hashed
+
     def audit_entries(
         self,
         *,
@@ -481,203 +813,48 @@ class SqliteStore:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-    ) -> list[dict]:
-        clauses, params = [], []
-        for column, value in (("kind", kind), ("actor", actor), ("device", device), ("instruction", instruction)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("at >= ?")
-            params.append(_iso(since))
-        if until is not None:
-            clauses.append("at < ?")
-            params.append(_iso(until))
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    ) -> list[AuditEntry]:
+        where, params = _where(
+            ("at >= ?", canonical_time(since) if since else None),
+            ("at < ?", canonical_time(until) if until else None),
+            kind=kind, actor=actor, device=device, instruction=instruction,
+        )
         tail = f" LIMIT {int(limit)}" if limit else ""
-        return self._read(f"SELECT * FROM audit{where} ORDER BY seq{tail}", tuple(params))
+        return [self._audit_entry(r) for r in self._read(f"SELECT * FROM audit{where} ORDER BY seq{tail}", params)]
 
-    def verify_audit(self) -> tuple[bool, int, str]:
-        """Walk the chain: (intact, entries checked, message naming the first broken entry)."""
-        prev, count = GENESIS, 0
+    def verify_audit(self) -> AuditCheck:
+        """Walk the chain (``audit_chain.verify_chain``): intact, or the first broken entry named."""
         conn = self._conn()
-        cur = conn.execute("SELECT * FROM audit ORDER BY seq")
-        names = [d[0] for d in cur.description]
-        expected_seq = 1
-        for raw in cur:
-            row = dict(zip(names, raw))
-            count += 1
-            if row["seq"] != expected_seq:
-                return False, count, f"entry {expected_seq} is missing (next is {row['seq']})"
-            fields = {k: row[k] for k in ("actor", "originator", "device", "instruction")}
-            digest = audit_hash(prev, row["seq"], row["at"], row["kind"], fields, row["payload"])
-            if row["prev_hash"] != prev:
-                return False, count, f"entry {row['seq']} does not link to entry {row['seq'] - 1}"
-            if row["hash"] != digest:
-                return False, count, f"entry {row['seq']} was altered (its hash does not match its content)"
-            prev, expected_seq = row["hash"], expected_seq + 1
-        head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        if head is not None and (head[0] != count or head[1] != prev):
-            return False, count, f"the chain ends at entry {count}, but entry {head[0]} was written: newest entries are missing or altered"
-        if head is None and count:
-            return False, count, "the chain's head record is missing"
-        return True, count, f"{count} entries, chain intact"
+        with self._driver_errors():
+            head_row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+            cur = conn.execute("SELECT * FROM audit ORDER BY seq")
+            names = [d[0] for d in cur.description]
+            entries = (self._audit_entry(dict(zip(names, row))) for row in cur)
+            return verify_chain(entries, AuditHead(head_row[0], head_row[1]) if head_row else None)
 
-    # -- governance ---------------------------------------------------------------------
-    def add_instruction_event(self, reference: str, *, at: datetime, action: str, officer: str, reason: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO instruction_events (reference, at, action, officer, reason) VALUES (?, ?, ?, ?, ?)",
-                (reference, _iso(at), action, officer, reason),
-            )
 
-    def instruction_events(self, reference: str) -> list[dict]:
-        return self._read("SELECT at, action, officer, reason FROM instruction_events WHERE reference = ? ORDER BY id", (reference,))
+def _where(*conditions: tuple[str, object], **equal: object) -> tuple[str, tuple[object, ...]]:
+    """`` WHERE a = ? AND ...`` for the arguments that are not None (column names are ours, never input)."""
+    given = [(f"{column} = ?", value) for column, value in equal.items()] + list(conditions)
+    given = [(clause, value) for clause, value in given if value is not None]
+    if not given:
+        return "", ()
+    return " WHERE " + " AND ".join(clause for clause, _ in given), tuple(value for _, value in given)
 
-    def put_officer(self, officer: dict) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO officers (id, kind, name, party, public_key, status, appointed_by, appointed_at, removed_by, removed_at)"
-                " VALUES (:id, :kind, :name, :party, :public_key, :status, :appointed_by, :appointed_at, :removed_by, :removed_at)"
-                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, party = excluded.party,"
-                " public_key = excluded.public_key, status = excluded.status, appointed_by = excluded.appointed_by,"
-                " appointed_at = excluded.appointed_at, removed_by = excluded.removed_by, removed_at = excluded.removed_at",
-                officer,
-            )
 
-    def get_officer(self, officer_id: str) -> dict | None:
-        rows = self._read("SELECT * FROM officers WHERE id = ?", (officer_id,))
-        return rows[0] if rows else None
+def _record(cls: type[R], row: Row, **convert: Callable[[Any], object]) -> R:
+    """The record ``cls`` from a row with a column per field, each converted where a converter is given."""
+    return cls(**{f.name: convert.get(f.name, _same)(row[f.name]) for f in fields(cls)})
 
-    def list_officers(self, *, party: str | None = None) -> list[dict]:
-        if party is None:
-            return self._read("SELECT * FROM officers ORDER BY kind, id")
-        return self._read("SELECT * FROM officers WHERE party = ? ORDER BY kind, id", (party,))
 
-    def put_adt_file(self, record: dict) -> None:
-        """Store an accepted ADT file; it supersedes the current one for the same User and Supplier."""
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE adt_files SET status = 'superseded' WHERE user_id = ? AND supplier = ? AND status = 'current'",
-                (record["user_id"], record["supplier"]),
-            )
-            conn.execute(
-                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status)"
-                " VALUES (:reference, :party, :user_id, :supplier, :aro, :submitted_at, :thresholds, :sha256, 'current')",
-                record,
-            )
+def _same(value: object) -> object:
+    return value
 
-    def get_adt_file(self, reference: str) -> dict | None:
-        rows = self._read("SELECT * FROM adt_files WHERE reference = ?", (reference,))
-        return rows[0] if rows else None
 
-    def current_adt_files(self, user_id: str) -> list[dict]:
-        return self._read("SELECT * FROM adt_files WHERE user_id = ? AND status = 'current' ORDER BY supplier", (user_id,))
+def _usages(text: str) -> tuple[str, ...]:
+    return tuple(u for u in text.split(",") if u)
 
-    def list_adt_files(self) -> list[dict]:
-        return self._read("SELECT * FROM adt_files ORDER BY submitted_at, reference")
 
-    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int:
-        rows = self._read(
-            "SELECT count FROM adt_usage WHERE user_id = ? AND supplier = ? AND srv = ? AND period = ? AND window_start = ?",
-            (user_id, supplier, srv, period, window_start),
-        )
-        return rows[0]["count"] if rows else 0
-
-    def add_adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO adt_usage (user_id, supplier, srv, period, window_start, count) VALUES (?, ?, ?, ?, ?, 1)"
-                " ON CONFLICT (user_id, supplier, srv, period, window_start) DO UPDATE SET count = adt_usage.count + 1",
-                (user_id, supplier, srv, period, window_start),
-            )
-
-    def all_adt_usage(self) -> list[dict]:
-        return self._read("SELECT * FROM adt_usage ORDER BY user_id, supplier, srv, period, window_start")
-
-    def add_quarantine(self, *, at: datetime, originator: str, device: str, srv: str, counter: int, raw: bytes, decision: dict) -> int:
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO quarantine (at, originator, device, srv, counter, raw, decision, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'held')",
-                (_iso(at), originator, device, srv, f"{counter:020d}", raw, json.dumps(decision, default=str)),
-            )
-            return int(cur.lastrowid)
-
-    def get_quarantine(self, item: int) -> dict | None:
-        rows = self._read("SELECT * FROM quarantine WHERE id = ?", (item,))
-        return rows[0] if rows else None
-
-    def list_quarantine(self, *, status: str | None = None) -> list[dict]:
-        if status is None:
-            return self._read("SELECT id, at, originator, device, srv, counter, status, resolved_by, resolved_at, reason FROM quarantine ORDER BY id")
-        return self._read(
-            "SELECT id, at, originator, device, srv, counter, status, resolved_by, resolved_at, reason FROM quarantine WHERE status = ? ORDER BY id",
-            (status,),
-        )
-
-    def resolve_quarantine(self, item: int, *, status: str, by: str, at: datetime, reason: str) -> bool:
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE quarantine SET status = ?, resolved_by = ?, resolved_at = ?, reason = ? WHERE id = ? AND status = 'held'",
-                (status, by, _iso(at), reason, item),
-            )
-            return cur.rowcount == 1
-
-    # -- Shared Resource Providers and alert deliveries ---------------------------------------
-    def put_srp(self, srp_id: str, *, name: str, endpoint: str, serves: list[str]) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO srps (id, name, endpoint) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " name = excluded.name, endpoint = excluded.endpoint",
-                (srp_id, name, endpoint),
-            )
-            for supplier in serves:
-                conn.execute(
-                    "INSERT INTO srp_suppliers (supplier, srp) VALUES (?, ?) ON CONFLICT (supplier) DO UPDATE SET srp = excluded.srp",
-                    (supplier, srp_id),
-                )
-
-    def srp_for_supplier(self, supplier: str) -> dict | None:
-        rows = self._read(
-            "SELECT srps.* FROM srps JOIN srp_suppliers ON srp_suppliers.srp = srps.id WHERE srp_suppliers.supplier = ?",
-            (supplier,),
-        )
-        return rows[0] if rows else None
-
-    def list_srps(self) -> list[dict]:
-        rows = self._read("SELECT * FROM srps ORDER BY id")
-        for row in rows:
-            row["serves"] = [r["supplier"] for r in self._read("SELECT supplier FROM srp_suppliers WHERE srp = ? ORDER BY supplier", (row["id"],))]
-        return rows
-
-    def add_alert_delivery(self, record: dict) -> int:
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO alert_deliveries (received_at, response_id, recipient, device, alert, raw, status, target_kind,"
-                " target_id, endpoint, reason, routed_at) VALUES (:received_at, :response_id, :recipient, :device, :alert, :raw,"
-                " :status, :target_kind, :target_id, :endpoint, :reason, :routed_at)",
-                record,
-            )
-            return int(cur.lastrowid)
-
-    def update_alert_delivery(self, item: int, **fields) -> None:
-        allowed = {"status", "target_kind", "target_id", "endpoint", "reason", "routed_at", "response_id", "recipient", "device", "alert"}
-        assignments = ", ".join(f"{k} = :{k}" for k in fields if k in allowed)
-        with self.transaction() as conn:
-            conn.execute(f"UPDATE alert_deliveries SET {assignments} WHERE id = :id", {**fields, "id": item})
-
-    def alert_deliveries(self, *, status: str | None = None) -> list[dict]:
-        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
-        return self._read(
-            "SELECT id, received_at, response_id, recipient, device, alert, status, target_kind, target_id, endpoint, reason,"
-            f" routed_at FROM alert_deliveries {where} ORDER BY id",
-            params,
-        )
-
-    def alert_delivery_status(self, item: int) -> str | None:
-        rows = self._read("SELECT status FROM alert_deliveries WHERE id = ?", (item,))
-        return rows[0]["status"] if rows else None
-
-    def alert_raw(self, item: int) -> bytes | None:
-        rows = self._read("SELECT raw FROM alert_deliveries WHERE id = ?", (item,))
-        return bytes(rows[0]["raw"]) if rows else None
+def _row_id(cur: sqlite3.Cursor) -> int:
+    assert cur.lastrowid is not None  # an INSERT into a rowid table always sets it
+    return int(cur.lastrowid)

@@ -10,15 +10,13 @@ active Authority instruction and a current ADT file. Tests change one thing at a
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from solr_policy.crypto.certs import CertRecord
-from solr_policy.crypto.verify import Signer
 from solr_policy.duis.models import DuisRequest, OtherBody, RequestHeader, RequestId, SignedPreCommand, UpdatePaymentMode
 from solr_policy.policy import PolicySet, default_policy_dir
+from solr_policy.records import AdtFileRecord, CertRecord, Signer
 from solr_policy.rules import Facts
 from solr_policy.world import Device, DeviceType, Instruction, Smets, User
 
@@ -65,13 +63,18 @@ def allowed_facts(policies: PolicySet | None = None, **changes: Any) -> Facts:
         device=Device(id=DEVICE_EUI, type=DeviceType.ESME, smets=Smets.SMETS1, supplier=FAILED),
         instructions=(Instruction(reference="OFGEM-1", failed_supplier=FAILED, solr_party=SOLR, effective_from=NOW - timedelta(days=1)),),
         last_counter=None,
-        adt_files=(
-            {"reference": "ADT-1", "aro": "aro-ann", "supplier": FAILED,
-             "thresholds": json.dumps({"1.6": {"per_hour": 10, "per_day": 100}})},
-        ),
+        adt_files=(adt_file({"1.6": {"per_hour": 10, "per_day": 100}}),),
         adt_usage={"hour": 0, "day": 0},
     )
     return replace(facts, **changes)
+
+
+def adt_file(thresholds: dict[str, dict[str, int]], supplier: str = FAILED) -> AdtFileRecord:
+    """A current ADT file of the User for ``supplier``, as the store returns it."""
+    return AdtFileRecord(
+        reference="ADT-1", party=SOLR, user_id=USER_EUI, supplier=supplier, aro="aro-ann",
+        submitted_at=NOW - timedelta(days=1), thresholds=thresholds, sha256="00" * 32,
+    )
 
 
 def with_request(facts: Facts, **changes: Any) -> Facts:

@@ -248,7 +248,7 @@ class SolrScenario:
 
     def revoke_certificates(self, store, party: str) -> int:
         """The SMKI revokes a failed Supplier's certificates: all of its Users'."""
-        from solr_policy.crypto.certs import SmkiStatus
+        from solr_policy.records import SmkiStatus
 
         count = 0
         for user in store.list_users():

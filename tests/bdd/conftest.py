@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -199,6 +201,11 @@ class Scene:
     alerts: AlertBuilder | None = None
     sent: list = field(default_factory=list)
 
+    def write_sql(self, sql: str, *params: object) -> None:
+        """Change the SQLite file behind the store's back (tampering, a missing instruction)."""
+        with closing(sqlite3.connect(self.store.path)) as conn, conn:
+            conn.execute(sql, params)
+
     # the meters
     def meter_id(self, label: str) -> str:
         scenario_label = METERS[label]
@@ -319,8 +326,7 @@ def instruction_status_changed(scene: Scene, action: str):
 def no_instruction(scene: Scene):
     # The store has no "remove instruction" operation; an instruction never given is simply
     # absent, so the one the scenario installed is deleted outright.
-    with scene.store.transaction() as conn:
-        conn.execute("DELETE FROM instructions")
+    scene.write_sql("DELETE FROM instructions")
     assert scene.store.instructions() == []
 
 

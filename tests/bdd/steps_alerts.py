@@ -7,12 +7,11 @@ and routed by the product's ``AlertRouter``; every alert sent is kept on the sce
 
 from __future__ import annotations
 
-import json
-
 from parse import with_pattern
 from pytest_bdd import given, parsers, then, when
 
 from solr_policy.alerts.routing import AlertRouter, Delivery, Target
+from solr_policy.records import AlertStatus
 
 from .conftest import TYPES, UNREGISTERED_EUI, Scene, _choice
 
@@ -75,12 +74,12 @@ def _last(scene: Scene) -> Delivery:
 
 
 def _row(scene: Scene, delivery: Delivery) -> dict:
-    (row,) = [r for r in scene.store.alert_deliveries() if r["id"] == delivery.delivery_id]
+    (row,) = [r for r in scene.store.alert_deliveries() if r.id == delivery.delivery_id]
     return row
 
 
 def _routing_audited(scene: Scene, delivery_id: int, status: str) -> None:
-    entries = [json.loads(e["payload"]) for e in scene.store.audit_entries(kind="alert.route")]
+    entries = [e.payload_data() for e in scene.store.audit_entries(kind="alert.route")]
     assert any(p["delivery"] == delivery_id and p["status"] == status for p in entries), (
         f"no audit entry records delivery {delivery_id} as {status}"
     )
@@ -113,7 +112,7 @@ def revoke_failed(scene: Scene):
 def _register_srp(scene: Scene, srp: str) -> None:
     srp_id, endpoint = SRPS[srp]
     scene.store.put_srp(srp_id, name=srp, endpoint=endpoint, serves=[scene.solr.failed_supplier])
-    assert scene.store.srp_for_supplier(scene.solr.failed_supplier)["id"] == srp_id
+    assert scene.store.srp_for_supplier(scene.solr.failed_supplier).id == srp_id
 
 
 @given(astep("{srp:Srp} is registered as Failed Energy's Shared Resource Provider"))
@@ -165,7 +164,7 @@ def delivered_to_user(scene: Scene, supplier: str):
     assert delivery.status == "routed", delivery
     assert delivery.targets == [Target(kind="user", id=user)], delivery.targets
     row = _row(scene, delivery)
-    assert (row["status"], row["target_kind"], row["target_id"]) == ("routed", "user", user), row
+    assert (row.status, row.target_kind, row.target_id) == ("routed", "user", user), row
     _routing_audited(scene, delivery.delivery_id, "routed")
 
 
@@ -176,7 +175,7 @@ def delivered_to_srp(scene: Scene, srp: str):
     assert delivery.targets == [srp_target(scene, srp)], delivery.targets
     assert "certificates revoked" in delivery.reason, delivery.reason
     row = _row(scene, delivery)
-    assert (row["status"], row["target_kind"], row["target_id"]) == ("routed", "srp", SRPS[srp][0]), row
+    assert (row.status, row.target_kind, row.target_id) == ("routed", "srp", SRPS[srp][0]), row
     _routing_audited(scene, delivery.delivery_id, "routed")
 
 
@@ -193,7 +192,7 @@ def no_copy(scene: Scene):
     delivery = _last(scene)
     assert delivery.status == "routed", delivery
     assert all(t.kind != "solr_party" and t.id != scene.solr.solr_party for t in delivery.targets), delivery.targets
-    assert scene.solr.solr_party not in (_row(scene, delivery)["target_id"] or "")
+    assert scene.solr.solr_party not in (_row(scene, delivery).target_id or "")
 
 
 @then("the alert waits in the queue of alerts not yet routed")
@@ -201,7 +200,7 @@ def waits(scene: Scene):
     delivery = _last(scene)
     assert delivery.status == "pending" and delivery.targets == [], delivery
     assert "no SRP is registered" in delivery.reason, delivery.reason
-    assert delivery.delivery_id in [r["id"] for r in scene.store.alert_deliveries(status="pending")]
+    assert delivery.delivery_id in [r.id for r in scene.store.alert_deliveries(status=AlertStatus.PENDING)]
     _routing_audited(scene, delivery.delivery_id, "pending")
 
 
@@ -213,13 +212,13 @@ def waiting_delivered(scene: Scene, srp: str):
     again = retried[delivery.delivery_id]
     assert again.status == "routed" and again.targets == [srp_target(scene, srp)], again
     row = _row(scene, delivery)
-    assert (row["status"], row["target_id"], row["endpoint"]) == ("routed", *SRPS[srp]), row
+    assert (row.status, row.target_id, row.endpoint) == ("routed", *SRPS[srp]), row
     _routing_audited(scene, delivery.delivery_id, "routed")
 
 
 @then("no alert is left waiting")
 def none_waiting(scene: Scene):
-    assert scene.store.alert_deliveries(status="pending") == []
+    assert scene.store.alert_deliveries(status=AlertStatus.PENDING) == []
 
 
 @then("every alert the DCC sent is accounted for, each either routed or waiting")
@@ -227,26 +226,26 @@ def accounted_for(scene: Scene):
     rows = scene.store.alert_deliveries()
     sent = [s["delivery"].alert["response_id"] for s in scene.sent]
     assert len(set(sent)) == len(sent), "the scenario sent the same alert twice"
-    assert sorted(r["response_id"] for r in rows) == sorted(sent), "an alert received is not in the store, or one is there twice"
-    assert {r["status"] for r in rows} <= {"routed", "pending"}, [r["status"] for r in rows]
+    assert sorted(r.response_id for r in rows) == sorted(sent), "an alert received is not in the store, or one is there twice"
+    assert {r.status for r in rows} <= {"routed", "pending"}, [r.status for r in rows]
     for row in rows:
-        assert row["status"] == "pending" or row["target_id"], row
-        _routing_audited(scene, row["id"], "pending" if row["status"] == "pending" else "routed")
+        assert row.status == "pending" or row.target_id, row
+        _routing_audited(scene, row.id, "pending" if row.status == "pending" else "routed")
 
 
 @then(astep("the alerts for Failed Energy's meters sent after the revocation were routed to {srp:Srp}"))
 def after_revocation_to_srp(scene: Scene, srp: str):
     revoked_at = scene.notes.get("revoked after", 0)
-    rows = {r["id"]: r for r in scene.store.alert_deliveries()}
+    rows = {r.id: r for r in scene.store.alert_deliveries()}
     failed = [s for s in scene.sent[revoked_at:] if s["to"] == "Failed Energy's user"]
     assert failed, "the scenario sent no alert to Failed Energy's user after the revocation"
     for s in failed:
         row = rows[s["delivery"].delivery_id]
-        assert (row["status"], row["target_kind"], row["target_id"]) == ("routed", "srp", SRPS[srp][0]), row
+        assert (row.status, row.target_kind, row.target_id) == ("routed", "srp", SRPS[srp][0]), row
 
 
 @then(astep("only the alert addressed to {recipient:Recipient} is still waiting"))
 def only_waiting(scene: Scene, recipient: str):
-    waiting = scene.store.alert_deliveries(status="pending")
-    assert [r["recipient"] for r in waiting] == [recipient_id(scene, recipient)], waiting
-    assert "not a known User" in waiting[0]["reason"], waiting[0]["reason"]
+    waiting = scene.store.alert_deliveries(status=AlertStatus.PENDING)
+    assert [r.recipient for r in waiting] == [recipient_id(scene, recipient)], waiting
+    assert "not a known User" in waiting[0].reason, waiting[0].reason

@@ -19,13 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from parse import with_pattern
 from pytest_bdd import given, parsers, then, when
 
-from solr_policy.crypto.certs import SmkiStatus, read_certificates
+from solr_policy.crypto.certs import read_certificates
 from solr_policy.errors import GovernanceRefused
 from solr_policy.eui import parse_eui64
 from solr_policy.governance import instructions, officers
 from solr_policy.governance import quarantine as held_requests
 from solr_policy.governance.adt import sign_adt, submit_adt
 from solr_policy.governance.csr import ALLOWED, check_csr
+from solr_policy.records import QuarantineStatus, SmkiStatus
 from solr_policy.testing.csr import make_csr
 from solr_policy.world import Instruction, InstructionStatus
 
@@ -172,7 +173,7 @@ def _audited(scene: Scene, kind: str, actor: str, **payload) -> dict:
     entries = [
         e
         for e in scene.store.audit_entries(kind=kind, actor=actor)
-        if all(json.loads(e["payload"]).get(k) == v for k, v in payload.items())
+        if all(e.payload_data().get(k) == v for k, v in payload.items())
     ]
     assert len(entries) == 1, f"expected one audit entry {kind} by {actor} with {payload}; found {len(entries)}"
     return entries[0]
@@ -200,7 +201,7 @@ def failure_without_party_officers(scene: Scene):
     officers.register_governance_officer(scene.store, "gov-bob", name="Bob (DCC governance)", at=scene.now, by="gov-alice")
     scene.solr.install(scene.store, now=scene.now, adt=False)
     _ready(scene)
-    assert [o["id"] for o in scene.store.list_officers()] == ["gov-alice", "gov-bob"]
+    assert [o.id for o in scene.store.list_officers()] == ["gov-alice", "gov-bob"]
     assert scene.store.list_adt_files() == []
 
 
@@ -308,16 +309,16 @@ def steady_power_officers(scene: Scene):
 @given(gstep("{officer:Officer} has removed {other:Officer} from office"))
 def has_removed(scene: Scene, officer: str, other: str):
     done(lambda: officers.remove_officer(scene.store, OFFICERS[other], by=OFFICERS[officer], reason="has left the company", at=scene.now))
-    assert scene.store.get_officer(OFFICERS[other])["status"] == "removed"
+    assert scene.store.get_officer(OFFICERS[other]).status == "removed"
 
 
 def _recorded(scene: Scene, person: str, kind: str, party: str, officer: str, audit_kind: str) -> None:
     assert scene.refusal is None, f"the step was refused: {scene.refusal}"
     record = scene.store.get_officer(PEOPLE[person])
     assert record is not None, f"{person} is not a registered officer"
-    assert (record["kind"], record["party"], record["status"]) == (kind, party_id(scene, party), "active"), record
-    assert record["appointed_by"] == OFFICERS[officer], record
-    assert record["public_key"] and "BEGIN PUBLIC KEY" in record["public_key"], "no key recorded"
+    assert (record.kind, record.party, record.status) == (kind, party_id(scene, party), "active"), record
+    assert record.appointed_by == OFFICERS[officer], record
+    assert record.public_key and "BEGIN PUBLIC KEY" in record.public_key, "no key recorded"
     _audited(scene, audit_kind, OFFICERS[officer], officer=PEOPLE[person], party=party_id(scene, party))
 
 
@@ -389,10 +390,10 @@ def submits_changed_adt(scene: Scene, officer: str, supplier: str, hour: int, da
 def adt_recorded(scene: Scene, supplier: str, hour: int, day: int, officer: str):
     assert scene.refusal is None, f"the ADT file was refused: {scene.refusal}"
     (current,) = scene.store.current_adt_files(scene.solr.user_eui)
-    assert current["reference"] == scene.notes["adt reference"], current
-    assert (current["supplier"], current["aro"], current["party"]) == (party_id(scene, supplier), OFFICERS[officer], scene.solr.solr_party)
-    assert json.loads(current["thresholds"]) == {"1.6": {"per_hour": hour, "per_day": day}}
-    _audited(scene, "adt.submit", OFFICERS[officer], reference=current["reference"], supplier=party_id(scene, supplier))
+    assert current.reference == scene.notes["adt reference"], current
+    assert (current.supplier, current.aro, current.party) == (party_id(scene, supplier), OFFICERS[officer], scene.solr.solr_party)
+    assert current.thresholds == {"1.6": {"per_hour": hour, "per_day": day}}
+    _audited(scene, "adt.submit", OFFICERS[officer], reference=current.reference, supplier=party_id(scene, supplier))
 
 
 @then("no ADT file is recorded for the SoLR Contingency user")
@@ -438,9 +439,9 @@ def _check_held(scene: Scene) -> None:
     assert [r.rule for r in decision.reasons] == ["R4.adt-threshold"], explain(decision)
     assert decision.quarantine_id is not None, "no quarantine item was made"
     item = scene.store.get_quarantine(decision.quarantine_id)
-    assert item is not None and item["status"] == "held", item
-    assert bytes(item["raw"]) == scene.last_request, "the held item is not the request sent"
-    assert item["originator"] == scene.solr.user_eui
+    assert item is not None and item.status == "held", item
+    assert scene.store.quarantined_request(item.id).raw == scene.last_request, "the held item is not the request sent"
+    assert item.originator == scene.solr.user_eui
     scene.held = decision.quarantine_id
 
 
@@ -453,7 +454,7 @@ def next_request_held(scene: Scene, meter: str):
 @then("the request is held in quarantine until an officer decides")
 def request_held(scene: Scene):
     _check_held(scene)
-    assert scene.held in [q["id"] for q in scene.store.list_quarantine(status="held")]
+    assert scene.held in [q.id for q in scene.store.list_quarantine(status=QuarantineStatus.HELD)]
 
 
 def _release(scene: Scene, officer: str):
@@ -478,7 +479,7 @@ def discard_held(scene: Scene, officer: str):
 def held_resolved(scene: Scene, status: str, officer: str):
     assert scene.refusal is None, f"the step was refused: {scene.refusal}"
     item = scene.store.get_quarantine(scene.held)
-    assert (item["status"], item["resolved_by"]) == (status, OFFICERS[officer]), item
+    assert (item.status, item.resolved_by) == (status, OFFICERS[officer]), item
     kind = {"released": "quarantine.release", "discarded": "quarantine.discard"}[status]
     _audited(scene, kind, OFFICERS[officer], item=scene.held)
 
@@ -486,15 +487,15 @@ def held_resolved(scene: Scene, status: str, officer: str):
 @then("the request is still held")
 def still_held(scene: Scene):
     item = scene.store.get_quarantine(scene.held)
-    assert item["status"] == "held" and item["resolved_by"] is None, item
+    assert item.status == "held" and item.resolved_by is None, item
 
 
 @then(gstep("a later release of it by {officer:Officer} is refused because {reason}"))
 def later_release_refused(scene: Scene, officer: str, reason: str):
-    before = scene.store.get_quarantine(scene.held)["status"]
+    before = scene.store.get_quarantine(scene.held).status
     attempt(scene, lambda: _release(scene, officer))
     _refusal_matches(scene.refusal, reason)
-    assert scene.store.get_quarantine(scene.held)["status"] == before
+    assert scene.store.get_quarantine(scene.held).status == before
 
 
 @given("an hour has passed")
@@ -616,14 +617,14 @@ def history(scene: Scene, datatable):
     assert header == ["step", "officer", "reason"], header
     events = scene.store.instruction_events(scene.solr.instruction_ref)
     expected = [(ENTRIES[step_], OFFICERS[officer], reason) for step_, officer, reason in rows]
-    assert [(e["action"], e["officer"], e["reason"]) for e in events] == expected
+    assert [(e.action, e.officer, e.reason) for e in events] == expected
 
 
 @then("the audit trail holds each attempt on the instruction, in order, with its officer:")
 def audit_of_instruction(scene: Scene, datatable):
     header, *rows = datatable
     assert header == ["entry", "officer", "reason"], header
-    entries = [e for e in scene.store.audit_entries(instruction=scene.solr.instruction_ref) if e["kind"].startswith("instruction.")]
+    entries = [e for e in scene.store.audit_entries(instruction=scene.solr.instruction_ref) if e.kind.startswith("instruction.")]
     expected = []
     for entry, officer, reason in rows:
         refused_attempt = entry.startswith("refused ")
@@ -631,9 +632,9 @@ def audit_of_instruction(scene: Scene, datatable):
         expected.append((kind, OFFICERS[officer], reason))
     actual = []
     for e in entries:
-        payload = json.loads(e["payload"])
+        payload = e.payload_data()
         # A refused attempt records the refusal (rule and message) in place of a reason.
-        actual.append((e["kind"], e["actor"], payload.get("reason") or payload.get("rule")))
+        actual.append((e.kind, e.actor, payload.get("reason") or payload.get("rule")))
     expected = [(k, o, REASONS[r].rule if k.endswith(".refused") else r) for k, o, r in expected]
     assert actual == expected
 
@@ -643,48 +644,46 @@ def audit_of_instruction(scene: Scene, datatable):
 
 @given("the audit trail is intact")
 def audit_intact(scene: Scene):
-    intact, count, message = scene.store.verify_audit()
-    assert intact and count > 0, message
+    check = scene.store.verify_audit()
+    assert check.intact and check.entries > 0, check.message
 
 
 @when(gstep("someone {change:Tamper} the audit trail's record of the {entry:Entry} by {officer:Officer}"))
 def tamper(scene: Scene, change: str, entry: str, officer: str):
     (record,) = scene.store.audit_entries(kind=f"instruction.{ENTRIES[entry]}", actor=OFFICERS[officer])
-    assert record["seq"] < len(scene.store.audit_entries()), "the scenario needs an entry after the one changed"
-    scene.notes["tampered"] = record["seq"]
-    with scene.store.transaction() as conn:
-        if change == "alters":
-            payload = json.loads(record["payload"])
-            payload["reason"] = "approved without any check"
-            conn.execute("UPDATE audit SET payload = ? WHERE seq = ?", (json.dumps(payload, sort_keys=True, separators=(",", ":")), record["seq"]))
-        else:
-            conn.execute("DELETE FROM audit WHERE seq = ?", (record["seq"],))
+    assert record.seq < len(scene.store.audit_entries()), "the scenario needs an entry after the one changed"
+    scene.notes["tampered"] = record.seq
+    if change == "alters":
+        payload = record.payload_data()
+        payload["reason"] = "approved without any check"
+        scene.write_sql("UPDATE audit SET payload = ? WHERE seq = ?", json.dumps(payload, sort_keys=True, separators=(",", ":")), record.seq)
+    else:
+        scene.write_sql("DELETE FROM audit WHERE seq = ?", record.seq)
 
 
 @then(gstep("the audit trail check reports the record of the {entry:Entry} by {officer:Officer} as {finding:Finding}"))
 def audit_reports(scene: Scene, entry: str, officer: str, finding: str):
     seq = scene.notes["tampered"]
-    intact, _, message = scene.store.verify_audit()
-    assert not intact, f"the check found nothing wrong: {message}"
+    check = scene.store.verify_audit()
+    assert not check.intact, f"the check found nothing wrong: {check.message}"
     expected = {
         "altered": f"entry {seq} was altered (its hash does not match its content)",
         "missing": f"entry {seq} is missing (next is {seq + 1})",
     }[finding]
-    assert message == expected, f"expected {expected!r}; the check said {message!r}"
+    assert check.message == expected, f"expected {expected!r}; the check said {check.message!r}"
 
 
 @when("someone deletes the newest entry of the audit trail")
 def delete_newest(scene: Scene):
-    newest = scene.store.audit_entries()[-1]["seq"]
+    newest = scene.store.audit_entries()[-1].seq
     scene.notes["tampered"] = newest
-    with scene.store.transaction() as conn:
-        conn.execute("DELETE FROM audit WHERE seq = ?", (newest,))
+    scene.write_sql("DELETE FROM audit WHERE seq = ?", newest)
 
 
 @then("the audit trail check reports that its newest entries are missing")
 def newest_missing(scene: Scene):
     newest = scene.notes["tampered"]
-    intact, count, message = scene.store.verify_audit()
-    assert not intact, f"the check found nothing wrong: {message}"
-    assert count == newest - 1, (count, message)
-    assert message.startswith(f"the chain ends at entry {newest - 1}, but entry {newest} was written"), message
+    check = scene.store.verify_audit()
+    assert not check.intact, f"the check found nothing wrong: {check.message}"
+    assert check.entries == newest - 1, check
+    assert check.message.startswith(f"the chain ends at entry {newest - 1}, but entry {newest} was written"), check.message

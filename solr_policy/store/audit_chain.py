@@ -1,0 +1,65 @@
+"""The audit trail's hash chain, independent of any database.
+
+Each entry's hash covers the previous entry's hash and the entry's canonical content, so
+changing, removing or reordering an entry breaks the chain at that entry; the head record
+(the newest entry written) catches the newest entries being cut off. Every store computes
+and checks the chain here, so a SQLite file and a PostgreSQL database prove the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+
+from solr_policy.records import AuditCheck, AuditEntry, AuditHead
+
+GENESIS = "0" * 64  # the "previous hash" of entry 1
+
+
+def canonical_time(at: datetime) -> str:
+    """The text form of an entry's time that is hashed (and stored)."""
+    return at.astimezone(timezone.utc).isoformat()
+
+
+def canonical_payload(payload: Mapping[str, object]) -> str:
+    """The text form of an entry's payload that is hashed (and stored)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | None], payload: str) -> str:
+    """The chain link: SHA-256 over the previous hash and this entry's canonical content."""
+    body = json.dumps(
+        {"seq": seq, "at": at, "kind": kind, **fields, "payload": payload},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
+    """What ``entry.hash`` must be, given the hash of the entry before it."""
+    fields = {"actor": entry.actor, "originator": entry.originator, "device": entry.device, "instruction": entry.instruction}
+    return audit_hash(prev_hash, entry.seq, entry.at, entry.kind, fields, entry.payload)
+
+
+def verify_chain(entries: Iterable[AuditEntry], head: AuditHead | None) -> AuditCheck:
+    """Walk ``entries`` (in ``seq`` order) and the head: intact, or the first broken entry named."""
+    prev, count, expected_seq = GENESIS, 0, 1
+    for entry in entries:
+        count += 1
+        if entry.seq != expected_seq:
+            return AuditCheck(False, count, f"entry {expected_seq} is missing (next is {entry.seq})")
+        if entry.prev_hash != prev:
+            return AuditCheck(False, count, f"entry {entry.seq} does not link to entry {entry.seq - 1}")
+        if entry.hash != entry_hash(entry, prev):
+            return AuditCheck(False, count, f"entry {entry.seq} was altered (its hash does not match its content)")
+        prev, expected_seq = entry.hash, expected_seq + 1
+    if head is not None and (head.seq != count or head.hash != prev):
+        return AuditCheck(
+            False, count, f"the chain ends at entry {count}, but entry {head.seq} was written: newest entries are missing or altered"
+        )
+    if head is None and count:
+        return AuditCheck(False, count, "the chain's head record is missing")
+    return AuditCheck(True, count, f"{count} entries, chain intact")

@@ -1,0 +1,106 @@
+"""The store implementations the contract suite runs against, and how to break each.
+
+Every entry of ``STORE_KINDS`` is a way to get a fresh store and the few operations on its
+backing database that no ``Store`` method offers (tampering, damage), which the contract
+needs to prove what the store does then. A PostgreSQL store is added here as one more entry.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from solr_policy.store import SqliteStore
+from solr_policy.store.base import Store
+
+from .samples import fill
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    name: str
+    # A fresh, empty store whose files (if any) live in the given folder.
+    create: Callable[[Path], Store]
+    # Open again the store made by ``create`` in that folder (after it was closed).
+    reopen: Callable[[Path], Store]
+    # Ways to point at a store that cannot work; each opens it (and must raise StoreUnavailable).
+    unusable: Callable[[Path], dict[str, Callable[[], Store]]]
+    # Damage the closed store's data so that it opens but reading its contents fails.
+    damage: Callable[[Path], None]
+    # Run one SQL statement on the backing database behind the store's back (tampering).
+    write_behind: Callable[[Store, str, tuple[object, ...]], None]
+
+
+# -- SQLite ----------------------------------------------------------------------------------
+def _sqlite_path(folder: Path) -> Path:
+    return folder / "contract.db"
+
+
+def sqlite_store_with_data(folder: Path) -> Path:
+    """A real store with enough rows to span many pages, closed (so no write-ahead log)."""
+    path = folder / "filled.db"
+    store = SqliteStore(path)
+    fill(store)
+    store.close()
+    return path
+
+
+def _sqlite_unusable(folder: Path) -> dict[str, Callable[[], Store]]:
+    random_bytes = folder / "random.db"
+    random_bytes.write_bytes(random.Random(7).randbytes(16384))
+    text = folder / "notes.db"
+    text.write_text("these are not the records you are looking for\n" * 50)
+    directory = folder / "a-folder.db"
+    directory.mkdir()
+    filled = sqlite_store_with_data(folder)
+    truncated = folder / "truncated.db"
+    shutil.copyfile(filled, truncated)
+    with truncated.open("r+b") as file:
+        file.truncate(truncated.stat().st_size // 2)
+    foreign = folder / "foreign.db"
+    with closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE recipes (name TEXT)")
+    return {
+        "random bytes": lambda: SqliteStore(random_bytes),
+        "a text file": lambda: SqliteStore(text),
+        "a directory": lambda: SqliteStore(directory),
+        "a truncated copy of a real store": lambda: SqliteStore(truncated),
+        "another application's database": lambda: SqliteStore(foreign),
+    }
+
+
+def _sqlite_damage(folder: Path) -> None:
+    # Overwrite the second half of the file (data pages), keeping the header and the schema:
+    # the store opens, and the first read of a damaged page fails.
+    path = _sqlite_path(folder)
+    size = path.stat().st_size
+    page = 4096
+    start = (size // 2) // page * page
+    with path.open("r+b") as file:
+        file.seek(start)
+        file.write(random.Random(11).randbytes(size - start))
+    for sidecar in ("-wal", "-shm"):
+        Path(str(path) + sidecar).unlink(missing_ok=True)
+
+
+def _sqlite_write_behind(store: Store, sql: str, params: tuple[object, ...]) -> None:
+    assert isinstance(store, SqliteStore)
+    with closing(sqlite3.connect(store.path)) as conn, conn:
+        conn.execute(sql, params)
+
+
+SQLITE = StoreKind(
+    name="sqlite",
+    create=lambda folder: SqliteStore(_sqlite_path(folder)),
+    reopen=lambda folder: SqliteStore(_sqlite_path(folder)),
+    unusable=_sqlite_unusable,
+    damage=_sqlite_damage,
+    write_behind=_sqlite_write_behind,
+)
+
+STORE_KINDS: list[StoreKind] = [SQLITE]

@@ -1,0 +1,88 @@
+"""The audit hash chain on its own (no database): what every store relies on."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta, timezone
+
+import pytest
+
+from solr_policy.records import AuditCheck, AuditEntry, AuditHead
+from solr_policy.store.audit_chain import GENESIS, audit_hash, canonical_payload, canonical_time, entry_hash, verify_chain
+
+from .samples import NOW
+
+
+def chain(n: int) -> list[AuditEntry]:
+    entries, prev = [], GENESIS
+    for seq in range(1, n + 1):
+        draft = AuditEntry(
+            seq=seq,
+            at=canonical_time(NOW + timedelta(minutes=seq)),
+            kind="decision",
+            actor="90B3D51F300F0001",
+            originator="90B3D51F300F0001",
+            device=None,
+            instruction="OFGEM-1" if seq % 2 else None,
+            payload=canonical_payload({"seq": seq, "outcome": "allow"}),
+            prev_hash=prev,
+            hash="",
+        )
+        entry = dataclasses.replace(draft, hash=entry_hash(draft, prev))
+        entries.append(entry)
+        prev = entry.hash
+    return entries
+
+
+def head_of(entries: list[AuditEntry]) -> AuditHead:
+    return AuditHead(entries[-1].seq, entries[-1].hash)
+
+
+def test_the_hash_covers_the_previous_hash_and_every_field():
+    entry = chain(1)[0]
+    fields = {"actor": entry.actor, "originator": entry.originator, "device": None, "instruction": "OFGEM-1"}
+    assert entry.hash == audit_hash(GENESIS, 1, entry.at, "decision", fields, entry.payload)
+    variants = [
+        audit_hash("1" * 64, 1, entry.at, "decision", fields, entry.payload),
+        audit_hash(GENESIS, 2, entry.at, "decision", fields, entry.payload),
+        audit_hash(GENESIS, 1, canonical_time(NOW), "decision", fields, entry.payload),
+        audit_hash(GENESIS, 1, entry.at, "decision.refused", fields, entry.payload),
+        audit_hash(GENESIS, 1, entry.at, "decision", {**fields, "device": "00DB1234567890A0"}, entry.payload),
+        audit_hash(GENESIS, 1, entry.at, "decision", fields, entry.payload + " "),
+    ]
+    assert len({entry.hash, *variants}) == 7
+
+
+def test_canonical_forms_do_not_depend_on_how_the_caller_wrote_them():
+    assert canonical_time(NOW.astimezone(timezone(timedelta(hours=5)))) == canonical_time(NOW)
+    assert canonical_time(NOW).endswith("+00:00")
+    assert canonical_payload({"b": 1, "a": [1, 2]}) == canonical_payload({"a": [1, 2], "b": 1}) == '{"a":[1,2],"b":1}'
+
+
+def test_an_intact_chain_and_its_head_verify():
+    entries = chain(5)
+    assert verify_chain(entries, head_of(entries)) == AuditCheck(True, 5, "5 entries, chain intact")
+    assert verify_chain([], None) == AuditCheck(True, 0, "0 entries, chain intact")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda e: e[:2] + [dataclasses.replace(e[2], payload='{"outcome":"reject"}')] + e[3:], AuditCheck(False, 3, "entry 3 was altered (its hash does not match its content)")),
+        (lambda e: e[:2] + e[3:], AuditCheck(False, 3, "entry 3 is missing (next is 4)")),
+        (lambda e: [e[1], e[0], *e[2:]], AuditCheck(False, 1, "entry 1 is missing (next is 2)")),
+        (lambda e: e[:3] + [dataclasses.replace(e[3], prev_hash=GENESIS)] + e[4:], AuditCheck(False, 4, "entry 4 does not link to entry 3")),
+    ],
+    ids=["altered", "deleted", "reordered", "relinked"],
+)
+def test_the_first_broken_entry_is_named(break_it, expected):
+    entries = chain(5)
+    assert verify_chain(break_it(entries), head_of(entries)) == expected
+
+
+def test_cutting_off_the_newest_entries_is_found_by_the_head():
+    entries = chain(5)
+    assert verify_chain(entries[:3], head_of(entries)) == AuditCheck(
+        False, 3, "the chain ends at entry 3, but entry 5 was written: newest entries are missing or altered"
+    )
+    assert verify_chain(entries, None) == AuditCheck(False, 5, "the chain's head record is missing")
