@@ -1,7 +1,11 @@
 """Benchmark (not a test): requests per second on one core, in one run.
 
     plain signxml   XMLVerifier().verify on the same signed request, certificate given
-    input layer     solr-policy's parse + signature shape + store look-ups + verify + model
+    fast verifier   the default verifier alone, certificate given: hardened parse + signature
+                    shape + crypto.fastverify (C14N, SHA-256, ECDSA P-256)
+    input layer     solr-policy's parse + signature shape + store look-ups + certificate
+                    checks + verify + model (Verifier.verify_request), with the fast verifier
+                    and, for comparison, with signxml (input_layer_signxml_per_s)
     full decision   Engine.decide: the above + GBCS + rules + counter and audit in one
                     durable SQLite transaction (a fresh RequestID counter each time)
 
@@ -25,7 +29,10 @@ from cryptography import x509  # noqa: E402
 from signxml import XMLVerifier  # noqa: E402
 
 from solr_policy import logs  # noqa: E402
+from solr_policy.crypto import fastverify  # noqa: E402
+from solr_policy.crypto.profile import check_shape  # noqa: E402
 from solr_policy.crypto.verify import Verifier  # noqa: E402
+from solr_policy.duis.parser import parse_document  # noqa: E402
 from solr_policy.engine import Engine  # noqa: E402
 from solr_policy.policy import PolicySet  # noqa: E402
 from solr_policy.testing.scenario import GCS02_CREDIT, SolrScenario  # noqa: E402
@@ -64,9 +71,17 @@ def main() -> int:
     cert = x509.load_pem_x509_certificate(scenario.user.cert_pem)
     verifier = Verifier(store)
 
+    key = cert.public_key()
+
+    def fast_verify() -> None:
+        fastverify.verify(check_shape(parse_document(sample)).parts, key)
+
     results = {}
     results["plain_signxml_per_s"], _ = rate(lambda: XMLVerifier().verify(sample, x509_cert=cert), args.seconds)
+    results["fast_verifier_per_s"], _ = rate(fast_verify, args.seconds)
     results["input_layer_per_s"], _ = rate(lambda: verifier.verify_request(sample, now=now), args.seconds)
+    signxml_verifier = Verifier(store, backend="signxml")
+    results["input_layer_signxml_per_s"], _ = rate(lambda: signxml_verifier.verify_request(sample, now=now), args.seconds)
 
     engine = Engine(store, PolicySet.load_dir(POLICIES))
     # Pre-sign enough fresh requests so that signing is not measured.
@@ -84,6 +99,7 @@ def main() -> int:
     gbcs_requests = iter([ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), GCS02_CREDIT) for _ in range(expected)])
     results["full_decision_pre_command_per_s"], _ = rate(lambda: engine.decide(next(gbcs_requests), now=now), args.seconds)
     results["audit_intact"] = store.verify_audit().intact
+    results["ratio_fast_verifier_to_plain"] = results["fast_verifier_per_s"] / results["plain_signxml_per_s"]
     results["ratio_input_layer_to_plain"] = results["input_layer_per_s"] / results["plain_signxml_per_s"]
     results["ratio_decision_to_plain"] = results["full_decision_per_s"] / results["plain_signxml_per_s"]
     store.close()
@@ -92,7 +108,9 @@ def main() -> int:
         print(json.dumps(results, indent=2))
     else:
         print(f"plain signxml verify          {results['plain_signxml_per_s']:8.0f} /s")
+        print(f"fast verifier alone           {results['fast_verifier_per_s']:8.0f} /s  ({results['ratio_fast_verifier_to_plain']:.0%} of plain)")
         print(f"input layer (verify_request)  {results['input_layer_per_s']:8.0f} /s  ({results['ratio_input_layer_to_plain']:.0%} of plain)")
+        print(f"input layer, signxml backend  {results['input_layer_signxml_per_s']:8.0f} /s")
         print(f"full decision, CV 4           {results['full_decision_per_s']:8.0f} /s  ({results['ratio_decision_to_plain']:.0%} of plain)")
         print(f"full decision, Pre-Command    {results['full_decision_pre_command_per_s']:8.0f} /s")
         print(f"outcomes {outcomes}, audit intact: {results['audit_intact']}")

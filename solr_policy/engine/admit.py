@@ -54,7 +54,8 @@ def admit(raw: bytes, verifier: Verifier, now: datetime) -> Admitted | InputRefu
         return InputRefusal(refusal.rule, refusal.message, refusal.code)
     except StoreUnavailable as fault:
         return InputRefusal("store.unavailable", f"the certificate store cannot be read ({fault}); refused by default")
-    signed = etree.tostring(verified.signed_root, method="c14n", exclusive=True)
+    # The bytes the signature's digest covers (the fast verifier keeps them; signxml does not).
+    signed = verified.signed_bytes or etree.tostring(verified.signed_root, method="c14n", exclusive=True)
     return Admitted(
         request=request,
         signer=verified.signer,
