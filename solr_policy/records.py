@@ -313,6 +313,7 @@ class AuditEntry(_Record):
     payload: str  # canonical JSON, exactly as hashed
     prev_hash: str
     hash: str
+    counter: int | None = None  # the RequestID counter a decision took (hashed when set)
 
     @property
     def at_time(self) -> datetime:
@@ -332,6 +333,27 @@ class AuditHead:
 
     seq: int
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    """The Merkle tree over the audit entries (RFC 9162): its size and frontier.
+
+    Leaf ``i`` is audit entry ``i + 1``; its data is the entry's chained hash (32 bytes).
+    """
+
+    size: int
+    frontier: tuple[bytes, ...]  # the roots of the perfect subtrees that make up [0, size)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint of the log, as the service wrote it (also kept outside the store)."""
+
+    size: int
+    root: str  # hex
+    at: datetime
+    note: str  # the signed note text
 
 
 @dataclass(frozen=True, slots=True)

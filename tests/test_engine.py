@@ -173,7 +173,7 @@ def test_threads_deciding_different_requests_all_count(world, store):
     decisions = store.audit_entries(kind="decision")
     assert len(decisions) == 24
     assert store.get_counter(world.user_eui) == max(
-        int(e.payload.split('"counter":')[1].split(",")[0]) for e in decisions if '"outcome":"allow"' in e.payload
+        e.payload_data()["request"]["counter"] for e in decisions if e.payload_data()["outcome"] == "allow"
     )
 
 

@@ -26,6 +26,7 @@ from solr_policy.errors import GovernanceRefused, StoreUnavailable
 from solr_policy.policy import PolicySet
 from solr_policy.rules import RULES, Release, Rule
 from solr_policy.store.base import Store
+from solr_policy.transparency.log import LogGuard, LogKeeper
 
 __all__ = ["Admitted", "Engine", "InputRefusal"]
 
@@ -50,12 +51,15 @@ class Engine:
         schema: Any = None,
         rules: tuple[Rule, ...] = RULES,
         logger: Any = None,
+        audit_log: LogKeeper | None = None,
     ) -> None:
         self.store = store
         self.policies = policies
         self.verifier = Verifier(store, schema=schema)
         self.rules = rules
         self.log = logger or logs.get_logger("solr_policy.decision")
+        # With a verifiable log: no decision while the store is behind its newest checkpoint.
+        self.guard = LogGuard(audit_log) if audit_log is not None else None
 
     @classmethod
     def open(cls, db: str | Path | None = None, policy_dir: str | Path | None = None, **kwargs: Any) -> "Engine":
@@ -85,6 +89,12 @@ class Engine:
     # -- the stages, composed -------------------------------------------------------------
     def _run(self, raw: bytes, now: datetime, *, commit_effects: bool, release: Release | None = None) -> Decision:
         decision_id = str(uuid.uuid4())
+        behind = self.guard.problem() if self.guard is not None else None
+        if behind is not None:
+            # Not recorded: the log itself is what cannot be trusted until an officer's recovery act.
+            decision = refused_input("log.behind-checkpoint", f"{behind}; refused until an officer signs a recovery act", None,
+                                     decision_id=decision_id, decided_at=now)
+            return self._log(decision, dry_run=not commit_effects)
         admitted = admit(raw, self.verifier, now)
         if isinstance(admitted, InputRefusal):
             decision = refused_input(admitted.rule, admitted.message, admitted.code, decision_id=decision_id, decided_at=now)

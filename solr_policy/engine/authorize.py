@@ -8,6 +8,7 @@ decision must write. Nothing here decides *whether* to write; ``commit`` only ca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from solr_policy.decision import Decision, from_outcomes
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
@@ -48,6 +49,15 @@ class Effects:
     @property
     def writes(self) -> bool:
         return bool(self.counter or self.usage or self.hold or self.release)
+
+    def record(self) -> dict[str, Any]:
+        """What the log says the decision did: enough to rebuild counters, usage and quarantine."""
+        return {
+            "counter": list(self.counter) if self.counter else None,
+            "usage": [[u.user, u.supplier, u.srv, u.period, u.window_start] for u in self.usage],
+            "hold": self.hold is not None,
+            "release": self.release.item if self.release else None,
+        }
 
 
 NO_EFFECTS = Effects()

@@ -31,7 +31,8 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes) ->
             reason="released and allowed",
         )
     store.append_audit(
-        "decision", decision.record(), at=decision.decided_at, actor=effects.originator,
+        "decision", {**decision.record(), "effects": effects.record()}, at=decision.decided_at, actor=effects.originator,
         originator=effects.originator, device=effects.device, instruction=effects.instruction,
+        counter=effects.counter[1] if effects.counter else None,
     )
     return decision

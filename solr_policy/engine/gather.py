@@ -58,7 +58,7 @@ def gather(
         policy_sha256=policies.digests.get(policy.role.code) if policy else None,
         device=device,
         instructions=tuple(store.instructions(solr_party=user.party)) if user else (),
-        last_counter=store.get_counter(rid.originator),
+        last_counter=_last_counter(store, rid.originator),
         gbcs=admitted.gbcs,
         signing_certificates=signing,
         adt_files=adt_files,
@@ -66,6 +66,13 @@ def gather(
         release=release,
         content_sha256=admitted.content_sha256,
     )
+
+
+def _last_counter(store: Store, originator: str) -> int | None:
+    """The higher of the counters table and the log: a rolled-back or emptied counters table
+    cannot let a replay through while the log (protected by checkpoints) remembers."""
+    known = [c for c in (store.get_counter(originator), store.logged_counter(originator)) if c is not None]
+    return max(known) if known else None
 
 
 def _check_pre_command_signature(store: Store, admitted: Admitted, policy: Policy | None, now: datetime) -> PreCommandSignature | None:

@@ -10,12 +10,43 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 
-from solr_policy.records import AuditCheck, AuditEntry, AuditHead
+from solr_policy.records import AuditCheck, AuditEntry, AuditHead, LogHead
+from solr_policy.transparency.merkle import CompactRange, leaf_hash
 
 GENESIS = "0" * 64  # the "previous hash" of entry 1
+# Interior levels of the Merkle tree a store keeps, so that proofs read O(256 log n) hashes
+# instead of every leaf (solr_policy.transparency.merkle, HashSource).
+KEPT_LEVELS = (8, 16)
+EMPTY_LOG = LogHead(0, ())
+
+
+def leaf_of(entry_hash_hex: str) -> bytes:
+    """The Merkle leaf hash of an entry: its chained hash is the leaf's data."""
+    return leaf_hash(bytes.fromhex(entry_hash_hex))
+
+
+def grow(head: LogHead, entry_hash_hex: str, keep: Callable[[int, int, bytes], object]) -> LogHead:
+    """The tree after appending one entry; ``keep(level, index, hash)`` is called for each
+    completed subtree at a ``KEPT_LEVELS`` level, for the store to save."""
+    tree = CompactRange(head.size, head.frontier)
+
+    def on_node(level: int, index: int, digest: bytes) -> None:
+        if level in KEPT_LEVELS:
+            keep(level, index, digest)
+
+    tree.append(leaf_of(entry_hash_hex), on_node)
+    return LogHead(tree.size, tree.hashes)
+
+
+def frontier_text(head: LogHead) -> str:
+    return ",".join(h.hex() for h in head.frontier)
+
+
+def frontier_from_text(size: int, text: str | None) -> LogHead:
+    return LogHead(size, tuple(bytes.fromhex(h) for h in text.split(",")) if text else ())
 
 
 def canonical_time(at: datetime) -> str:
@@ -28,19 +59,27 @@ def canonical_payload(payload: Mapping[str, object]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | None], payload: str) -> str:
-    """The chain link: SHA-256 over the previous hash and this entry's canonical content."""
+def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str) -> str:
+    """The chain link: SHA-256 over the previous hash and this entry's canonical content.
+    A field that is None and not one of the original four is left out (older entries hash as before)."""
+    kept = {k: v for k, v in fields.items() if v is not None or k in _ORIGINAL_FIELDS}
     body = json.dumps(
-        {"seq": seq, "at": at, "kind": kind, **fields, "payload": payload},
+        {"seq": seq, "at": at, "kind": kind, **kept, "payload": payload},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+_ORIGINAL_FIELDS = frozenset({"actor", "originator", "device", "instruction"})
+
+
 def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
     """What ``entry.hash`` must be, given the hash of the entry before it."""
-    fields = {"actor": entry.actor, "originator": entry.originator, "device": entry.device, "instruction": entry.instruction}
+    fields = {
+        "actor": entry.actor, "originator": entry.originator, "device": entry.device, "instruction": entry.instruction,
+        "counter": entry.counter,
+    }
     return audit_hash(prev_hash, entry.seq, entry.at, entry.kind, fields, entry.payload)
 
 

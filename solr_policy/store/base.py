@@ -33,12 +33,14 @@ from solr_policy.records import (
     CertRecord,
     InstructionEvent,
     KeyHolder,
+    LogHead,
     OfficerRecord,
     QuarantinedRequest,
     QuarantineItem,
     QuarantineStatus,
     SmkiStatus,
     SrpRecord,
+    StoredCheckpoint,
 )
 from solr_policy.world import Device, Instruction, Party, User
 
@@ -213,8 +215,14 @@ class AuditStore(Protocol):
         originator: str | None = None,
         device: str | None = None,
         instruction: str | None = None,
+        counter: int | None = None,
     ) -> int:
-        """Append one entry, chained to the newest; returns its sequence number."""
+        """Append one entry, chained to the newest; returns its sequence number. ``counter``:
+        the RequestID counter a decision took for ``originator`` (hashed with the entry)."""
+        ...
+
+    def logged_counter(self, originator: str) -> int | None:
+        """The highest counter the log says a decision took for ``originator``."""
         ...
 
     def audit_entries(
@@ -232,6 +240,19 @@ class AuditStore(Protocol):
         ...
 
     def verify_audit(self) -> AuditCheck: ...
+
+    # the Merkle tree over the entries (RFC 9162; ``solr_policy.audit`` proves and checks it)
+    def log_head(self) -> LogHead:
+        """The tree's size and frontier, as the last append left them."""
+        ...
+
+    def log_nodes(self, level: int, start: int, end: int) -> list[bytes]:
+        """Hashes of the perfect subtrees of height ``level`` numbered start..end-1 (level 0:
+        the leaf hashes, from the entries themselves; levels 8 and 16: kept on append)."""
+        ...
+
+    def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
 
 
 class Store(

@@ -35,6 +35,7 @@ from solr_policy.records import (
     CertRecord,
     InstructionEvent,
     KeyHolder,
+    LogHead,
     OfficerKind,
     OfficerRecord,
     OfficerStatus,
@@ -43,8 +44,20 @@ from solr_policy.records import (
     QuarantineStatus,
     SmkiStatus,
     SrpRecord,
+    StoredCheckpoint,
 )
-from solr_policy.store.audit_chain import GENESIS, audit_hash, canonical_payload, canonical_time, verify_chain
+from solr_policy.store.audit_chain import (
+    EMPTY_LOG,
+    GENESIS,
+    audit_hash,
+    canonical_payload,
+    canonical_time,
+    frontier_from_text,
+    frontier_text,
+    grow,
+    leaf_of,
+    verify_chain,
+)
 from solr_policy.store.base import Store
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
 
@@ -156,6 +169,20 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
     INSERT INTO audit_head (id, seq, hash) SELECT 1, seq, hash FROM audit ORDER BY seq DESC LIMIT 1;
+    """,
+    # 6: the Merkle tree over the audit entries (RFC 9162): frontier in the head, kept interior
+    # levels, and signed checkpoints. An older store's tree is built from its entries on open.
+    """
+    ALTER TABLE audit_head ADD COLUMN frontier TEXT;
+    CREATE TABLE log_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx));
+    CREATE TABLE checkpoints (size INTEGER NOT NULL, root TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL);
+    CREATE INDEX checkpoints_size ON checkpoints (size);
+    """,
+    # 7: the counter a decision took, in its (hashed) audit entry: replay protection that a
+    # rolled-back counters table cannot undo
+    """
+    ALTER TABLE audit ADD COLUMN counter TEXT;
+    CREATE INDEX audit_counter ON audit (originator, counter);
     """,
 ]
 
@@ -347,6 +374,16 @@ class SqliteStore:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
+                if number == 6:
+                    self._build_log(conn)
+
+    def _build_log(self, conn: sqlite3.Connection) -> None:
+        """Migration 6 for a store with entries: the tree over them, as appends would have made it."""
+        head = EMPTY_LOG
+        for (digest,) in conn.execute("SELECT hash FROM audit ORDER BY seq").fetchall():
+            head = grow(head, digest, lambda level, idx, h: conn.execute(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, idx, h)))
+        conn.execute("UPDATE audit_head SET frontier = ? WHERE id = 1", (frontier_text(head),))
 
     def close(self) -> None:
         with self._lock:
@@ -779,29 +816,36 @@ class SqliteStore:
         originator: str | None = None,
         device: str | None = None,
         instruction: str | None = None,
+        counter: int | None = None,
     ) -> int:
         """Append one hash-chained entry; joins the caller's transaction if there is one."""
         text = canonical_payload(payload)
-        fields = {"actor": actor, "originator": originator, "device": device, "instruction": instruction}
+        fields = {"actor": actor, "originator": originator, "device": device, "instruction": instruction, "counter": counter}
         with self._tx() as conn:
-            last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            last = conn.execute("SELECT seq, hash, frontier FROM audit_head WHERE id = 1").fetchone()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            tree = frontier_from_text(last[0], last[2]) if last else EMPTY_LOG
             when = canonical_time(at)
             digest = audit_hash(prev, seq, when, kind, fields, text)
             conn.execute(
-                "INSERT INTO audit (seq, at, kind, actor, originator, device, instruction, payload, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, when, kind, actor, originator, device, instruction, text, prev, digest),
+                "INSERT INTO audit (seq, at, kind, actor, originator, device, instruction, payload, prev_hash, hash, counter)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, when, kind, actor, originator, device, instruction, text, prev, digest,
+                 f"{counter:020d}" if counter is not None else None),
             )
+            tree = grow(tree, digest, lambda level, idx, h: conn.execute(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, idx, h)))
             conn.execute(
-                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                (seq, digest),
+                "INSERT INTO audit_head (id, seq, hash, frontier) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier",
+                (seq, digest, frontier_text(tree)),
             )
             return seq
 
     @staticmethod
     def _audit_entry(row: Row) -> AuditEntry:
-        return _record(AuditEntry, row)  # text as stored: the chain is checked on exactly what was hashed
+        # text as stored: the chain is checked on exactly what was hashed
+        return _record(AuditEntry, row, counter=lambda c: int(c) if c is not None else None)
 
     def audit_entries(
         self,
@@ -821,6 +865,35 @@ class SqliteStore:
         )
         tail = f" LIMIT {int(limit)}" if limit else ""
         return [self._audit_entry(r) for r in self._read(f"SELECT * FROM audit{where} ORDER BY seq{tail}", params)]
+
+    def logged_counter(self, originator: str) -> int | None:
+        rows = self._read("SELECT max(counter) AS c FROM audit WHERE originator = ? AND counter IS NOT NULL", (originator,))
+        return int(rows[0]["c"]) if rows and rows[0]["c"] is not None else None
+
+    def log_head(self) -> LogHead:
+        row = self._read("SELECT seq, frontier FROM audit_head WHERE id = 1")
+        return frontier_from_text(row[0]["seq"], row[0]["frontier"]) if row else EMPTY_LOG
+
+    def log_nodes(self, level: int, start: int, end: int) -> list[bytes]:
+        if level == 0:
+            rows = self._read("SELECT hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq", (start, end))
+            return [leaf_of(r["hash"]) for r in rows]
+        rows = self._read("SELECT hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx", (level, start, end))
+        return [bytes(r["hash"]) for r in rows]
+
+    def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (size, root, at, note) VALUES (?, ?, ?, ?)",
+                (checkpoint.size, checkpoint.root, canonical_time(checkpoint.at), checkpoint.note),
+            )
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        rows = self._read("SELECT size, root, at, note FROM checkpoints ORDER BY rowid DESC LIMIT 1")
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredCheckpoint(row["size"], row["root"], datetime.fromisoformat(row["at"]), row["note"])
 
     def verify_audit(self) -> AuditCheck:
         """Walk the chain (``audit_chain.verify_chain``): intact, or the first broken entry named."""

@@ -1,0 +1,270 @@
+"""The audit trail as a verifiable log: checkpoints, proofs, rollback detection, reconciliation.
+
+Every audit entry (each decision, governance act, certificate change, alert routing) is a
+leaf of the store's Merkle tree (``store.audit_chain``). ``LogKeeper`` signs checkpoints
+(size, root, time) with the service's own log key, keeps them in the store and writes the
+newest to a checkpoint file outside the database that an operator can ship elsewhere.
+
+A store that is *behind* its newest checkpoint (fewer entries, or another tree at that size:
+a lost WAL, a restored backup, a rewritten table) is refused: ``behind()`` says why, and the
+engine refuses every decision until an officer's signed ``log.recover`` act. ``verify()``
+checks the chain, recomputes the tree from the entries themselves, checks the newest
+checkpoint against it, and reconciles counters, ADT usage and quarantine rows with what the
+logged decisions say they did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from solr_policy.records import AuditEntry, LogHead, StoredCheckpoint
+from solr_policy.store.audit_chain import KEPT_LEVELS, leaf_of
+from solr_policy.store.base import Store
+from solr_policy.transparency.checkpoint import (
+    Checkpoint,
+    open_checkpoint,
+    read_checkpoint_file,
+    sign_checkpoint,
+    write_checkpoint_file,
+)
+from solr_policy.transparency.merkle import (
+    CompactRange,
+    HashSource,
+    LogRefused,
+    consistency_proof,
+    inclusion_proof,
+    root_of,
+)
+from solr_policy.transparency.proofs import consistency_document, inclusion_document
+
+DEFAULT_ORIGIN = "solr-policy.audit"
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    intact: bool
+    entries: int
+    messages: tuple[str, ...]  # every problem found, or one line saying all is well
+    checkpoint: dict[str, Any] | None = None
+    differences: tuple[str, ...] = field(default=())  # reconciliation of state with the log
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "entries": self.entries,
+            "messages": list(self.messages),
+            "checkpoint": self.checkpoint,
+            "differences": list(self.differences),
+        }
+
+
+class LogKeeper:
+    """Checkpoints and proofs for one store's log. ``key`` None: verify only, never sign."""
+
+    def __init__(
+        self,
+        store: Store,
+        public_key: ec.EllipticCurvePublicKey,
+        *,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        checkpoint_file: str | os.PathLike[str] | None = None,
+        origin: str = DEFAULT_ORIGIN,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.public_key = public_key
+        self.checkpoint_file = Path(checkpoint_file) if checkpoint_file is not None else None
+        self.origin = origin
+
+    def source(self) -> HashSource:
+        return HashSource(self.store.log_nodes, (0, *KEPT_LEVELS))
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self, now: datetime) -> tuple[Checkpoint, str]:
+        """Sign the tree as it is now; keep it in the store and in the checkpoint file."""
+        if self.key is None:
+            raise LogRefused("log.key", "this log keeper has no signing key; it can verify only")
+        head = self.store.log_head()
+        root = self.source().root(head.size) if head.size else root_of([])
+        checkpoint = Checkpoint(self.origin, head.size, root, now)
+        note = sign_checkpoint(checkpoint, self.key)
+        self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
+        if self.checkpoint_file is not None:
+            write_checkpoint_file(self.checkpoint_file, note)
+        return checkpoint, note
+
+    def newest_checkpoint(self) -> tuple[Checkpoint, str] | None:
+        """The checkpoint outside the store (the file) if there is one, else the store's own."""
+        if self.checkpoint_file is not None and self.checkpoint_file.exists():
+            return read_checkpoint_file(self.checkpoint_file, self.public_key, origin=self.origin)
+        stored = self.store.latest_checkpoint()
+        if stored is None:
+            return None
+        return open_checkpoint(stored.note, self.public_key, origin=self.origin), stored.note
+
+    def behind(self) -> str | None:
+        """Why the store's log is not an extension of its newest checkpoint, or None."""
+        newest = self.newest_checkpoint()
+        if newest is None:
+            return None
+        checkpoint, _ = newest
+        size = self.store.log_head().size
+        if size < checkpoint.size:
+            return (
+                f"the store's log has {size} entries but checkpoint {checkpoint.time.isoformat()} signed "
+                f"{checkpoint.size}: entries were lost or removed (a lost WAL, a restored backup?)"
+            )
+        try:
+            root = self.source().root(checkpoint.size)
+        except LogRefused as exc:
+            return f"the store's log cannot be read up to the checkpoint ({exc.message})"
+        if root != checkpoint.root_hash:
+            return (
+                f"the store's first {checkpoint.size} entries are not those checkpoint "
+                f"{checkpoint.time.isoformat()} signed: the log was rewritten"
+            )
+        return None
+
+    # -- proofs ----------------------------------------------------------------------------
+    def prove_inclusion(self, seq: int) -> str:
+        """The inclusion proof of audit entry ``seq`` against the newest checkpoint that covers it."""
+        newest = self.newest_checkpoint()
+        if newest is None or newest[0].size < seq:
+            raise LogRefused("log.no-checkpoint", f"no checkpoint covers entry {seq} yet; make one first (audit checkpoint)")
+        checkpoint, note = newest
+        entries = self.store.log_nodes(0, seq - 1, seq)
+        if seq < 1 or not entries:
+            raise LogRefused("log.no-entry", f"there is no audit entry {seq}")
+        path = inclusion_proof(self.source(), seq - 1, checkpoint.size)
+        return inclusion_document(seq - 1, checkpoint.size, entries[0], path, note)
+
+    def prove_consistency(self, first_size: int) -> str:
+        """Proof that the newest checkpoint extends the tree of ``first_size`` entries."""
+        newest = self.newest_checkpoint()
+        if newest is None:
+            raise LogRefused("log.no-checkpoint", "there is no checkpoint yet (audit checkpoint)")
+        checkpoint, note = newest
+        if not 0 <= first_size <= checkpoint.size:
+            raise LogRefused("log.proof.size", f"first size {first_size} is not within the checkpoint's {checkpoint.size}")
+        path = consistency_proof(self.source(), first_size, checkpoint.size)
+        return consistency_document(first_size, checkpoint.size, path, note)
+
+    # -- the whole check -------------------------------------------------------------------
+    def verify(self) -> LogCheck:
+        chain = self.store.verify_audit()
+        problems: list[str] = [] if chain.intact else [chain.message]
+        entries = self.store.audit_entries()
+        leaves = [leaf_of(e.hash) for e in entries]
+        head = self.store.log_head()
+        try:
+            tree_matches = head.size == len(leaves) and (not leaves or root_of(leaves) == _root(head))
+        except LogRefused:
+            tree_matches = False
+        if not tree_matches:
+            problems.append("the Merkle tree kept with the log does not match its entries")
+        shown: dict[str, Any] | None = None
+        try:
+            newest = self.newest_checkpoint()
+        except LogRefused as exc:
+            newest = None
+            problems.append(f"the checkpoint cannot be trusted: {exc.message}")
+        if newest is not None:
+            checkpoint, _ = newest
+            shown = {"size": checkpoint.size, "root": checkpoint.root_hash.hex(), "time": checkpoint.time.isoformat()}
+            if len(leaves) < checkpoint.size:
+                problems.append(
+                    f"the log has {len(leaves)} entries; checkpoint {checkpoint.time.isoformat()} signed {checkpoint.size}: entries were removed"
+                )
+            elif root_of(leaves[: checkpoint.size]) != checkpoint.root_hash:
+                problems.append(f"the first {checkpoint.size} entries are not those checkpoint {checkpoint.time.isoformat()} signed: the log was rewritten")
+        differences = tuple(reconcile(self.store, entries))
+        intact = not problems and not differences
+        summary = f"{len(entries)} entries, chain and tree intact" + (f", checkpoint at {shown['size']} verified" if shown else ", no checkpoint yet")
+        return LogCheck(intact, len(entries), tuple(problems) or (summary,), shown, differences)
+
+
+class LogGuard:
+    """Answers "is the store behind its newest checkpoint?" cheaply enough to ask per decision:
+    the full check runs again only when the checkpoint file changes (or the store shrinks)."""
+
+    def __init__(self, keeper: LogKeeper) -> None:
+        self.keeper = keeper
+        self._seen: tuple[int, int] | None = None  # the checkpoint file's (mtime_ns, size) checked
+        self._size = 0  # the checkpoint's tree size
+        self._problem: str | None = None
+
+    def problem(self) -> str | None:
+        path = self.keeper.checkpoint_file
+        try:
+            stat = path.stat() if path is not None and path.exists() else None
+            if stat is None and path is not None and self.keeper.store.latest_checkpoint() is not None:
+                self._problem = f"the checkpoint file {path} is missing, though the store says checkpoints were written"
+                return self._problem
+            seen = (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
+            if seen != self._seen or self._problem is not None:
+                self._problem = self.keeper.behind()
+                newest = self.keeper.newest_checkpoint()
+                self._size = newest[0].size if newest else 0
+                self._seen = seen
+            elif self.keeper.store.log_head().size < self._size:
+                self._problem = "the store's log has fewer entries than its newest checkpoint"
+        except (LogRefused, OSError) as exc:
+            self._problem = f"the newest checkpoint cannot be read or trusted ({getattr(exc, 'message', exc)})"
+        return self._problem
+
+
+def _root(head: LogHead) -> bytes:
+    return CompactRange(head.size, head.frontier).root()
+
+
+def reconcile(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """What the counters, ADT usage and quarantine tables hold that the logged decisions do not say.
+
+    Each decision entry records its effects (``effects`` in its payload), so the state is what
+    the log says it is; any difference is named."""
+    counters: dict[str, int] = {}
+    usage: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
+    held: dict[int, str] = {}
+    for entry in entries:
+        payload = json.loads(entry.payload)
+        effects = payload.get("effects") if entry.kind == "decision" else None
+        if effects:
+            if effects.get("counter"):
+                originator, counter = effects["counter"]
+                counters[originator] = max(counters.get(originator, -1), counter)
+            for use in effects.get("usage", []):
+                usage[tuple(use)] += 1  # type: ignore[index] # five strings, as written
+            if payload.get("quarantine_id") is not None:
+                held[payload["quarantine_id"]] = "held"
+            if effects.get("release") is not None:
+                held[effects["release"]] = "released"
+        elif entry.kind == "quarantine.discard":
+            held[payload.get("item")] = "discarded"
+    differences = []
+    for originator, counter in sorted(counters.items()):
+        stored = store.get_counter(originator)
+        if stored != counter:
+            differences.append(f"counter of {originator}: the store says {stored}, the logged decisions {counter}")
+    for user, supplier, srv, period, start in sorted(usage):
+        stored_count = store.adt_usage(user, supplier, srv, period, start)
+        if stored_count != usage[(user, supplier, srv, period, start)]:
+            differences.append(
+                f"ADT usage of {user} for {supplier} SRV {srv} {period} {start}: the store says {stored_count}, the logged decisions {usage[(user, supplier, srv, period, start)]}"
+            )
+    for item in store.list_quarantine():
+        logged = held.pop(item.id, None)
+        if logged is None:
+            differences.append(f"quarantine item {item.id} is in the store but no logged decision held it")
+        elif logged != item.status.value:
+            differences.append(f"quarantine item {item.id}: the store says {item.status.value}, the log {logged}")
+    for item_id in sorted(held):
+        differences.append(f"quarantine item {item_id} was held by a logged decision but is not in the store")
+    return differences
