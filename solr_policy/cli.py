@@ -500,13 +500,15 @@ def officer() -> None:
 @click.argument("officer_id")
 @click.option("--name", required=True)
 @click.option("--by", help="An existing governance officer (needed once one exists).")
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False), help="The officer's P-256 public key (PEM).")
 @_now_option
 @click.pass_obj
-def officer_register_governance(obj, officer_id, name, by, now):
+def officer_register_governance(obj, officer_id, name, by, key_file, now):
     """Register a governance officer (the first one bootstraps the store)."""
     from solr_policy.governance import officers
 
-    record = _governance_call(officers.register_governance_officer, obj.store, officer_id, name=name, by=by, at=_at(now))
+    key = Path(key_file).read_bytes()
+    record = _governance_call(officers.register_governance_officer, obj.store, officer_id, name=name, public_key=key, by=by, at=_at(now))
     _emit({"done": True, "officer": record.public_json()})
 
 

@@ -170,7 +170,7 @@ class OfficerRecord(_Record):
     kind: OfficerKind
     name: str
     party: str | None  # None for governance officers
-    public_key: str | None  # SPKI PEM (SROs and AROs)
+    public_key: str | None  # SPKI PEM: every officer signs their acts with it
     appointed_at: datetime
     appointed_by: str | None = None  # None for the first governance officer
     status: OfficerStatus = OfficerStatus.ACTIVE
@@ -192,6 +192,7 @@ class OfficerRecord(_Record):
 class AdtFileStatus(StrEnum):
     CURRENT = "current"
     SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"  # its ARO was removed
 
 
 @dataclass(frozen=True, slots=True)

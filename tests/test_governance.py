@@ -269,7 +269,7 @@ def test_an_ended_instruction_does_not_block_a_new_one(store, bare, engine):
 
 def test_only_active_governance_officers_run_instructions(store, bare):
     refused("governance.unknown-officer", propose, store, proposal(bare), officer="gov-nobody")
-    officers.register_governance_officer(store, "gov-carol", name="Carol", by="gov-alice", at=NOW)
+    officers.register_governance_officer(store, "gov-carol", name="Carol", public_key=new_key()[1], by="gov-alice", at=NOW)
     officers.remove_officer(store, "gov-carol", by="gov-bob", reason="left DCC", at=NOW)
     refused("governance.officer-removed", propose, store, proposal(bare), officer="gov-carol")
     refused("governance.officer-kind", propose, store, proposal(bare), officer="sro-sam")
@@ -365,7 +365,11 @@ def test_an_sro_removes_its_partys_aros(store, bare):
     assert (removed.status, removed.removed_by) == ("removed", "sro-sam")
     assert store.get_officer("aro-ann").removed_at == NOW + MINUTE
     entry = store.audit_entries(kind="officer.remove")[-1]
-    assert entry.actor == "sro-sam" and entry.payload_data() == {"officer": "aro-ann", "kind": "aro", "reason": "moved on"}
+    payload = entry.payload_data()
+    assert entry.actor == "sro-sam" and {k: payload[k] for k in ("officer", "kind", "reason")} == {"officer": "aro-ann", "kind": "aro", "reason": "moved on"}
+    # A removed ARO's ADT files stop being current: the role can no longer act on their authority.
+    assert payload.get("adt_files_withdrawn", []) == [f.reference for f in store.list_adt_files() if f.aro == "aro-ann"]
+    assert [f for f in store.list_adt_files() if f.aro == "aro-ann" and f.status == "current"] == []
     refused("governance.unknown-officer", officers.remove_officer, store, "aro-ann", by="sro-sam", reason="again", at=NOW)
 
 
@@ -413,20 +417,22 @@ def test_an_officer_key_may_come_in_a_p256_certificate(store, bare, pki):
 
 
 def test_the_first_governance_officer_bootstraps_and_later_ones_need_by(store):
-    first = officers.register_governance_officer(store, "gov-one", name="One", at=NOW)
+    one, two = new_key()[1], new_key()[1]
+    first = officers.register_governance_officer(store, "gov-one", name="One", public_key=one, at=NOW)
     assert (first.kind, first.appointed_by) == ("governance", None)
     entry = store.audit_entries()[-1]
     assert (entry.kind, entry.actor) == ("officer.register-governance", "gov-one")
-    refused("governance.officer-kind", officers.register_governance_officer, store, "gov-two", name="Two", at=NOW)
-    refused("governance.unknown-officer", officers.register_governance_officer, store, "gov-two", name="Two", by="nobody", at=NOW)
+    refused("governance.officer-kind", officers.register_governance_officer, store, "gov-two", name="Two", public_key=two, at=NOW)
+    refused("governance.unknown-officer", officers.register_governance_officer, store, "gov-two", name="Two", public_key=two, by="nobody", at=NOW)
     assert store.get_officer("gov-two") is None
-    second = officers.register_governance_officer(store, "gov-two", name="Two", by="gov-one", at=NOW)
+    refused("governance.key-in-use", officers.register_governance_officer, store, "gov-two", name="Two", public_key=one, by="gov-one", at=NOW)
+    second = officers.register_governance_officer(store, "gov-two", name="Two", public_key=two, by="gov-one", at=NOW)
     assert second.appointed_by == "gov-one"
-    refused("governance.officer-exists", officers.register_governance_officer, store, "gov-two", name="Two", by="gov-one", at=NOW)
+    refused("governance.officer-exists", officers.register_governance_officer, store, "gov-two", name="Two", public_key=new_key()[1], by="gov-one", at=NOW)
     # A non-governance officer cannot register governance officers.
     store.put_party(Party(id="P1", name="P1"))
     officers.register_sro(store, "sro-x", name="X", party="P1", public_key=new_key()[1], by="gov-one", at=NOW)
-    refused("governance.officer-kind", officers.register_governance_officer, store, "gov-three", name="Three", by="sro-x", at=NOW)
+    refused("governance.officer-kind", officers.register_governance_officer, store, "gov-three", name="Three", public_key=new_key()[1], by="sro-x", at=NOW)
 
 
 # == ADT files ==============================================================================
@@ -457,10 +463,11 @@ def test_a_good_signed_adt_file_is_stored_and_opens_the_suppliers_devices(store,
 
 def _assert_refused_changes_nothing(store, rule: str, data: bytes, signature: bytes, aro: str = "aro-ann") -> GovernanceRefused:
     rows, entries = adt_rows(store), len(store.audit_entries())
+    statuses = [r.status for r in store.list_adt_files()]
     error = refused(rule, submit_adt, store, data, signature, aro=aro, at=NOW)
     assert adt_rows(store) == rows
     assert len(store.audit_entries()) == entries
-    assert [r.status for r in store.list_adt_files()] == ["current"] * rows
+    assert [r.status for r in store.list_adt_files()] == statuses
     return error
 
 
@@ -734,8 +741,10 @@ def test_only_the_users_partys_aros_or_governance_resolve_held_requests(store, l
     assert store.get_quarantine(item).status == "held"
     assert store.audit_entries(kind="quarantine.release") == []
     assert usage(store, limited, NOW) == (3, 3)
-    # Governance may release.
-    assert held.release(engine, item, officer="gov-alice", reason="checked", now=NOW + MINUTE).outcome == "allow"
+    # Governance may release, but the removed ARO's ADT file no longer lets the role act.
+    decision = held.release(engine, item, officer="gov-alice", reason="checked", now=NOW + MINUTE)
+    assert decision.outcome == "reject" and "R4.adt-covers-supplier" in [r.rule for r in decision.reasons]
+    assert store.get_quarantine(item).status == "held"
 
 
 def test_releasing_after_the_instruction_ended_is_a_reject_and_the_request_stays_held(store, limited, engine):
@@ -983,14 +992,18 @@ def _reason(result) -> dict:
 
 def test_cli_officer_bootstrap(tmp_path):
     db = tmp_path / "fresh.db"
-    first = run(db, "officer", "register-governance", "gov-one", "--name", "One")
+    keys = []
+    for n in range(2):
+        keys.append(tmp_path / f"gov-{n}.pub.pem")
+        keys[-1].write_bytes(new_key()[1])
+    first = run(db, "officer", "register-governance", "gov-one", "--name", "One", "--key", str(keys[0]))
     assert first.exit_code == 0, first.output
     record = json.loads(first.stdout)["officer"]
     assert {k: record[k] for k in ("id", "kind", "status", "appointed_by", "has_key")} == {
-        "id": "gov-one", "kind": "governance", "status": "active", "appointed_by": None, "has_key": False,
+        "id": "gov-one", "kind": "governance", "status": "active", "appointed_by": None, "has_key": True,
     }
-    assert _reason(run(db, "officer", "register-governance", "gov-two", "--name", "Two"))["rule"] == "governance.officer-kind"
-    second = run(db, "officer", "register-governance", "gov-two", "--name", "Two", "--by", "gov-one")
+    assert _reason(run(db, "officer", "register-governance", "gov-two", "--name", "Two", "--key", str(keys[1])))["rule"] == "governance.officer-kind"
+    second = run(db, "officer", "register-governance", "gov-two", "--name", "Two", "--key", str(keys[1]), "--by", "gov-one")
     assert second.exit_code == 0, second.output
     listed = run(db, "officer", "list")
     assert [o["id"] for o in json.loads(listed.stdout)] == ["gov-one", "gov-two"]

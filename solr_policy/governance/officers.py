@@ -2,8 +2,9 @@
 
 Governance officers run SoLR events (instructions). Governance registers a Party's Senior
 Responsible Officer (SRO); the SRO appoints and removes Authorised Responsible Officers
-(AROs). SROs and AROs hold a P-256 key: AROs sign the ADT files they submit with it.
-Every step is audited with who did it and why.
+(AROs). Every officer holds a P-256 key and signs every act with it (``governance/acts.py``);
+a public key belongs to one officer only, across all roles and for ever (a removed officer's
+key is never reused). Every step is audited with who did it and why.
 """
 
 from __future__ import annotations
@@ -55,24 +56,37 @@ def require_officer(
     return officer
 
 
-def _new(store: Store, officer_id: str) -> None:
+def _new(store: Store, officer_id: str, key_pem: str) -> None:
     if store.get_officer(officer_id) is not None:
         raise GovernanceRefused("governance.officer-exists", f"officer {officer_id} already exists")
+    _key_unused(store, key_pem, officer_id)
 
 
-def register_governance_officer(store: Store, officer_id: str, *, name: str, at: datetime, by: str | None = None) -> OfficerRecord:
-    """Bootstrap: the first governance officer is registered by whoever runs the store;
-    later ones by an existing governance officer (``by``)."""
+def _key_unused(store: Store, key_pem: str, who: str) -> None:
+    holder = next((o for o in store.list_officers() if o.public_key == key_pem), None)
+    if holder is not None:
+        raise GovernanceRefused(
+            "governance.key-in-use", f"the key given for {who} is already the key of officer {holder.id}: one key, one officer"
+        )
+
+
+def register_governance_officer(
+    store: Store, officer_id: str, *, name: str, public_key: bytes | str, at: datetime, by: str | None = None,
+    founding: bool = False,
+) -> OfficerRecord:
+    """Bootstrap (``init``): the first governance officers are registered with no ``by``;
+    later ones by an existing governance officer (``by``; acts.py asks a second one to co-sign)."""
     with store.transaction():
         existing = [o for o in store.list_officers() if o.kind is GOVERNANCE and o.active]
-        if existing:
-            if by is None:
-                raise GovernanceRefused("governance.officer-kind", "an existing governance officer must register new ones (--by)")
+        if existing and by is None and not founding:
+            raise GovernanceRefused("governance.officer-kind", "an existing governance officer must register new ones (--by)")
+        if by is not None:
+            if not existing:
+                raise GovernanceRefused("governance.unknown-officer", f"no governance officer exists yet, so {by} cannot register one; use init")
             require_officer(store, by, GOVERNANCE)
-        elif by is not None:
-            raise GovernanceRefused("governance.unknown-officer", f"no governance officer exists yet, so {by} cannot register one; the first registers without --by")
-        _new(store, officer_id)
-        record = OfficerRecord(officer_id, GOVERNANCE, name, party=None, public_key=None, appointed_at=at, appointed_by=by)
+        key = load_public_key(public_key, officer_id)
+        _new(store, officer_id, key)
+        record = OfficerRecord(officer_id, GOVERNANCE, name, party=None, public_key=key, appointed_at=at, appointed_by=by)
         store.put_officer(record)
         store.append_audit("officer.register-governance", {"officer": officer_id, "name": name}, at=at, actor=by or officer_id)
     return record
@@ -85,8 +99,9 @@ def register_sro(store: Store, officer_id: str, *, name: str, party: str, public
             raise GovernanceRefused("governance.unknown-party", f"Party {party} is not known")
         if any(o.kind is SRO and o.active for o in store.list_officers(party=party)):
             raise GovernanceRefused("R4.one-sro", f"Party {party} already has an active SRO")
-        _new(store, officer_id)
-        record = OfficerRecord(officer_id, SRO, name, party, load_public_key(public_key, officer_id), appointed_at=at, appointed_by=by)
+        key = load_public_key(public_key, officer_id)
+        _new(store, officer_id, key)
+        record = OfficerRecord(officer_id, SRO, name, party, key, appointed_at=at, appointed_by=by)
         store.put_officer(record)
         store.append_audit("officer.register-sro", {"officer": officer_id, "party": party, "name": name}, at=at, actor=by)
     return record
@@ -95,8 +110,9 @@ def register_sro(store: Store, officer_id: str, *, name: str, party: str, public
 def appoint_aro(store: Store, officer_id: str, *, name: str, party: str, public_key: bytes | str, by: str, at: datetime) -> OfficerRecord:
     with store.transaction():
         require_officer(store, by, SRO, party=party)
-        _new(store, officer_id)
-        record = OfficerRecord(officer_id, ARO, name, party, load_public_key(public_key, officer_id), appointed_at=at, appointed_by=by)
+        key = load_public_key(public_key, officer_id)
+        _new(store, officer_id, key)
+        record = OfficerRecord(officer_id, ARO, name, party, key, appointed_at=at, appointed_by=by)
         store.put_officer(record)
         store.append_audit("officer.appoint-aro", {"officer": officer_id, "party": party, "name": name}, at=at, actor=by)
     return record
@@ -116,6 +132,31 @@ def remove_officer(store: Store, officer_id: str, *, by: str, reason: str, at: d
             raise GovernanceRefused("governance.four-eyes", "an officer cannot remove themselves")
         officer = dataclasses.replace(officer, status=OfficerStatus.REMOVED, removed_by=by, removed_at=at)
         store.put_officer(officer)
-        store.append_audit("officer.remove", {"officer": officer_id, "kind": officer.kind.value, "reason": reason}, at=at, actor=by)
+        # A removed ARO's ADT files stop being current: their authority ends with theirs.
+        withdrawn = store.withdraw_adt_files(officer_id) if officer.kind is ARO else []
+        store.append_audit(
+            "officer.remove",
+            {"officer": officer_id, "kind": officer.kind.value, "reason": reason, **({"adt_files_withdrawn": withdrawn} if withdrawn else {})},
+            at=at, actor=by,
+        )
     return officer
+
+
+def rotate_key(store: Store, officer_id: str, *, public_key: bytes | str, by: str, reason: str, at: datetime) -> OfficerRecord:
+    """A new key for an officer: by the officer (signed with the old key), or by whoever may
+    remove them (governance for an SRO or governance officer, the SRO for an ARO)."""
+    with store.transaction():
+        officer = store.get_officer(officer_id)
+        if officer is None or not officer.active:
+            raise GovernanceRefused("governance.unknown-officer", f"{officer_id} is not an active officer")
+        if by != officer_id:
+            if officer.kind is ARO:
+                require_officer(store, by, (SRO, GOVERNANCE), party=officer.party)
+            else:
+                require_officer(store, by, GOVERNANCE)
+        key = load_public_key(public_key, officer_id)
+        _key_unused(store, key, officer_id)
+        store.put_officer(dataclasses.replace(officer, public_key=key))
+        store.append_audit("officer.rotate-key", {"officer": officer_id, "reason": reason}, at=at, actor=by)
+        return dataclasses.replace(officer, public_key=key)
 

@@ -115,6 +115,11 @@ class AdtStore(Protocol):
         Supplier becomes superseded."""
         ...
 
+    def withdraw_adt_files(self, aro: str) -> list[str]:
+        """The current files ``aro`` submitted stop being current (their ARO was removed);
+        returns their references."""
+        ...
+
     def get_adt_file(self, reference: str) -> AdtFileRecord | None: ...
 
     def current_adt_files(self, user_id: str) -> list[AdtFileRecord]:
@@ -255,7 +260,16 @@ class AuditStore(Protocol):
     def latest_checkpoint(self) -> StoredCheckpoint | None: ...
 
 
+class StatementStore(Protocol):
+    """The nonces of signed governance statements already applied: each applies at most once."""
+
+    def use_nonce(self, nonce: str, digest: str, at: datetime) -> bool:
+        """Record ``nonce`` as used; False, changing nothing, if it already was."""
+        ...
+
+
 class Store(
+    StatementStore,
     CertificateStore,
     WorldStore,
     CounterStore,

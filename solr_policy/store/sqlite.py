@@ -184,6 +184,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE audit ADD COLUMN counter TEXT;
     CREATE INDEX audit_counter ON audit (originator, counter);
     """,
+    # 8: signed governance statements applied, by nonce (each applies at most once)
+    """
+    CREATE TABLE statements (nonce TEXT PRIMARY KEY, digest TEXT NOT NULL, at TEXT NOT NULL);
+    """,
 ]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -633,6 +637,17 @@ class SqliteStore:
         return [self._officer(r) for r in self._read(f"SELECT * FROM officers{where} ORDER BY kind, id", params)]
 
     # -- ADT files and usage ----------------------------------------------------------------
+    def withdraw_adt_files(self, aro: str) -> list[str]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT reference FROM adt_files WHERE aro = ? AND status = ? ORDER BY reference", (aro, AdtFileStatus.CURRENT.value)
+            ).fetchall()
+            conn.execute(
+                "UPDATE adt_files SET status = ? WHERE aro = ? AND status = ?",
+                (AdtFileStatus.WITHDRAWN.value, aro, AdtFileStatus.CURRENT.value),
+            )
+            return [r[0] for r in rows]
+
     def put_adt_file(self, record: AdtFileRecord) -> None:
         """Store an accepted ADT file as current; it supersedes the current one for the same User and Supplier."""
         with self._tx() as conn:
@@ -865,6 +880,14 @@ class SqliteStore:
         )
         tail = f" LIMIT {int(limit)}" if limit else ""
         return [self._audit_entry(r) for r in self._read(f"SELECT * FROM audit{where} ORDER BY seq{tail}", params)]
+
+    def use_nonce(self, nonce: str, digest: str, at: datetime) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO statements (nonce, digest, at) VALUES (?, ?, ?) ON CONFLICT (nonce) DO NOTHING",
+                (nonce, digest, canonical_time(at)),
+            )
+            return cur.rowcount == 1
 
     def logged_counter(self, originator: str) -> int | None:
         rows = self._read("SELECT max(counter) AS c FROM audit WHERE originator = ? AND counter IS NOT NULL", (originator,))

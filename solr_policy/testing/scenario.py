@@ -186,10 +186,10 @@ class SolrScenario:
 
         if store.get_officer("gov-alice") is not None:
             return
-        officers.register_governance_officer(store, "gov-alice", name="Alice (DCC governance)", at=now)
-        officers.register_governance_officer(store, "gov-bob", name="Bob (DCC governance)", at=now, by="gov-alice")
-        for officer_id in ("sro-sam", "aro-ann"):
+        for officer_id in ("gov-alice", "gov-bob", "sro-sam", "aro-ann"):
             self.officer_keys[officer_id] = new_key_pem()
+        officers.register_governance_officer(store, "gov-alice", name="Alice (DCC governance)", public_key=public_pem(self.officer_keys["gov-alice"]), at=now)
+        officers.register_governance_officer(store, "gov-bob", name="Bob (DCC governance)", public_key=public_pem(self.officer_keys["gov-bob"]), at=now, by="gov-alice")
         officers.register_sro(store, "sro-sam", name="Sam (SRO)", party=self.solr_party, public_key=public_pem(self.officer_keys["sro-sam"]), by="gov-alice", at=now)
         officers.appoint_aro(store, "aro-ann", name="Ann (ARO)", party=self.solr_party, public_key=public_pem(self.officer_keys["aro-ann"]), by="sro-sam", at=now)
 

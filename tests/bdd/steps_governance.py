@@ -28,6 +28,7 @@ from solr_policy.governance.adt import sign_adt, submit_adt
 from solr_policy.governance.csr import ALLOWED, check_csr
 from solr_policy.records import QuarantineStatus, SmkiStatus
 from solr_policy.testing.csr import make_csr
+from solr_policy.testing.pki import new_key_pem, public_pem
 from solr_policy.world import Instruction, InstructionStatus
 
 from .conftest import (
@@ -197,8 +198,10 @@ def failure_without_party_officers(scene: Scene):
     # SolrScenario.install registers the officers (and submits the ARO's ADT file) only in a
     # store that has none: registering the DCC's governance officers first leaves the SoLR
     # Party's SRO and ARO, and their ADT file, to the scenario.
-    officers.register_governance_officer(scene.store, "gov-alice", name="Alice (DCC governance)", at=scene.now)
-    officers.register_governance_officer(scene.store, "gov-bob", name="Bob (DCC governance)", at=scene.now, by="gov-alice")
+    for officer_id in ("gov-alice", "gov-bob"):
+        scene.solr.officer_keys[officer_id] = new_key_pem()
+    officers.register_governance_officer(scene.store, "gov-alice", name="Alice (DCC governance)", public_key=public_pem(scene.solr.officer_keys["gov-alice"]), at=scene.now)
+    officers.register_governance_officer(scene.store, "gov-bob", name="Bob (DCC governance)", public_key=public_pem(scene.solr.officer_keys["gov-bob"]), at=scene.now, by="gov-alice")
     scene.solr.install(scene.store, now=scene.now, adt=False)
     _ready(scene)
     assert [o.id for o in scene.store.list_officers()] == ["gov-alice", "gov-bob"]
