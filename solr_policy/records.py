@@ -83,6 +83,9 @@ class CertRecord(BaseModel):
     fingerprint: str  # SHA-256 of the DER
     der: bytes
     lenient: bool = False  # read by the lenient parser
+    # Why it is trusted: "anchor:<subject>" (issued by a trust anchor), "pinned" (a signed
+    # governance act), or None (stored before trust anchors existed, or by a test directly).
+    provenance: str | None = None
 
     @property
     def role_name(self) -> str:
@@ -105,6 +108,8 @@ class CertRecord(BaseModel):
             "status": self.status.value,
             "status_label": self.status.label,
             "fingerprint": self.fingerprint[:16],
+            "provenance": self.provenance,
+            "pinned": self.provenance == "pinned",
         }
 
 
@@ -140,6 +145,17 @@ class Signer:
 
     def summary(self) -> dict[str, object]:
         return {**self.certificate.summary(), "resolved_by": self.resolved_by}
+
+
+@dataclass(frozen=True, slots=True)
+class TrustAnchor(_Record):
+    """An SMKI Root or Organisation CA certificate that governance added by signed act."""
+
+    fingerprint: str  # SHA-256 of the DER, hex
+    subject: str  # RFC 4514
+    der: bytes
+    added_at: datetime
+    added_by: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,3 +172,106 @@ def _held_item(gov, officers, world, store) -> int:
     quarantine_item = store.add_quarantine(at=NOW, originator=world.user_eui, device=world.device("electricity meter (SMETS1)"),
                                            srv="1.6", counter=1, raw=b"<held/>", decision={})
     return quarantine_item
+
+
+# -- SMKI trust: anchors, imports, pins, CRLs ---------------------------------------------------
+def test_anchors_need_two_officers_and_then_carry_authority(gov, officers, store):
+    from solr_policy.governance.certificates import import_certificates
+    from solr_policy.testing.pki import TestPki
+
+    ca = TestPki("Z7")
+    leaf = ca.issue("90B3D51F30010000", 135)
+    before = import_certificates(store, leaf.cert_pem, source="leaf.pem", at=NOW)
+    assert not before[0].imported and before[0].reason["rule"] == "certificate.untrusted"
+    params = {"certificate": ca.ca_cert_pem.decode()}
+    refused("governance.four-eyes", gov, officers.statement("anchor.add", params, officer="gov-alice", at=NOW))
+    gov.submit(officers.statement("anchor.add", params, officer="gov-alice", cosigner="gov-bob", at=NOW), now=NOW)
+    (result,) = import_certificates(store, leaf.cert_pem, source="leaf.pem", at=NOW)
+    assert result.imported and result.certificate["provenance"].startswith("anchor:")
+    assert store.audit_entries(kind="certificate.import")
+    # A look-alike CA: same name, the victim's EUI-64 and role, another key.
+    forged = TestPki("Z7").issue("90B3D51F30010000", 135)
+    (refusal,) = import_certificates(store, forged.cert_pem, source="forged.pem", at=NOW)
+    assert not refusal.imported and "verifies its signature" in refusal.reason["message"]
+
+
+def test_import_warns_of_expired_and_legacy_certificates(gov, officers, store):
+    from solr_policy.governance.certificates import import_certificates
+    from solr_policy.testing.pki import TestPki
+
+    ca = TestPki("Z6")
+    gov.submit(officers.statement("anchor.add", {"certificate": ca.ca_cert_pem.decode()}, officer="gov-alice", cosigner="gov-bob", at=NOW), now=NOW)
+    old = ca.issue("90B3D51F30010001", 135, not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
+    (expired,) = import_certificates(store, old.cert_pem, source="old.pem", at=NOW)
+    assert any("expired" in w for w in expired.warnings)
+    legacy = ca.issue("90B3D51F30000002", 137, ou="137")
+    (dcc,) = import_certificates(store, legacy.cert_pem, source="dcc.pem", at=NOW)
+    assert dcc.imported and dcc.certificate["role"] == 137 and any("decimal" in w for w in dcc.warnings)
+
+
+def test_a_pin_is_a_signed_act_and_shows_as_pinned(gov, officers, store):
+    from solr_policy.testing.pki import TestPki
+
+    cert = TestPki("ZAZ1-like").issue("90B3D51F30010003", 135)
+    refused("governance.officer-kind", gov, officers.statement("certificate.pin", {"certificate": cert.cert_pem.decode(), "reason": "test PKI"}, officer="aro-ann", at=NOW))
+    gov.submit(officers.statement("certificate.pin", {"certificate": cert.cert_pem.decode(), "reason": "ZAZ1 has no published CA"}, officer="gov-alice", at=NOW), now=NOW)
+    (record,) = store.find_certificates(eui="90B3D51F30010003")
+    assert record.provenance == "pinned" and record.summary()["pinned"] is True
+
+
+def test_a_status_change_by_hand_is_a_signed_logged_act(gov, officers, store, world):
+    (record,) = store.find_certificates(eui=world.user_eui)
+    params = {"issuer": record.issuer, "serial": record.serial, "status": "R", "reason": "compromised"}
+    gov.submit(officers.statement("certificate.set-status", params, officer="gov-bob", at=NOW), now=NOW)
+    assert store.get_certificate(record.issuer, record.serial).status.value == "R"
+    (entry,) = store.audit_entries(kind="certificate.set-status")
+    assert entry.actor == "gov-bob" and entry.payload_data()["to"] == "R"
+
+
+def test_a_crl_from_an_anchor_revokes_a_look_alike_crl_does_not(gov, officers, store):
+    from solr_policy.errors import GovernanceRefused as Refusal
+    from solr_policy.governance.certificates import import_certificates, import_crl
+    from solr_policy.testing.pki import TestPki
+
+    ca = TestPki("Z5")
+    gov.submit(officers.statement("anchor.add", {"certificate": ca.ca_cert_pem.decode()}, officer="gov-alice", cosigner="gov-bob", at=NOW), now=NOW)
+    leaf = ca.issue("90B3D51F30010004", 135)
+    import_certificates(store, leaf.cert_pem, source="leaf.pem", at=NOW)
+    with pytest.raises(Refusal) as info:
+        import_crl(store, TestPki("Z5").crl_pem([leaf.serial]), source="forged.crl", at=NOW)
+    assert info.value.rule == "crl.untrusted"
+    assert import_crl(store, ca.crl_pem([leaf.serial]), source="z5.crl", at=NOW)["revoked"] == [str(leaf.serial)]
+    (record,) = store.find_certificates(eui="90B3D51F30010004")
+    assert record.status.value == "R"
+
+
+# -- recovering the log after a rollback ---------------------------------------------------------
+def test_after_a_rollback_only_a_two_officer_recovery_reopens_the_engine(store, officers, world, tmp_path):
+    import sqlite3
+
+    from solr_policy.transparency.checkpoint import generate_log_key
+    from solr_policy.transparency.log import LogKeeper
+
+    key = generate_log_key()
+    keeper = LogKeeper(store, key.public_key(), key=key, checkpoint_file=tmp_path / "cp")
+    engine = Engine(store, PolicySet.load_dir(default_policy_dir()), audit_log=keeper)
+    gov = Governance(store, engine=engine, log=keeper)
+    gov.submit(officers.statement("instruction.propose", proposal(world), officer="gov-alice", at=NOW), now=NOW)
+    gov.submit(officers.statement("instruction.approve", {"reference": "OFGEM-1", "reason": "ok"}, officer="gov-bob", at=NOW), now=NOW)
+    ask = world.requests()
+    assert engine.decide(ask.switch_to_credit(world.device("electricity meter (SMETS1)")), now=NOW).outcome == "allow"
+    keeper.checkpoint(NOW)
+    head = store.audit_entries()[-2]
+    conn = sqlite3.connect(store.path)
+    conn.execute(f"DELETE FROM audit WHERE seq > {head.seq}")
+    conn.execute(f"UPDATE audit_head SET seq = {head.seq}, hash = '{head.hash}' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    decision = engine.decide(ask.switch_to_credit(world.device("electricity meter (SMETS1)")), now=NOW)
+    assert decision.reasons[0].rule == "log.behind-checkpoint"
+    refused("log.behind-checkpoint", gov, officers.statement("instruction.end", {"reference": "OFGEM-1", "reason": "x"}, officer="gov-alice", at=NOW))
+    refused("governance.four-eyes", gov, officers.statement("log.recover", {"reason": "restored backup"}, officer="gov-alice", at=NOW))
+    gov.submit(officers.statement("log.recover", {"reason": "restored backup"}, officer="gov-alice", cosigner="gov-bob", at=NOW), now=NOW)
+    (entry,) = store.audit_entries(kind="log.recover")
+    assert "lost or removed" in entry.payload_data()["problem"] or "rewritten" in entry.payload_data()["problem"]
+    assert engine.decide(ask.switch_to_credit(world.device("electricity meter (SMETS1)")), now=NOW).outcome == "allow"

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from solr_policy.errors import GovernanceRefused
-from solr_policy.governance import instructions, officers
+from solr_policy.governance import certificates, instructions, officers
 from solr_policy.governance import quarantine as held_requests
 from solr_policy.governance.adt import submit_adt
 from solr_policy.governance.officers import ARO, GOVERNANCE, SRO, require_officer
@@ -147,6 +147,10 @@ class Governance:
                 why = "is not a registered officer" if named is None else "did not sign it (the signatures are by " + ", ".join(o.id for o in signers) + ")"
                 raise GovernanceRefused("statement.not-the-officer", f"the statement names {statement.officer}, who {why}")
             check_fresh(statement, now, max_age=self.max_age, max_skew=self.max_skew)
+            if self.log is not None and statement.action != "log.recover":
+                behind = self.log.behind()
+                if behind is not None:
+                    raise GovernanceRefused("log.behind-checkpoint", f"{behind}; only a log.recover act is accepted now")
             handler = HANDLERS.get(statement.action)
             if handler is None:
                 raise GovernanceRefused("statement.action", f"{statement.action} is not an act this service applies")
@@ -166,6 +170,10 @@ class Governance:
                 "statement.refused", {"statement": digest, **refusal.as_dict(), "clock_override": clock_override}, at=now
             )
             raise
+        if self.log is not None and self.log.key is not None:
+            # Every act is covered by a signed checkpoint at once (after a recovery: the new one).
+            checkpoint, _ = self.log.checkpoint(now)
+            result["checkpoint"] = checkpoint.size
         if statement.action == "srp.register" and self.router is not None:
             # Alerts waiting for this SRP go to it at once (R7: none is lost, none waits longer).
             routed = self.router.retry_pending(now=now)
@@ -277,6 +285,24 @@ def _register_srp(ctx: Context) -> dict[str, Any]:
     return {"srp": srp_id}
 
 
+def _recover_log(ctx: Context) -> dict[str, Any]:
+    """Accept the store's log as it is now after a rollback (a lost WAL, a restored backup):
+    two governance officers say so, the log records what was lost, a new checkpoint follows."""
+    ctx.four_eyes(GOVERNANCE)
+    log = ctx.governance.log
+    if log is None:
+        raise GovernanceRefused("governance.log", "recovering the log needs the service's log keeper")
+    problem = log.behind()
+    newest = log.newest_checkpoint() if problem is None else None
+    ctx.store.append_audit(
+        "log.recover",
+        {"reason": ctx.param("reason"), "problem": problem, "entries_now": ctx.store.log_head().size,
+         "checkpoint_before": newest[0].size if newest else None},
+        at=ctx.at, actor=ctx.officer.id,
+    )
+    return {"problem": problem}
+
+
 HANDLERS: dict[str, Handler] = {
     "instruction.propose": _instruction,
     "instruction.approve": _transition("approve"),
@@ -292,6 +318,11 @@ HANDLERS: dict[str, Handler] = {
     "quarantine.release": _release,
     "quarantine.discard": _discard,
     "srp.register": _register_srp,
+    "certificate.pin": certificates.certificate_pin,
+    "certificate.set-status": certificates.certificate_set_status,
+    "anchor.add": certificates.anchor_add,
+    "anchor.remove": certificates.anchor_remove,
+    "log.recover": _recover_log,
 }
 
 

@@ -41,6 +41,7 @@ from solr_policy.records import (
     SmkiStatus,
     SrpRecord,
     StoredCheckpoint,
+    TrustAnchor,
 )
 from solr_policy.world import Device, Instruction, Party, User
 
@@ -61,6 +62,14 @@ class CertificateStore(Protocol):
         ...
 
     def list_certificates(self) -> list[CertRecord]: ...
+
+    # trust anchors: SMKI Root and Organisation CA certificates, added by signed act
+    def add_trust_anchor(self, anchor: TrustAnchor) -> bool:
+        """False, changing nothing, if one with that fingerprint is already there."""
+        ...
+
+    def remove_trust_anchor(self, fingerprint: str) -> bool: ...
+    def trust_anchors(self) -> list[TrustAnchor]: ...
 
     def key_shared_with(self, spki_sha256: str, fingerprint: str) -> list[KeyHolder]:
         """Other certificates (another fingerprint) with the same public key."""

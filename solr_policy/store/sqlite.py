@@ -45,6 +45,7 @@ from solr_policy.records import (
     SmkiStatus,
     SrpRecord,
     StoredCheckpoint,
+    TrustAnchor,
 )
 from solr_policy.store.audit_chain import (
     EMPTY_LOG,
@@ -187,6 +188,13 @@ MIGRATIONS: list[str] = [
     # 8: signed governance statements applied, by nonce (each applies at most once)
     """
     CREATE TABLE statements (nonce TEXT PRIMARY KEY, digest TEXT NOT NULL, at TEXT NOT NULL);
+    """,
+    # 9: SMKI trust: why each certificate is trusted, and the trust anchors governance added
+    """
+    ALTER TABLE certificates ADD COLUMN provenance TEXT;
+    CREATE TABLE trust_anchors (
+        fingerprint TEXT PRIMARY KEY, subject TEXT NOT NULL, der BLOB NOT NULL, added_at TEXT NOT NULL, added_by TEXT NOT NULL
+    );
     """,
 ]
 
@@ -411,8 +419,8 @@ class SqliteStore:
                 return False
             conn.execute(
                 "INSERT INTO certificates (issuer, serial, subject, subject_eui, role, key_usage, not_before,"
-                " not_after, status, spki_sha256, fingerprint, der, lenient, imported_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " not_after, status, spki_sha256, fingerprint, der, lenient, imported_at, provenance)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.issuer,
                     str(record.serial),
@@ -428,9 +436,27 @@ class SqliteStore:
                     record.der,
                     int(record.lenient),
                     _iso(datetime.now(timezone.utc)),
+                    record.provenance,
                 ),
             )
             return True
+
+    def add_trust_anchor(self, anchor: TrustAnchor) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO trust_anchors (fingerprint, subject, der, added_at, added_by) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (fingerprint) DO NOTHING",
+                (anchor.fingerprint, anchor.subject, anchor.der, _iso(anchor.added_at), anchor.added_by),
+            )
+            return cur.rowcount == 1
+
+    def remove_trust_anchor(self, fingerprint: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM trust_anchors WHERE fingerprint = ?", (fingerprint,)).rowcount == 1
+
+    def trust_anchors(self) -> list[TrustAnchor]:
+        rows = self._read("SELECT * FROM trust_anchors ORDER BY subject, fingerprint")
+        return [TrustAnchor(r["fingerprint"], r["subject"], bytes(r["der"]), _time(r["added_at"]), r["added_by"]) for r in rows]
 
     @staticmethod
     def _cert(row: Row) -> CertRecord:
@@ -449,6 +475,7 @@ class SqliteStore:
             fingerprint=row["fingerprint"],
             der=bytes(row["der"]),
             lenient=bool(row["lenient"]),
+            provenance=row["provenance"],
         )
 
     def get_certificate(self, issuer: str, serial: int) -> CertRecord | None:
