@@ -54,17 +54,24 @@ def _step(text: str) -> None:
 def run_demo(workdir: str | None = None) -> int:
     from datetime import timedelta
 
+    from solr_policy.alerts.routing import AlertRouter
     from solr_policy.engine import Engine
     from solr_policy.errors import GovernanceRefused
-    from solr_policy.governance import instructions
-    from solr_policy.governance import quarantine as held
+    from solr_policy.governance.acts import Governance
+    from solr_policy.governance.bootstrap import init_store
+    from solr_policy.governance.certificates import import_certificates
     from solr_policy.policy import PolicySet, default_policy_dir
+    from solr_policy.testing.governance import Signatories
+    from solr_policy.testing.pki import TestPki
     from solr_policy.testing.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario
+    from solr_policy.transparency.checkpoint import generate_log_key, public_key_pem, save_private_key
+    from solr_policy.transparency.log import LogKeeper
+    from solr_policy.transparency.proofs import check_inclusion
 
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="solr-policy-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "solr-policy.db"
-    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), folder / "log-key.pem", folder / "checkpoint"):
         stale.unlink(missing_ok=True)
     store = SqliteStore(db)
     log_file = (folder / "decisions.log").open("a", encoding="utf-8")
@@ -74,9 +81,19 @@ def run_demo(workdir: str | None = None) -> int:
 
     _gbcs_section()
 
-    _title("The scenario")
+    _title("Bootstrap: two governance officers and the log's own key")
     scenario = SolrScenario(thresholds={"1.6": {"per_hour": 4, "per_day": 50}})
-    scenario.install(store, now=now, instruction_status=None)
+    officers = Signatories(keys=scenario.officer_keys)
+    log_key = generate_log_key()
+    save_private_key(folder / "log-key.pem", log_key)
+    (folder / "log-key.pub.pem").write_bytes(public_key_pem(log_key))
+    keeper = LogKeeper(store, log_key.public_key(), key=log_key, checkpoint_file=folder / "checkpoint")
+    init_store(store, [("gov-alice", "Alice (DCC governance)", officers.public("gov-alice")),
+                       ("gov-bob", "Bob (DCC governance)", officers.public("gov-bob"))], at=now, log=keeper)
+    _step("init: gov-alice and gov-bob registered with their public keys (the log's first entry); first checkpoint written")
+
+    _title("The scenario (reference data)")
+    scenario.install(store, now=now, instruction_status=None, adt=False)
     published = PolicySet.load_dir(default_policy_dir())
     # The published policy trusts nobody to sign Pre-Commands (MP134B R2); this deployment
     # trusts a DCC Pre-Command signing service, named in its copy of the policy.
@@ -85,37 +102,59 @@ def run_demo(workdir: str | None = None) -> int:
           f"SoLR Contingency User {scenario.user_eui} (XML Sign certificate made on the fly)")
     for label, device in scenario.devices.items():
         print(f"  {label:38} {device.id}  Supplier {device.supplier}")
-    print("Governance officers gov-alice and gov-bob; the SoLR Party's SRO sro-sam appointed ARO aro-ann,")
-    print(f"who submitted signed ADT file {scenario.adt_reference}: Supplier {scenario.failed_supplier}, SRV 1.6 at most 4 an hour")
     for code, policy in sorted(policies.by_role.items()):
         print(f"Policy {policy.policy} v{policy.version} for role {code}: SRVs {', '.join(policy.srvs)}")
 
-    engine = Engine(store, policies)
+    engine = Engine(store, policies, audit_log=keeper)
+    router = AlertRouter(store, policies=policies)
+    gov = Governance(store, engine=engine, router=router, log=keeper)
     ask = scenario.requests()
     rows: list[tuple[str, object]] = []
+
+    def act(action: str, params: dict, officer: str, cosigner: str | None = None, key_of: str | None = None) -> str:
+        try:
+            done = gov.submit(officers.statement(action, params, officer=officer, at=now, cosigner=cosigner, key_of=key_of), now=now)
+        except GovernanceRefused as refusal:
+            _step(f"{action} signed by {key_of or officer}{' + ' + cosigner if cosigner else ''}: REFUSED ({refusal.rule}: {refusal.message})")
+            return refusal.rule
+        _step(f"{action} signed by {officer}{' + ' + cosigner if cosigner else ''}: applied")
+        return "applied"
 
     def decide(label: str, raw: bytes, when: datetime = now):
         decision = engine.decide(raw, now=when)
         rows.append((label, decision))
         return decision
 
-    _title("The Authority instruction: propose, approve (four eyes)")
-    proposal = scenario.instruction(now).model_copy(update={"effective_from": now - timedelta(minutes=5)})
-    instructions.propose(store, proposal, officer="gov-alice", reason="Ofgem letter of 22 Nov: Failed Energy has failed", at=now)
-    _step(f"gov-alice proposed {proposal.reference}")
+    _title("Signed governance acts")
+    ca = TestPki("SMKI-ORG-CA")
+    outcomes = [act("anchor.add", {"certificate": ca.ca_cert_pem.decode()}, "gov-alice", cosigner="gov-bob")]
+    (imported,) = import_certificates(store, ca.issue("90B3D51F300F0009", 135).cert_pem, source="new-user.pem", at=now)
+    _step(f"certs import of a certificate the anchor issued: imported={imported.imported}")
+    (forged,) = import_certificates(store, TestPki("SMKI-ORG-CA").issue("90B3D51F300F0009", 135).cert_pem, source="look-alike.pem", at=now)
+    _step(f"certs import from a look-alike CA (same name, another key): imported={forged.imported} ({forged.reason['message'] if forged.reason else ''})")
+    outcomes.append(act("officer.register-governance", {"officer": "gov-alice2", "name": "Alice again",
+                                                        "public_key": officers.public("gov-alice2")}, "gov-alice"))
+    outcomes.append(act("officer.register-sro", {"officer": "sro-sam", "name": "Sam (SRO)", "party": scenario.solr_party,
+                                                 "public_key": officers.public("sro-sam")}, "gov-alice"))
+    outcomes.append(act("officer.appoint-aro", {"officer": "aro-ann", "name": "Ann (ARO)", "party": scenario.solr_party,
+                                                "public_key": officers.public("aro-ann")}, "sro-sam"))
+    from solr_policy.governance.adt import sign_adt
+
+    adt = scenario.adt_file()
+    outcomes.append(act("adt.submit", {"file": adt.decode(), "signature": sign_adt(adt, officers.key_for("aro-ann")).decode()}, "aro-ann"))
+    proposal = {"reference": scenario.instruction_ref, "failed_supplier": scenario.failed_supplier, "solr_party": scenario.solr_party,
+                "effective_from": (now - timedelta(minutes=5)).isoformat(), "effective_until": (now + timedelta(days=30)).isoformat(),
+                "reason": "Ofgem letter: Failed Energy has failed"}
+    outcomes.append(act("instruction.propose", proposal, "gov-alice"))
     decide("credit before the instruction is approved", ask.switch_to_credit(scenario.device("electricity meter (SMETS1)")))
-    try:
-        instructions.transition(store, proposal.reference, "approve", officer="gov-alice", reason="self-approval", at=now)
-    except GovernanceRefused as refusal:
-        _step(f"gov-alice tried to approve her own proposal: refused ({refusal.rule})")
-    instructions.transition(store, proposal.reference, "approve", officer="gov-bob", reason="checked against the Ofgem letter", at=now)
-    _step("gov-bob approved it: active")
+    outcomes.append(act("instruction.approve", {"reference": scenario.instruction_ref, "reason": "self-approval"}, "gov-alice"))
+    outcomes.append(act("instruction.approve", {"reference": scenario.instruction_ref, "reason": "approval typed as Bob"}, "gov-bob", key_of="gov-alice"))
+    outcomes.append(act("instruction.approve", {"reference": scenario.instruction_ref, "reason": "checked against the Ofgem letter"}, "gov-bob"))
 
     first = ask.switch_to_credit(scenario.device("electricity meter (SMETS1)"))
     decide("switch SMETS1 electricity meter to credit", first)
     pre_command = ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), GCS02_CREDIT)
-    published_decision = Engine(store, published).evaluate(pre_command, now=now)
-    rows.append(("the same Pre-Command under the published policy (dry run)", published_decision))
+    rows.append(("the same Pre-Command under the published policy (dry run)", Engine(store, published).evaluate(pre_command, now=now)))
     decide(f"switch SMETS2 gas meter to credit (Pre-Command signed by {scenario.pre_command_signer_eui})", pre_command)
     decide("ECS02 (electricity) Pre-Command to the SMETS2 gas meter", ask.signed_pre_command(scenario.device("gas meter (SMETS2)"), 0x001A))
     decide("switch SMETS1 gas meter to prepayment", ask.switch_to_prepayment(scenario.device("gas meter (SMETS1)")))
@@ -129,19 +168,18 @@ def run_demo(workdir: str | None = None) -> int:
     for n in range(3):
         decision = decide(f"burst: credit, SMETS2 electricity meter ({n + 1} of 3)", ask.switch_to_credit(scenario.device("electricity meter (SMETS2)")))
     quarantined = decision.quarantine_id
-    released = held.release(engine, quarantined, officer="aro-ann", reason="checked: a genuine batch of top-up failures", now=now)
-    rows.append((f"quarantined request {quarantined} released by aro-ann", released))
-    instructions.transition(store, proposal.reference, "end", officer="gov-bob", reason="SoLR appointed; contingency over", at=now)
+    before_release = len(store.audit_entries())
+    outcomes.append(act("quarantine.release", {"item": quarantined, "reason": "checked: a genuine batch of top-up failures"}, "aro-ann"))
+    released = next(e for e in store.audit_entries()[before_release:] if e.kind == "decision")
+    rows.append((f"quarantined request {quarantined} released by aro-ann", engine_decision(released)))
+    outcomes.append(act("instruction.end", {"reference": scenario.instruction_ref, "reason": "SoLR appointed; contingency over"}, "gov-bob"))
     decide("credit after the instruction ended", ask.switch_to_credit(scenario.device("electricity meter (SMETS2)")))
 
     _title("Decisions")
     _table(rows)
 
     _title("Alerts for the failed Supplier's Devices (R7)")
-    from solr_policy.alerts.routing import AlertRouter
-
     alerts = scenario.install_alerting(store)
-    router = AlertRouter(store, policies=policies)
     meter = scenario.device("electricity meter (SMETS2)")
 
     def route(label: str, raw: bytes) -> str:
@@ -154,26 +192,74 @@ def run_demo(workdir: str | None = None) -> int:
     revoked = scenario.revoke_certificates(store, scenario.failed_supplier)
     print(f"  (the SMKI revokes {revoked} certificate(s) of {scenario.failed_supplier})")
     statuses.append(route("power outage alert, no SRP registered yet", alerts.power_outage("00DB1234567890FF", scenario.failed_supplier_user)))
-    store.put_srp("SRP-NORTH", name="Northern Shared Services", endpoint="https://srp-north.example/alerts", serves=[scenario.failed_supplier])
-    retried = router.retry_pending(now=now)
-    print(f"  (SRP-NORTH registered for {scenario.failed_supplier}: {len(retried)} waiting alert(s) routed to it)")
-    statuses += [d.status for d in retried]
+    pending_before = len(store.alert_deliveries(status=AlertStatus.PENDING))
+    outcomes.append(act("srp.register", {"srp": "SRP-NORTH", "name": "Northern Shared Services", "endpoint": "https://srp-north.example/alerts",
+                                         "serves": [scenario.failed_supplier]}, "gov-alice"))
+    routed_now = pending_before - len(store.alert_deliveries(status=AlertStatus.PENDING))
+    print(f"  (SRP-NORTH registered for {scenario.failed_supplier} by signed act: {routed_now} waiting alert(s) routed to it)")
+    statuses += ["routed"] * routed_now
     statuses.append(route("device alert, after revocation", alerts.device_alert(meter, scenario.failed_supplier_user)))
     statuses.append(route("alert for an unaffected Supplier", alerts.device_alert(scenario.device("other Supplier's electricity meter"), scenario.other_supplier_user)))
     pending = len(store.alert_deliveries(status=AlertStatus.PENDING))
     print(f"  alerts waiting: {pending}")
 
-    _title("Audit trail")
-    check = store.verify_audit()
-    print(f"{'intact' if check.intact else 'BROKEN'}: {check.message}")
-    for entry in store.audit_entries(instruction=proposal.reference):
-        if entry.kind.startswith("instruction."):
-            print(f"  {entry.at[:19]}  {entry.kind:22} by {entry.actor}")
+    _title("The verifiable log")
+    checkpoint, note = keeper.checkpoint(now)
+    print(f"checkpoint: {checkpoint.size} entries, root {checkpoint.root_hash.hex()[:16]}..., written to {folder / 'checkpoint'}")
+    check = keeper.verify()
+    print(f"{'intact' if check.intact else 'BROKEN'}: {'; '.join(check.messages + check.differences)}")
+    entry = next(e for e in store.audit_entries(kind="decision") if e.payload_data()["outcome"] == "allow")
+    proof = keeper.prove_inclusion(entry.seq)
+    (folder / "proof.json").write_text(proof)
+    verdict = check_inclusion(proof, log_key.public_key(), checkpoint=note, leaf_data=bytes.fromhex(entry.hash))
+    print(f"inclusion proof of decision entry {entry.seq} checked offline (proof.json, log-key.pub.pem, checkpoint): "
+          f"{'valid' if verdict.valid else 'INVALID'}")
+    # A restored backup: the store as it was before the last decisions, beside today's checkpoint.
     store.close()
+    backup = folder / "backup.db"
+    import shutil
+    import sqlite3
+
+    shutil.copy(db, backup)
+    conn = sqlite3.connect(backup)
+    conn.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) - 5 FROM audit)")
+    conn.execute("UPDATE audit_head SET seq = (SELECT max(seq) FROM audit), hash = (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)")
+    conn.commit()
+    conn.close()
+    restored = SqliteStore(backup)
+    rolled = Engine(restored, policies, audit_log=LogKeeper(restored, log_key.public_key(), checkpoint_file=folder / "checkpoint"))
+    refusal = rolled.decide(ask.switch_to_credit(scenario.device("electricity meter (SMETS1)")), now=now)
+    print(f"a store rolled back by 5 entries (a restored backup) decides: {refusal.outcome} ({refusal.reasons[0].rule}: {refusal.reasons[0].message})")
+    restored.close()
+    backup.unlink()
     log_file.close()
-    print(f"\nThe store stays in {folder} (decision log: decisions.log). Try:")
+    print(f"\nThe store stays in {folder} (decision log: decisions.log; checkpoint; log-key.pub.pem; proof.json). Try:")
     print(f"  solr-policy --db {db} audit verify")
-    print(f"  solr-policy --db {db} instruction show {proposal.reference}")
-    expected = ["reject", "allow", "reject", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "reject", "allow", "allow", "quarantine", "allow", "reject"]
+    print(f"  solr-policy --db {db} instruction show {scenario.instruction_ref}")
+    expected_decisions = ["reject", "allow", "reject", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "reject",
+                          "allow", "allow", "quarantine", "allow", "reject"]
+    expected_acts = ["applied", "governance.four-eyes", "applied", "applied", "applied", "applied", "R6.four-eyes",
+                     "statement.not-the-officer", "applied", "applied", "applied", "applied"]
     alerts_ok = statuses == ["routed", "pending", "routed", "routed", "routed"] and pending == 0
-    return 0 if [d.outcome for _, d in rows] == expected and check.intact and alerts_ok else 1
+    ok = (
+        [d.outcome for _, d in rows] == expected_decisions  # type: ignore[attr-defined]
+        and outcomes == expected_acts
+        and check.intact and verdict.valid and refusal.reasons[0].rule == "log.behind-checkpoint"
+        and imported.imported and not forged.imported and alerts_ok
+    )
+    if not ok:
+        print("\nUNEXPECTED: a decision, act or check differs from what MP134B and this README require")
+        print(f"  decisions {[d.outcome for _, d in rows]}\n  acts {outcomes}")  # type: ignore[attr-defined]
+    return 0 if ok else 1
+
+
+def engine_decision(entry):
+    """The decision a logged entry records, for the table (outcome, code, reasons)."""
+    from solr_policy.decision import Decision, Reason
+
+    data = entry.payload_data()
+    return Decision.model_construct(
+        outcome=data["outcome"], response_code=data["response_code"],
+        reasons=[Reason(r["rule"], r["code"], r["message"]) for r in data["reasons"]],
+        request=data["request"], decided_at=entry.at_time,
+    )
