@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, methodcaller
 from typing import TYPE_CHECKING
 
 from solr_policy.duis.vocabulary import ATTRIBUTE_NAMES, ELEMENT_NAMES, SCHEMA_NAMESPACES
@@ -47,11 +48,7 @@ _WS = rb"[ \t\r\n]"
 _NAME = rb"[^ \t\r\n<>/=\"'!?&;]+"
 _VALUE = rb"(?:\"[^<\"]*+\"|'[^<']*+')"
 _ATTRIBUTE = _WS + rb"++" + _NAME + _WS + rb"*+=" + _WS + rb"*+" + _VALUE
-# One start or end tag: (whole tag, name, attributes), then a whitespace-only run when
-# nothing but the next tag follows it (the text libxml2 interns).
-_TAG = re.compile(
-    rb"(</?(" + _NAME + rb")((?:" + _ATTRIBUTE + rb")*+)" + _WS + rb"*+/?>)(?:(" + _WS + rb"++)(?=<))?"
-)
+_QUOTED = re.compile(rb"\"[^\"]*+\"|'[^']*+'")
 _ATTRIBUTE_PARTS = re.compile(
     _WS + rb"++(" + _NAME + rb")" + _WS + rb"*+=" + _WS + rb"*+(?:\"([^<\"]*+)\"|'([^<']*+)')"
 )
@@ -127,38 +124,57 @@ def _check_encoding(text: bytes) -> int:
 
 def _check_markup(text: bytes, start: int) -> None:
     # The DOCTYPE scan ran before this (parse_document), so '<!' here is a comment or CDATA.
-    if text.find(b"<!--", start) != -1:
-        _refuse(
-            "xml.comment",
-            "comments are not allowed in a DUIS message: they are not signed, and one inside a "
-            "value would change what is read (…:20<!--x-->07 reads as 2007)",
-        )
-    if text.find(b"<![CDATA[", start) != -1:
-        _refuse("xml.cdata", "CDATA sections are not allowed in a DUIS message")
-    if text.find(b"<!", start) != -1:
+    bang = text.find(b"<!", start)
+    if bang != -1:
+        if text.startswith(b"<!--", bang):
+            _refuse(
+                "xml.comment",
+                "comments are not allowed in a DUIS message: they are not signed, and one inside a "
+                "value would change what is read (…:20<!--x-->07 reads as 2007)",
+            )
+        if text.startswith(b"<![CDATA[", bang):
+            _refuse("xml.cdata", "CDATA sections are not allowed in a DUIS message")
         _refuse("xml.malformed", "not well-formed XML: markup starting '<!' that is not a comment")
     if text.find(b"<?", start) != -1:
         _refuse("xml.processing_instruction", "processing instructions are not allowed")
     references = text.count(b"&")
     if references and references != text.count(b"&#") + sum(text.count(p) for p in _PREDEFINED):
-        at = re.search(rb"&(?!#|(?:lt|gt|amp|quot|apos);)([^;<&]{0,40})", text)
         _refuse(
             "xml.malformed",
-            f"not well-formed XML: undefined entity reference &{at.group(1).decode('utf-8', 'replace') if at else ''}"
-            " (without a DTD only &lt; &gt; &amp; &quot; &apos; and character references exist)",
+            "not well-formed XML: an undefined entity reference (without a DTD only &lt; &gt; "
+            "&amp; &quot; &apos; and character references exist)",
         )
 
 
 def _tags(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes]]:
     opened = text.count(b"<", start)
-    if opened > 2 * limits.max_elements:
-        _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements")
-    if _too_many_attributes(limits.max_attributes).search(text, start):
-        _refuse("xml.too_many_attributes", f"an element has more than {limits.max_attributes} attributes")
-    tags = _TAG.findall(text, start)
+    if opened > 2 * limits.max_elements + 1:
+        _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements ({opened} '<')")
+    tags = _tag_pattern(limits.max_attributes).findall(text, start)
     if len(tags) != opened:
+        # Only now (a refusal either way) is it worth telling the two causes apart.
+        if _too_many_attributes(limits.max_attributes).search(text, start):
+            _refuse("xml.too_many_attributes", f"an element has more than {limits.max_attributes} attributes")
         _refuse("xml.malformed", "not well-formed XML: a '<' that does not open a start or end tag")
+    # Every '<' opens a tag and '</' only an end tag, so this counts elements exactly.
+    elements = opened - text.count(b"</", start)
+    if elements > limits.max_elements:
+        _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements")
     return tags
+
+
+_WHOLE, _END, _NAME_OF, _ATTRIBUTES_OF, _BLANK = range(5)  # groups of a tag match
+
+
+@lru_cache(maxsize=8)
+def _tag_pattern(max_attributes: int) -> re.Pattern[bytes]:
+    # One start or end tag with at most max_attributes attributes: (whole tag, "/" for an
+    # end tag, name, attributes), then a whitespace-only run when the next tag follows it
+    # directly (the text libxml2 interns).
+    return re.compile(
+        rb"(<(/?)(" + _NAME + rb")((?:" + _ATTRIBUTE + rb"){0,%d}+)" % max_attributes
+        + _WS + rb"*+/?>)(?:(" + _WS + rb"++)(?=<))?"
+    )
 
 
 @lru_cache(maxsize=8)
@@ -171,10 +187,10 @@ def _check_text(text: bytes, start: int, tags: list, limits: ParserLimits) -> No
     # text node or attribute value, found without a loop in Python.
     if max(map(len, text[start:].split(b"<"))) > limits.max_text_bytes:
         _refuse("xml.text_too_long", f"a text or attribute value is longer than {limits.max_text_bytes} bytes")
-    total = len(text) - start - sum(map(len, map(itemgetter(0), tags)))
+    total = len(text) - start - sum(map(len, map(itemgetter(_WHOLE), tags)))
     if total > limits.max_text_bytes_total:
         _refuse("xml.too_much_text", f"the document holds {total} bytes of text; the limit is {limits.max_text_bytes_total}")
-    blanks = set(map(itemgetter(3), tags))
+    blanks = set(map(itemgetter(_BLANK), tags))
     if len(blanks) > _MAX_BLANK_FORMS:
         # Pretty-printed messages have one or two per nesting level; this also keeps the
         # per-form check below cheap.
@@ -195,16 +211,16 @@ def _bounded_blank(blank: bytes) -> bool:
     return normal.count(b"\n") <= _MAX_BLANK_LINE_BREAKS and not (b" " in normal and b"\t" in normal)
 
 
-def _names(tags: list, limits: ParserLimits) -> tuple[set[bytes], list[tuple[bytes, bytes, bytes]]]:
-    names = set(map(itemgetter(1), tags))
-    sections = b"".join(map(itemgetter(2), tags))
-    attributes = []
-    if sections:
-        for found in _ATTRIBUTE_PARTS.finditer(sections):
-            attributes.append(found.groups())
-            if len(attributes) > limits.max_attributes_total:
-                _refuse("xml.too_many_attributes", f"more than {limits.max_attributes_total} attributes in the document")
-    return names, attributes
+def _names(tags: list, limits: ParserLimits) -> tuple[set[bytes], set[bytes]]:
+    """Distinct element names and distinct attribute names (declarations included)."""
+    names = set(map(itemgetter(_NAME_OF), tags))
+    # The tag pattern matched these as name="value" pairs: with the values blanked out,
+    # what is left is the attribute names, split in C without a regular expression per name.
+    sections = b"".join(map(itemgetter(_ATTRIBUTES_OF), tags))
+    attributes = _QUOTED.sub(b" ", sections).replace(b"=", b" ").split()
+    if len(attributes) > limits.max_attributes_total:
+        _refuse("xml.too_many_attributes", f"more than {limits.max_attributes_total} attributes in the document")
+    return names, set(attributes)
 
 
 def _split(qname: bytes) -> tuple[bytes | None, bytes]:
@@ -221,8 +237,8 @@ def _check_prefix(prefix: bytes | None, qname: bytes) -> None:
         )
 
 
-def _check_vocabulary(names: set[bytes], attributes: list, limits: ParserLimits) -> None:
-    attribute_names = {name for name, _, _ in attributes if not _is_declaration(name)}
+def _check_vocabulary(names: set[bytes], attributes: set[bytes], limits: ParserLimits) -> None:
+    attribute_names = {name for name in attributes if not _is_declaration(name)}
     if len(names) + len(attribute_names) > limits.max_distinct_names:
         _refuse(
             "xml.too_many_names",
@@ -244,10 +260,11 @@ def _is_declaration(name: bytes) -> bool:
     return name == b"xmlns" or name.startswith(b"xmlns:")
 
 
-def _check_namespaces(tags: list, names: set[bytes], attributes: list, limits: ParserLimits) -> Scan:
-    declarations = [(name, v1 or v2) for name, v1, v2 in attributes if _is_declaration(name)]
-    if not declarations:
+def _check_namespaces(tags: list, names: set[bytes], attributes: set[bytes], limits: ParserLimits) -> Scan:
+    if not any(map(_is_declaration, attributes)):
         return Scan()
+    declaring = _declaring(tags)
+    declarations = [declaration for _, _, here in declaring for declaration in here]
     if len(declarations) > limits.max_namespace_declarations_total:
         _refuse(
             "xml.too_many_namespaces",
@@ -259,14 +276,10 @@ def _check_namespaces(tags: list, names: set[bytes], attributes: list, limits: P
         _check_prefix(_split(name)[1] if name != b"xmlns" else None, name)
     # Unprefixed attributes are in no namespace: only prefixed ones use a declaration.
     used = {_split(q)[0] for q in names} | {
-        _split(q)[0] for q, _, _ in attributes if b":" in q and not _is_declaration(q)
+        _split(q)[0] for q in attributes if b":" in q and not _is_declaration(q)
     }
     scoped: list[tuple[int, bytes, bytes]] = []
-    starts = [tag for tag in tags if tag[0][1:2] != b"/"]
-    for index, (_, tag_name, section, _) in enumerate(starts):
-        if b"xmlns" not in section:
-            continue
-        here = [(n, v1 or v2) for n, v1, v2 in _ATTRIBUTE_PARTS.findall(section) if _is_declaration(n)]
+    for index, tag_name, here in declaring:
         if len(here) > limits.max_namespace_declarations:
             _refuse(
                 "xml.too_many_namespaces",
@@ -280,6 +293,23 @@ def _check_namespaces(tags: list, names: set[bytes], attributes: list, limits: P
                 refuse_unused(name, tag_name)
             scoped.append((index, tag_name, prefix or b""))
     return Scan(scoped_declarations=tuple(scoped))
+
+
+def _declaring(tags: list) -> list[tuple[int, bytes, list[tuple[bytes, bytes]]]]:
+    """(element index in document order, tag name, its declarations) of each element that
+    declares a namespace. The loops run over tags whose attributes mention 'xmlns', at most
+    one per attribute in the document, never over every tag."""
+    found = list(map(methodcaller("find", b"xmlns"), map(itemgetter(_ATTRIBUTES_OF), tags)))
+    positions = list(compress(range(len(found)), map((-1).__ne__, found)))
+    ends = list(map(itemgetter(_END), tags))
+    out, seen, ended = [], 0, 0
+    for position in positions:
+        ended += ends[seen:position].count(b"/")  # start tags before it = its element index
+        seen = position
+        here = [(n, v1 or v2) for n, v1, v2 in _ATTRIBUTE_PARTS.findall(tags[position][_ATTRIBUTES_OF]) if _is_declaration(n)]
+        if here:
+            out.append((position - ended, tags[position][_NAME_OF], here))
+    return out
 
 
 def _tolerated_unused(index: int, tag_name: bytes, uri: bytes) -> bool:
