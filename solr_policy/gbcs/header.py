@@ -7,7 +7,10 @@ Layout, multi-byte integers big-endian::
           | date-time: 00, or 0C + 12-byte COSEM date-time
           | other-information: length + bytes (first two bytes = Message Code)
           | content length (DER definite) | content
-          | [signature length + signature]   (absent in an unsigned Pre-Command)
+          | [signature length + signature]   (absent, or a length of 00, when unsigned)
+
+An unsigned Pre-Command either ends after its content or carries a Signature Length of 00
+("ready to be signed", as RTDS tooling writes it); both read as unsigned.
 
 This module is an input boundary: for any bytes it either returns a ``GbcsHeader`` or raises
 ``GbcsRefused`` with the byte offset where decoding stopped. Nothing else escapes.
@@ -61,6 +64,8 @@ class GbcsHeader(BaseModel):
     content_offset: int
     signature_length: int  # 0 when the payload carries no signature part
     signed: bool
+    # "none": ends after the content; "empty": a Signature Length of 00; "signature".
+    signature_part: Literal["none", "empty", "signature"] = "none"
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready values; pydantic writes a UTC datetime as ISO 8601 with ``Z``."""
@@ -194,19 +199,16 @@ def decode_general_signing(payload: bytes) -> GbcsHeader:
     r.sized(content_length, "content length", at)
 
     signature_length = 0
+    signature_part: Literal["none", "empty", "signature"] = "none"
     if r.left:
         # Whatever follows the content must be exactly one signature part.
         at = r.pos
         signature_length = r.der_length("signature length")
-        if signature_length == 0:
-            raise GbcsRefused(
-                "signature length is 0; an unsigned Pre-Command ends after the content", at
-            )
+        signature_part = "signature" if signature_length else "empty"
         r.sized(signature_length, "signature length", at)
         if r.left:
-            raise GbcsRefused(
-                f"{r.left} trailing bytes after the {signature_length}-byte signature", r.pos
-            )
+            after = f"the {signature_length}-byte signature" if signature_length else "a signature length of 0"
+            raise GbcsRefused(f"{r.left} trailing bytes after {after}", r.pos)
 
     known = lookup(message_code)
     return GbcsHeader(
@@ -227,6 +229,7 @@ def decode_general_signing(payload: bytes) -> GbcsHeader:
         content_offset=content_offset,
         signature_length=signature_length,
         signed=signature_length > 0,
+        signature_part=signature_part,
     )
 
 
