@@ -111,21 +111,23 @@ def corpus(c: Corpus, scenario: SolrScenario) -> list[tuple[str, bytes]]:
                     ("index", "identifier", "name", "type", "format", "id", "sequence", "Index", "Position",
                      "ClockStatus", "MessageSuccess", "ResponseCode", "TimeStatusCode", "isFromGSME",
                      "auxiliaryControllerN")) + "/>" for _ in range(256)))),
-        ("100,000 namespace declarations", c.request("", root="".join(f' xmlns:p{i}="{SR}"' for i in range(100_000)))),
-        ("32 namespace declarations, 10,000 elements", c.request(
-            "".join(f'<n{i}:Credit xmlns:n{i}="{SR}"/>' for i in range(31)) + "<sr:Credit/>" * 9_900)),
+        ("16,000 namespace declarations on the root", c.request("", root="".join(f' xmlns:p{i}="{SR}"' for i in range(16_000)))),
+        ("95,000 attributes on ds:SignedInfo", c.request("<sr:UpdatePaymentMode><sr:Credit/></sr:UpdatePaymentMode>")
+            .replace(b"<ds:SignedInfo>", ("<ds:SignedInfo" + "".join(f' a{i}="1"' for i in range(95_000)) + ">").encode())),
+        ("29 namespace declarations, 10,000 elements", c.request(
+            "".join(f'<n{i}:Credit xmlns:n{i}="{SR}"/>' for i in range(29)) + "<sr:Credit/>" * 9_900)),
         ("10,000 sibling elements", c.request("<sr:Credit/>" * 9_950)),
-        ("10,000 elements, 1 MiB of text", c.request("<sr:Credit>" + "x" * 90 + "</sr:Credit>" * 1 + ("<sr:Credit>" + "x" * 90 + "</sr:Credit>") * 9_900)),
+        ("9,900 elements, 1 MiB of text", c.request(("<sr:Credit>" + "x" * 80 + "</sr:Credit>") * 9_900)),
         ("200,000 sibling elements", c.request("<sr:Credit/>" * _fill("<sr:Credit/>"))),
         ("nested 5,000 deep", c.request("<sr:Body>" * 5_000 + "</sr:Body>" * 5_000)),
-        ("nested 32 deep, 10,000 elements", c.request(("<sr:Body>" * 31 + "</sr:Body>" * 31) * 320)),
+        ("nested 32 deep, 9,900 elements", c.request(("<sr:Body>" * 30 + "</sr:Body>" * 30) * 330)),
         ("one 512 KiB text node", c.request(f"<sr:Credit>{'x' * (512 * 1024 - 64)}</sr:Credit>")),
         ("one 1 MiB text node", c.request(f"<sr:Credit>{'x' * (MIB - 2048)}</sr:Credit>", signed=False)),
         ("100 unknown element names", c.request("".join(f"<sr:New{i}/>" for i in range(100)))),
-        ("256 distinct DUIS names", c.request("".join(f"<sr:{n}/>" for n in vocabulary[:240]))),
+        ("230 distinct DUIS names", c.request("".join(f"<sr:{n}/>" for n in vocabulary[:230]))),
         ("1,198 distinct DUIS names", c.request("".join(f"<sr:{n}/>" for n in vocabulary))),
         ("unknown namespace URIs", c.request("".join(f'<x:Credit xmlns:x="urn:x:{i}"/>' for i in range(30)))),
-        ("xml:id values", c.request("".join(f'<sr:Credit xml:id="i{i}"/>' for i in range(9_000)))),
+        ("xml:id values", c.request("".join(f'<sr:Credit xml:id="i{i}"/>' for i in range(3_000)))),
         ("comment flood", c.request("<!---->" * _fill("<!---->"), signed=False)),
         ("comment splitting the counter", ask.switch_to_credit(c.device).replace(b"</sr:RequestID>", b"<!---->7</sr:RequestID>")),
         ("CDATA flood", c.request("<sr:Credit><![CDATA[x]]></sr:Credit>" * 20_000, signed=False)),
@@ -153,13 +155,14 @@ def measure_time(engine: Engine, cases: list[tuple[str, bytes]], repeat: int, no
     rows = []
     for name, raw in cases:
         walls, cpus, result = [], [], ""
-        for _ in range(repeat):
+        for attempt in range(repeat):
             gc.collect()
             wall, cpu = time.perf_counter(), time.thread_time()
             decision = engine.decide(raw, now=now)
             cpus.append((time.thread_time() - cpu) * 1e3)
             walls.append((time.perf_counter() - wall) * 1e3)
-            result = decision.outcome if decision.outcome == "allow" else decision.reasons[0].rule
+            if attempt == 0:  # later ones are replays of an allowed request
+                result = decision.outcome if decision.outcome == "allow" else decision.reasons[0].rule
         rows.append({"input": name, "bytes": len(raw), "result": result, "worst_wall_ms": max(walls),
                      "worst_cpu_ms": max(cpus), "median_cpu_ms": sorted(cpus)[len(cpus) // 2]})
     return rows
@@ -174,6 +177,9 @@ def adversarial_requests(c: Corpus):
     """Endless requests, each with strings lxml has never seen: four kinds in turn."""
     prefixes = [f"{a}{b}{d}" for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijklmnopqrstuvwxyz0123456789"
                 for d in "abcdefghijklmnopqrstuvwxyz0123456789" if f"{a}{b}{d}" not in ("xml", "xsi")]
+    # Every whitespace run the pre-scan lets through that libxml2 would intern: at most two
+    # line breaks, spaces or tabs, under 60 bytes (the set is finite: that is the point).
+    blanks = [f"{pad * a}\n{pad * b}\n{pad * c}" for pad in (" ", "\t") for a in range(20) for b in range(19) for c in range(18)]
     for n in itertools.count():
         kind = n % 4
         if kind == 0:  # the issue's experiment: 100 new element and attribute names
@@ -184,8 +190,8 @@ def adversarial_requests(c: Corpus):
         elif kind == 2:  # new prefixes (the allowed set is finite: this walks through it)
             chosen = [prefixes[(n * 10 + i) % len(prefixes)] for i in range(10)]
             yield c.request("".join(f'<{p}:Credit xmlns:{p}="{SR}"/>' for p in chosen), signed=False)
-        else:  # new whitespace runs (interned by libxml2 when shorter than 60 bytes)
-            runs = [format(n * 20 + i, "b").replace("0", " ").replace("1", "\n")[-58:] for i in range(20)]
+        else:  # new whitespace runs of the allowed forms (libxml2 interns those under 60 bytes)
+            runs = [blanks[(n * 5 + i) % len(blanks)] for i in range(20)]
             yield c.request("".join(f"<sr:Credit/>{run}" for run in runs), signed=False)
 
 

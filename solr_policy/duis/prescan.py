@@ -4,15 +4,17 @@ libxml2 keeps every element, attribute and prefix name, every namespace URI and 
 whitespace-only text node it reads in a dictionary that lxml shares between all parsers of
 a thread and never frees, so new names in refused documents would grow a long-running
 process without bound. Before any parse, this scan reads the raw bytes with C-speed byte
-searches and regular expressions (each linear in the input, none able to backtrack across
-a ``<``) and refuses, each with a named rule:
+searches and regular expressions (possessive, so none backtracks; each match attempt
+starts at a ``<`` and reads at most to the next quote or tag end) and refuses, each with a
+named rule:
 
 * anything but UTF-8, comments, CDATA sections, processing instructions, named entity
   references other than the five predefined ones (``xml.encoding``, ``xml.comment``, ...);
 * a ``<`` that does not open a well-formed start or end tag (so no name can hide from it);
 * element or attribute names that the DUIS schemas (DUIS, MMC, XMLDSig) do not declare,
   namespace prefixes outside a small bounded set, namespace URIs other than the DUIS ones,
-  short whitespace runs between tags other than line breaks and indentation;
+  short whitespace runs between tags other than indentation (at most two line breaks,
+  spaces or tabs but not both);
 * more attributes, namespace declarations, distinct names or text than ``ParserLimits``.
 
 What is left can reach libxml2's dictionary only from a fixed, finite set of strings.
@@ -23,8 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from solr_policy.duis.vocabulary import ATTRIBUTE_NAMES, ELEMENT_NAMES, SCHEMA_NAMESPACES
@@ -46,13 +47,16 @@ _WS = rb"[ \t\r\n]"
 # Wider than an XML name on purpose: whatever libxml2 could take for a name lands in it
 # whole, and is then refused unless it is a DUIS name.
 _NAME = rb"[^ \t\r\n<>/=\"'!?&;]+"
-_VALUE = rb"(?:\"[^<\"]*+\"|'[^<']*+')"
+# A quoted value is read to its closing quote (the fast loop of the regex engine); one that
+# swallows a '<' (never well-formed) leaves that '<' without a tag, and the count refuses it.
+_VALUE = rb"(?:\"[^\"]*+\"|'[^']*+')"
 _ATTRIBUTE = _WS + rb"++" + _NAME + _WS + rb"*+=" + _WS + rb"*+" + _VALUE
+_NAMESPACE_DECLARATION = re.compile(rb"(?<![^\x00 \t\r\n])xmlns(?=[:= \t\r\n])")
 _QUOTED = re.compile(rb"\"[^\"]*+\"|'[^']*+'")
 _ATTRIBUTE_PARTS = re.compile(
     _WS + rb"++(" + _NAME + rb")" + _WS + rb"*+=" + _WS + rb"*+(?:\"([^<\"]*+)\"|'([^<']*+)')"
 )
-_DECLARATION = re.compile(
+_XML_DECLARATION = re.compile(
     rb"<\?xml" + _WS + rb"++version" + _WS + rb"*+=" + _WS + rb"*+([\"'])1\.[0-9]++\1"
     rb"(?:" + _WS + rb"++encoding" + _WS + rb"*+=" + _WS + rb"*+([\"'])([A-Za-z][A-Za-z0-9._-]*+)\2)?"
     rb"(?:" + _WS + rb"++standalone" + _WS + rb"*+=" + _WS + rb"*+([\"'])(?:yes|no)\4)?" + _WS + rb"*+\?>"
@@ -85,8 +89,8 @@ def prescan(raw: bytes, limits: ParserLimits) -> Scan:
     _check_markup(text, start)
     tags = _tags(text, start, limits)
     _check_text(text, start, tags, limits)
-    names, attributes = _names(tags, limits)
-    scan = _check_namespaces(tags, names, attributes, limits)
+    names, attributes, blanked = _names(tags, limits)
+    scan = _check_namespaces(tags, names, attributes, blanked, limits)
     _check_vocabulary(names, attributes, limits)
     return scan
 
@@ -113,7 +117,7 @@ def _check_encoding(text: bytes) -> int:
         _refuse("xml.encoding", f"the document is not UTF-8 (byte offset {exc.start}); DUIS messages are UTF-8")
     if not (text.startswith(b"<?xml") and text[5:6] in (b" ", b"\t", b"\r", b"\n")):
         return 0
-    declaration = _DECLARATION.match(text)
+    declaration = _XML_DECLARATION.match(text)
     if declaration is None:
         _refuse("xml.malformed", "not well-formed XML: the XML declaration is malformed")
     encoding = declaration.group(3)
@@ -211,16 +215,17 @@ def _bounded_blank(blank: bytes) -> bool:
     return normal.count(b"\n") <= _MAX_BLANK_LINE_BREAKS and not (b" " in normal and b"\t" in normal)
 
 
-def _names(tags: list, limits: ParserLimits) -> tuple[set[bytes], set[bytes]]:
-    """Distinct element names and distinct attribute names (declarations included)."""
+def _names(tags: list, limits: ParserLimits) -> tuple[set[bytes], set[bytes], bytes]:
+    """Distinct element names, distinct attribute names (declarations included), and the
+    attributes of every tag with their values blanked out, one tag after another, NUL-separated."""
     names = set(map(itemgetter(_NAME_OF), tags))
     # The tag pattern matched these as name="value" pairs: with the values blanked out,
     # what is left is the attribute names, split in C without a regular expression per name.
-    sections = b"".join(map(itemgetter(_ATTRIBUTES_OF), tags))
-    attributes = _QUOTED.sub(b" ", sections).replace(b"=", b" ").split()
+    blanked = _QUOTED.sub(b" ", b"\x00".join(map(itemgetter(_ATTRIBUTES_OF), tags)))
+    attributes = blanked.replace(b"=", b" ").replace(b"\x00", b" ").split()
     if len(attributes) > limits.max_attributes_total:
         _refuse("xml.too_many_attributes", f"more than {limits.max_attributes_total} attributes in the document")
-    return names, set(attributes)
+    return names, set(attributes), blanked
 
 
 def _split(qname: bytes) -> tuple[bytes | None, bytes]:
@@ -260,16 +265,19 @@ def _is_declaration(name: bytes) -> bool:
     return name == b"xmlns" or name.startswith(b"xmlns:")
 
 
-def _check_namespaces(tags: list, names: set[bytes], attributes: set[bytes], limits: ParserLimits) -> Scan:
-    if not any(map(_is_declaration, attributes)):
+def _check_namespaces(
+    tags: list, names: set[bytes], attributes: set[bytes], blanked: bytes, limits: ParserLimits
+) -> Scan:
+    hits = [m.start() for m in _NAMESPACE_DECLARATION.finditer(blanked)]  # values are blanked: names only
+    if not hits:
         return Scan()
-    declaring = _declaring(tags)
-    declarations = [declaration for _, _, here in declaring for declaration in here]
-    if len(declarations) > limits.max_namespace_declarations_total:
+    if len(hits) > limits.max_namespace_declarations_total:
         _refuse(
             "xml.too_many_namespaces",
             f"more than {limits.max_namespace_declarations_total} namespace declarations in the document",
         )
+    declaring = _declaring(tags, blanked, hits)
+    declarations = [declaration for _, _, here in declaring for declaration in here]
     for name, uri in declarations:
         if uri not in NAMESPACES and not (name == b"xmlns" and uri == b""):
             _refuse("xml.unknown_namespace", f"namespace {_show(uri)} is not a DUIS namespace (declared as {_show(name)})")
@@ -295,20 +303,17 @@ def _check_namespaces(tags: list, names: set[bytes], attributes: set[bytes], lim
     return Scan(scoped_declarations=tuple(scoped))
 
 
-def _declaring(tags: list) -> list[tuple[int, bytes, list[tuple[bytes, bytes]]]]:
+def _declaring(tags: list, blanked: bytes, hits: list[int]) -> list[tuple[int, bytes, list[tuple[bytes, bytes]]]]:
     """(element index in document order, tag name, its declarations) of each element that
-    declares a namespace. The loops run over tags whose attributes mention 'xmlns', at most
-    one per attribute in the document, never over every tag."""
-    found = list(map(methodcaller("find", b"xmlns"), map(itemgetter(_ATTRIBUTES_OF), tags)))
-    positions = list(compress(range(len(found)), map((-1).__ne__, found)))
+    declares a namespace, from the declarations' offsets in ``blanked`` (a handful)."""
     ends = list(map(itemgetter(_END), tags))
     out, seen, ended = [], 0, 0
-    for position in positions:
+    for position in sorted({blanked.count(b"\x00", 0, hit) for hit in hits}):
         ended += ends[seen:position].count(b"/")  # start tags before it = its element index
         seen = position
-        here = [(n, v1 or v2) for n, v1, v2 in _ATTRIBUTE_PARTS.findall(tags[position][_ATTRIBUTES_OF]) if _is_declaration(n)]
-        if here:
-            out.append((position - ended, tags[position][_NAME_OF], here))
+        section = tags[position][_ATTRIBUTES_OF]
+        here = [(n, v1 or v2) for n, v1, v2 in _ATTRIBUTE_PARTS.findall(section) if _is_declaration(n)]
+        out.append((position - ended, tags[position][_NAME_OF], here))
     return out
 
 

@@ -104,11 +104,7 @@ def _key_info(r: _Reader) -> str | None:
 
 def decode_general_ciphering(payload: bytes) -> GeneralCiphering:
     """Decode a GBCS General-Ciphering frame; raise ``GbcsRefused`` if malformed."""
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise GbcsRefused(f"payload must be bytes, not {type(payload).__name__}", 0)
-    r = _Reader(bytes(payload))
-    if not r.data:
-        raise GbcsRefused("payload is empty", 0)
+    r = _Reader.of(payload)
     tag = r.byte("general-ciphering tag")
     if tag != GENERAL_CIPHERING_TAG:
         raise GbcsRefused(f"tag is {tag:02X}, expected DD (general ciphering)", 0)

@@ -79,6 +79,15 @@ class _Reader:
         self.data = data
         self.pos = 0
 
+    @classmethod
+    def of(cls, payload: object) -> "_Reader":
+        """A reader over a non-empty bytes-like payload; anything else is refused."""
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise GbcsRefused(f"payload must be bytes, not {type(payload).__name__}", 0)
+        if not payload:
+            raise GbcsRefused("payload is empty", 0)
+        return cls(bytes(payload))
+
     @property
     def left(self) -> int:
         return len(self.data) - self.pos
@@ -153,11 +162,7 @@ def _cosem_datetime(raw: bytes, at: int) -> datetime | None:
 
 def decode_general_signing(payload: bytes) -> GbcsHeader:
     """Decode a GBCS Pre-Command or Signed Pre-Command; raise ``GbcsRefused`` if malformed."""
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise GbcsRefused(f"payload must be bytes, not {type(payload).__name__}", 0)
-    r = _Reader(bytes(payload))
-    if not r.data:
-        raise GbcsRefused("payload is empty", 0)
+    r = _Reader.of(payload)
 
     tag = r.take(2, "general-signing tag")
     if tag != GENERAL_SIGNING_TAG:
