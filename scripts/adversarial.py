@@ -133,6 +133,7 @@ def corpus(c: Corpus, scenario: SolrScenario) -> list[tuple[str, bytes]]:
         ("CDATA flood", c.request("<sr:Credit><![CDATA[x]]></sr:Credit>" * 20_000, signed=False)),
         ("&amp; flood (100,000)", c.request(f"<sr:Credit>{'&amp;' * 100_000}</sr:Credit>")),
         ("character reference flood", c.request(f"<sr:Credit>{'&#x41;' * 85_000}</sr:Credit>")),
+        ("1,024 references (the limit)", c.request(f"<sr:Credit>{'&amp;' * 1_000}</sr:Credit>")),
         ("undefined entity flood", c.request(f"<sr:Credit>{'&e;' * 200_000}</sr:Credit>", signed=False)),
         ("'>' flood in text", c.request(f"<sr:Credit>{'>' * 500_000}</sr:Credit>")),
         ("'<' flood", c.request("<" * _fill("<"), signed=False)),
@@ -152,6 +153,8 @@ def corpus(c: Corpus, scenario: SolrScenario) -> list[tuple[str, bytes]]:
 
 
 def measure_time(engine: Engine, cases: list[tuple[str, bytes]], repeat: int, now: datetime) -> list[dict]:
+    for _, raw in cases[1:4]:  # warm up (compiled patterns, caches, the first transaction), no replay
+        engine.decide(raw, now=now)
     rows = []
     for name, raw in cases:
         walls, cpus, result = [], [], ""
@@ -238,6 +241,7 @@ def main() -> int:
     c = Corpus(scenario)
     results: dict = {"without_prescan": args.without_prescan, "store": str(folder / "adversarial.db")}
     if args.only in (None, "time"):
+        results["load_average"] = os.getloadavg()
         results["time"] = measure_time(engine, corpus(c, scenario), args.repeat, now)
         results["worst_cpu_ms"] = max(r["worst_cpu_ms"] for r in results["time"])
         results["worst_wall_ms"] = max(r["worst_wall_ms"] for r in results["time"])
@@ -249,13 +253,13 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     if "time" in results:
-        print(f"{'input':46} {'KiB':>6}  {'result':30} {'worst wall':>10} {'worst CPU':>10}")
+        print(f"{'input':46} {'KiB':>6}  {'result':30} {'worst wall':>10} {'worst CPU':>10} {'median CPU':>10}")
         for r in results["time"]:
             flag = "" if r["worst_cpu_ms"] < BUDGET_MS else "  OVER BUDGET"
             print(f"{r['input'][:46]:46} {r['bytes'] / 1024:6.0f}  {r['result'][:30]:30} "
-                  f"{r['worst_wall_ms']:8.1f}ms {r['worst_cpu_ms']:8.1f}ms{flag}")
+                  f"{r['worst_wall_ms']:8.1f}ms {r['worst_cpu_ms']:8.1f}ms {r['median_cpu_ms']:8.1f}ms{flag}")
         print(f"worst of all: {results['worst_wall_ms']:.1f} ms wall, {results['worst_cpu_ms']:.1f} ms CPU "
-              f"(budget {BUDGET_MS:.0f} ms per input, one core)")
+              f"(budget {BUDGET_MS:.0f} ms per input, one core; load average {results['load_average'][0]:.1f})")
     if "memory" in results:
         m = results["memory"]
         print(f"\nmemory over {m['requests']} adversarial requests ({m['seconds']} s): RSS MiB by request")

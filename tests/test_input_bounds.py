@@ -116,6 +116,12 @@ class TestLimits:
         assert err.rule == "xml.too_much_text" and "limit is 1500" in err.message
         assert parse_document(raw, ParserLimits(max_text_bytes_total=2500)) is not None
 
+    def test_references(self):
+        raw = with_body(f"<sr:Credit>{'&amp;' * 11}</sr:Credit>")
+        err = refused(raw, ParserLimits(max_references=10))
+        assert err.rule == "xml.too_many_references" and "more than 10" in err.message
+        assert parse_document(raw, ParserLimits(max_references=11)) is not None
+
     def test_elements_counted_before_parsing(self):
         body = "<sr:Credit/>" * 30
         err = refused(with_body(body), ParserLimits(max_elements=20))

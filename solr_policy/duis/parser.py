@@ -47,7 +47,9 @@ class ParserLimits:
 
     max_bytes: int = 1_048_576  # a DUIS request is a few KiB; responses (inventories) more
     max_depth: int = 32  # the deepest DUIS request bodies are ~12 levels
-    max_elements: int = 10_000  # a request has tens; the pre-scan's cost grows with tags
+    # The largest request the DUIS XSD allows has about 7,300 elements (SRV 6.14.3, every
+    # maxOccurs filled); the pre-scan's cost grows with the number of tags.
+    max_elements: int = 10_000
     max_attributes: int = 16  # on one element, namespace declarations included (DUIS: <= 4)
     max_attributes_total: int = 4_096
     max_namespace_declarations: int = 8  # on one element
@@ -57,6 +59,7 @@ class ParserLimits:
     # comes near but a firmware image or device list (SRV 11.1), which are bigger anyway.
     max_text_bytes: int = 524_288
     max_text_bytes_total: int = 786_432
+    max_references: int = 1_024  # &amp; &#13; ...: a DUIS message needs a few, if any
 
 
 DEFAULT_LIMITS = ParserLimits()

@@ -86,7 +86,7 @@ def prescan(raw: bytes, limits: ParserLimits) -> Scan:
     """Refuse bytes lxml must not see; otherwise say what the parse has left to check."""
     text = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
     start = _check_encoding(text)
-    _check_markup(text, start)
+    _check_markup(text, start, limits)
     tags = _tags(text, start, limits)
     _check_text(text, start, tags, limits)
     names, attributes, blanked = _names(tags, limits)
@@ -126,7 +126,7 @@ def _check_encoding(text: bytes) -> int:
     return declaration.end()
 
 
-def _check_markup(text: bytes, start: int) -> None:
+def _check_markup(text: bytes, start: int, limits: ParserLimits) -> None:
     # The DOCTYPE scan ran before this (parse_document), so '<!' here is a comment or CDATA.
     bang = text.find(b"<!", start)
     if bang != -1:
@@ -142,6 +142,9 @@ def _check_markup(text: bytes, start: int) -> None:
     if text.find(b"<?", start) != -1:
         _refuse("xml.processing_instruction", "processing instructions are not allowed")
     references = text.count(b"&")
+    if references > limits.max_references:
+        # libxml2 hands each reference to the tree builder on its own: slow by the thousand.
+        _refuse("xml.too_many_references", f"more than {limits.max_references} entity and character references")
     if references and references != text.count(b"&#") + sum(text.count(p) for p in _PREDEFINED):
         _refuse(
             "xml.malformed",
