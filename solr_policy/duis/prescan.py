@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -290,7 +291,8 @@ def _check_namespaces(
         _split(q)[0] for q in attributes if b":" in q and not _is_declaration(q)
     }
     scoped: list[tuple[int, bytes, bytes]] = []
-    for index, tag_name, here in declaring:
+    ends_before: list[int] = []
+    for position, tag_name, here in declaring:
         if len(here) > limits.max_namespace_declarations:
             _refuse(
                 "xml.too_many_namespaces",
@@ -298,33 +300,32 @@ def _check_namespaces(
             )
         for name, uri in here:
             prefix = name[6:] if name != b"xmlns" else None
-            if _tolerated_unused(index, tag_name, uri):
+            if _tolerated_unused(position, tag_name, uri):
                 continue
             if prefix not in used:
                 refuse_unused(name, tag_name)
-            scoped.append((index, tag_name, prefix or b""))
+            if not ends_before:  # end tags ("/") before each tag: once, and only when needed
+                ends_before = [0, *accumulate(map(b"/".__eq__, map(itemgetter(_END), tags)))]
+            scoped.append((position - ends_before[position], tag_name, prefix or b""))
     return Scan(scoped_declarations=tuple(scoped))
 
 
 def _declaring(tags: list, blanked: bytes, hits: list[int]) -> list[tuple[int, bytes, list[tuple[bytes, bytes]]]]:
-    """(element index in document order, tag name, its declarations) of each element that
-    declares a namespace, from the declarations' offsets in ``blanked`` (a handful)."""
-    ends = list(map(itemgetter(_END), tags))
-    out, seen, ended = [], 0, 0
+    """(tag position, tag name, its declarations) of each element that declares a namespace,
+    from the declarations' offsets in ``blanked`` (a handful)."""
+    out = []
     for position in sorted({blanked.count(b"\x00", 0, hit) for hit in hits}):
-        ended += ends[seen:position].count(b"/")  # start tags before it = its element index
-        seen = position
         section = tags[position][_ATTRIBUTES_OF]
         here = [(n, v1 or v2) for n, v1, v2 in _ATTRIBUTE_PARTS.findall(section) if _is_declaration(n)]
-        out.append((position - ended, tags[position][_NAME_OF], here))
+        out.append((position, tags[position][_NAME_OF], here))
     return out
 
 
-def _tolerated_unused(index: int, tag_name: bytes, uri: bytes) -> bool:
+def _tolerated_unused(position: int, tag_name: bytes, uri: bytes) -> bool:
     # The DCC's own templates and signer declare namespaces they never use on the root
     # (xmlns:xsi, xmlns:ns3 for XMLDSig) and on ds:Signature (a default XMLDSig namespace);
     # exclusive C14N leaves them out of what is signed, so they change no decision.
-    if index == 0:
+    if position == 0:  # the root's start tag
         return True
     return _split(tag_name)[1] == b"Signature" and uri == NS_DS.encode()
 
