@@ -154,7 +154,7 @@ def _check_markup(text: bytes, start: int, limits: ParserLimits) -> None:
         )
 
 
-def _tags(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes]]:
+def _tags(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
     opened = text.count(b"<", start)
     if opened > 2 * limits.max_elements + 1:
         _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements ({opened} '<')")
