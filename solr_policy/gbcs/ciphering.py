@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from solr_policy.errors import GbcsRefused
 from solr_policy.eui import from_bytes
 from solr_policy.gbcs.header import GENERAL_SIGNING_TAG, GbcsHeader, _Reader, decode_general_signing
-from solr_policy.gbcs.message_codes import lookup
+from solr_policy.gbcs.message_codes import code_fields
 
 GENERAL_CIPHERING_TAG = 0xDD
 _SECURITY_HEADER = 5  # security control byte + 4-byte invocation counter
@@ -146,18 +146,13 @@ def decode_general_ciphering(payload: bytes) -> GeneralCiphering:
         except GbcsRefused as inner:
             raise GbcsRefused(f"APDU inside: {inner.message.rsplit(' (at byte', 1)[0]}", apdu_offset + inner.offset) from None
 
-    code = int.from_bytes(other_info[:2], "big") if len(other_info) >= 2 else None
-    known = lookup(code) if code is not None else None
     return GeneralCiphering(
         transaction_id=transaction_id.hex().upper(),
         originator=originator,
         recipient=recipient,
         date_time_raw=date_time.hex().upper() or None,
         other_information=other_info.hex().upper(),
-        message_code=code,
-        message_code_hex=f"0x{code:04X}" if code is not None else None,
-        use_case=known.use_case if known else None,
-        use_case_name=known.name if known else None,
+        **code_fields(int.from_bytes(other_info[:2], "big") if len(other_info) >= 2 else None),
         key_info=key_info,
         ciphered_length=ciphered_length,
         security_control=control,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from solr_policy.errors import GbcsRefused
 from solr_policy.eui import from_bytes
-from solr_policy.gbcs.message_codes import lookup
+from solr_policy.gbcs.message_codes import code_fields
 
 GENERAL_SIGNING_TAG = b"\xdf\x09"
 _CRA: dict[int, Literal["command", "response", "alert"]] = {
@@ -215,7 +215,6 @@ def decode_general_signing(payload: bytes) -> GbcsHeader:
             after = f"the {signature_length}-byte signature" if signature_length else "a signature length of 0"
             raise GbcsRefused(f"{r.left} trailing bytes after {after}", r.pos)
 
-    known = lookup(message_code)
     return GbcsHeader(
         cra_flag=cra_flag,
         cra=_CRA[cra_flag],
@@ -225,10 +224,7 @@ def decode_general_signing(payload: bytes) -> GbcsHeader:
         date_time=date_time,
         date_time_raw=date_time_raw,
         other_information=other_info.hex().upper(),
-        message_code=message_code,
-        message_code_hex=f"0x{message_code:04X}",
-        use_case=known.use_case if known else None,
-        use_case_name=known.name if known else None,
+        **code_fields(message_code),
         header_length=content_offset,
         content_length=content_length,
         content_offset=content_offset,

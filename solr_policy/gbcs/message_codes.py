@@ -312,3 +312,14 @@ CREDIT_MODE_CODES: frozenset[int] = frozenset({0x001A, 0x006C})
 def lookup(code: int) -> MessageCode | None:
     """The table entry for ``code``, or ``None`` when the code is not in the table."""
     return MESSAGE_CODES.get(code)
+
+
+def code_fields(code: int | None) -> dict[str, int | str | None]:
+    """The Message Code fields of a decoded GBCS header: the code, in hex, and its use case."""
+    known = lookup(code) if code is not None else None
+    return {
+        "message_code": code,
+        "message_code_hex": f"0x{code:04X}" if code is not None else None,
+        "use_case": known.use_case if known else None,
+        "use_case_name": known.name if known else None,
+    }
