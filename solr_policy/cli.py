@@ -223,16 +223,18 @@ def gbcs() -> None:
 @gbcs.command("inspect")
 @click.argument("payload")
 def gbcs_inspect(payload: str) -> None:
-    """Decode the General-Signing header of PAYLOAD (hex or base64; '-' reads stdin)."""
-    from solr_policy.gbcs import decode_general_signing, parse_payload_text
+    """Decode PAYLOAD (hex or base64; '-' reads stdin): a General-Signing header (DF09), or a
+    General-Ciphering frame (DD) with the General-Signing header inside when it is in clear."""
+    from solr_policy.gbcs import GeneralCiphering, decode, parse_payload_text
 
     text = sys.stdin.read() if payload == "-" else payload
     try:
-        header = decode_general_signing(parse_payload_text(text))
+        header = decode(parse_payload_text(text))
     except Refused as refusal:
         _emit({"valid": False, "reason": refusal.as_dict()})
         sys.exit(EXIT_REFUSED)
-    _emit({"valid": True, "header": header.to_json_dict()})
+    frame = "general-ciphering" if isinstance(header, GeneralCiphering) else "general-signing"
+    _emit({"valid": True, "frame": frame, "header": header.to_json_dict()})
 
 
 # -- signatures ----------------------------------------------------------------------------

@@ -58,6 +58,7 @@ SRP_ENDPOINT = "https://srp-north.example/alerts"
 
 _counter = itertools.count(7000)
 _GBCS = base64.b64encode(bytes.fromhex("DF0903") + bytes(8)).decode()
+_RA = "http://www.dccinterface.co.uk/ResponseAndAlert"  # a DUIS namespace, but not the one expected
 
 
 # -- documents ---------------------------------------------------------------------------------
@@ -154,16 +155,16 @@ BAD = [
         f"</sr:DeviceAlertMessage><sr:DeviceAlertMessage><sr:AlertCode>8F84</sr:AlertCode><sr:GBCSPayload>{_GBCS}</sr:GBCSPayload></sr:DeviceAlertMessage>"),
      "alert.body", True),
     ("body-message-in-wrong-namespace", lambda: with_header(
-        with_header(device_alert_doc(), "<sr:DeviceAlertMessage>", '<x:DeviceAlertMessage xmlns:x="urn:not-duis">'),
+        with_header(device_alert_doc(), "<sr:DeviceAlertMessage>", f'<x:DeviceAlertMessage xmlns:x="{_RA}">'),
         "</sr:DeviceAlertMessage>", "</x:DeviceAlertMessage>"),
      "alert.body", True),
     ("header-field-in-wrong-namespace", lambda: with_header(
-        device_alert_doc(), "<sr:ResponseCode>I0</sr:ResponseCode>", '<x:ResponseCode xmlns:x="urn:not-duis">I0</x:ResponseCode>'),
+        device_alert_doc(), "<sr:ResponseCode>I0</sr:ResponseCode>", f'<x:ResponseCode xmlns:x="{_RA}">I0</x:ResponseCode>'),
      "duis.namespace", True),
     ("foreign-element-beside-header-and-body", lambda: with_header(
-        device_alert_doc(), "</sr:Header>", '</sr:Header><x:Extra xmlns:x="urn:not-duis">smuggled</x:Extra>'),
+        device_alert_doc(), "</sr:Header>", f'</sr:Header><x:Header xmlns:x="{_RA}">smuggled</x:Header>'),
      "alert.structure", True),
-    ("unexpected-attribute-on-response", lambda: with_header(device_alert_doc(), 'schemaVersion="5.4"', 'schemaVersion="5.4" priority="high"'),
+    ("unexpected-attribute-on-response", lambda: with_header(device_alert_doc(), 'schemaVersion="5.4"', 'schemaVersion="5.4" index="1"'),
      "duis.attribute", True),
     ("unexpected-attribute-on-body", lambda: with_header(device_alert_doc(), "<sr:Body>", '<sr:Body id="b1">'),
      "duis.attribute", True),

@@ -299,8 +299,9 @@ class TestRefusals:
         payload = build() + b"\x40" + bytes(63)
         refused(payload, end, "signature length 64 runs past the end of the payload (63 bytes left)")
 
-    def test_zero_signature_length(self) -> None:
-        refused(build(trailer=b"\x00"), OFF_CONTENT + len(CONTENT), "signature length is 0")
+    def test_bytes_after_a_zero_signature_length(self) -> None:
+        end = OFF_CONTENT + len(CONTENT)
+        refused(build(trailer=b"\x00\x01"), end + 1, "1 trailing bytes after a signature length of 0")
 
 
 # --------------------------------------------------------------------------- text input

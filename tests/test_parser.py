@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from conftest import DEVICE_EUI, USER_EUI, request_xml
 from solr_policy.duis.models import MAX_COUNTER, OtherBody, SignedPreCommand, UpdatePaymentMode
-from solr_policy.duis.parser import _DOCTYPE, NS_SR, ParserLimits, parse_document
+from solr_policy.duis.parser import _DOCTYPE, NS_DS, NS_RA, NS_SR, ParserLimits, parse_document
 from solr_policy.duis.request import build_request
 from solr_policy.errors import ParseRefused, Refused
 
@@ -100,19 +101,19 @@ class TestParseDocumentRefusals:
         assert parse_document(raw, ParserLimits(max_depth=4)) is not None
 
     def test_too_deep_default_limit(self):
-        nested = "<sr:X>" * 40 + "</sr:X>" * 40
+        nested = "<sr:Body>" * 40 + "</sr:Body>" * 40
         err = refused(request_xml(body=nested))
         assert err.rule == "xml.too_deep"
         assert "32" in err.message
 
     def test_very_deep_is_refused_by_libxml2_not_a_recursion_error(self):
-        nested = "<a>" * 5000 + "</a>" * 5000
+        nested = "<sr:Body>" * 5000 + "</sr:Body>" * 5000
         err = refused(request_xml(body=nested))
         assert err.rule == "xml.malformed"
         assert "depth" in err.message.lower()
 
     def test_too_many_elements(self):
-        body = "<sr:Other>" + "<sr:X/>" * 30 + "</sr:Other>"
+        body = "<sr:Body>" + "<sr:Credit/>" * 30 + "</sr:Body>"
         err = refused(request_xml(body=body), ParserLimits(max_elements=20))
         assert err.rule == "xml.too_many_elements"
         assert "more than 20 elements" in err.message
@@ -124,8 +125,7 @@ class TestParseDocumentRefusals:
             (f'<sr:Request {SR} schemaVersion="5.4"><sr:Header></sr:Request>'.encode(), "mismatch"),
             (b"<a>&undefined;</a>", "undefined"),
             (b"\x00\x01\x02", "not well-formed"),
-            (b'<?xml version="1.0" encoding="no-such-encoding"?><a/>', "encoding"),
-            (b"<a/><b/>", "not well-formed"),
+            (b"<Body/><Header/>", "not well-formed"),
         ],
     )
     def test_malformed(self, raw, fragment):
@@ -166,10 +166,10 @@ class TestParseDocumentRefusals:
         assert err.rule == "xml.dtd"
 
     @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
-    def test_doctype_hidden_in_wide_encoding_refused_by_docinfo(self, encoding, tmp_path):
+    def test_doctype_hidden_in_wide_encoding_refused_as_not_utf8(self, encoding, tmp_path):
         # The external subset exists but is not a DTD: had libxml2 loaded it, the parse would
-        # fail as malformed ("Content error in the external subset"). Refusal as xml.dtd shows
-        # the file was never read and the DOCTYPE was caught after parsing (docinfo check).
+        # fail as malformed ("Content error in the external subset"). DUIS messages are UTF-8:
+        # a wide encoding is refused before lxml sees the bytes, so the file is never read.
         dtd = tmp_path / "evil.dtd"
         dtd.write_text("this is not a DTD at all <<<")
         declaration = f'<?xml version="1.0" encoding="{encoding.upper()}"?>'
@@ -182,8 +182,8 @@ class TestParseDocumentRefusals:
             raw = b"\xff\xfe" + raw
         assert _DOCTYPE.search(raw) is None  # the cheap byte scan cannot see it
         err = refused(raw)
-        assert err.rule == "xml.dtd"
-        assert "not allowed" in err.message
+        assert err.rule == "xml.encoding"
+        assert "UTF-8" in err.message
 
     def test_internal_subset_hidden_in_utf16_refused(self):
         text = (
@@ -191,11 +191,31 @@ class TestParseDocumentRefusals:
             f'<sr:Request {SR} schemaVersion="5.4">&a;</sr:Request>'
         )
         err = refused(text.encode("utf-16"))
-        assert err.rule == "xml.dtd"
+        assert err.rule == "xml.encoding"
 
-    def test_utf16_without_doctype_is_fine(self):
-        text = '<?xml version="1.0" encoding="UTF-16"?>' + request_xml().decode().split("?>", 1)[1]
-        assert parse(text.encode("utf-16")).header.request_id.counter == 1
+    @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "latin-1"])
+    def test_other_encodings_refused(self, encoding):
+        text = f'<?xml version="1.0" encoding="{encoding.upper()}"?>' + request_xml().decode().split("?>", 1)[1]
+        raw = text.encode(encoding)
+        if encoding == "utf-16-be":
+            raw = b"\xfe\xff" + raw
+        err = refused(raw)
+        assert err.rule == "xml.encoding"
+        assert "UTF-8" in err.message
+
+    def test_declared_unknown_encoding_refused(self):
+        err = refused(b'<?xml version="1.0" encoding="no-such-encoding"?><Body/>')
+        assert err.rule == "xml.encoding"
+        assert "no-such-encoding" in err.message
+
+    def test_bytes_that_are_not_utf8_refused(self):
+        raw = request_xml().replace(b"<sr:Body>", b"<sr:Body>\xe9t\xe9")
+        err = refused(raw)
+        assert err.rule == "xml.encoding"
+        assert "byte offset" in err.message
+
+    def test_utf8_with_a_byte_order_mark_is_fine(self):
+        assert parse(b"\xef\xbb\xbf" + request_xml()).header.request_id.counter == 1
 
     @pytest.mark.parametrize(
         "raw",
@@ -212,14 +232,14 @@ class TestParseDocumentRefusals:
         assert "processing instructions" in err.message
 
     def test_wrong_root(self):
-        err = refused(f'<sr:Alert {SR} schemaVersion="5.4"/>'.encode())
+        err = refused(f'<sr:Header {SR} schemaVersion="5.4"/>'.encode())
         assert err.rule == "duis.root"
-        assert "Alert" in err.message and NS_SR in err.message
+        assert "Header" in err.message and NS_SR in err.message
 
     def test_wrong_namespace_root(self):
-        err = refused(b'<sr:Request xmlns:sr="http://example.com/not-duis" schemaVersion="5.4"/>')
+        err = refused(f'<sr:Request xmlns:sr="{NS_RA}" schemaVersion="5.4"/>'.encode())
         assert err.rule == "duis.root"
-        assert "http://example.com/not-duis" in err.message
+        assert NS_RA in err.message
 
     def test_root_in_no_namespace(self):
         err = refused(b'<Request schemaVersion="5.4"/>')
@@ -280,10 +300,10 @@ class TestBuildRequestRefusals:
         assert "Body, Header" in err.message
 
     def test_header_element_in_wrong_namespace(self):
-        header = RID + '<x:CommandVariant xmlns:x="http://example.com/x">4</x:CommandVariant>' + SRV
+        header = RID + f'<x:CommandVariant xmlns:x="{NS_RA}">4</x:CommandVariant>' + SRV
         err = request_refused(with_header(header))
         assert err.rule == "duis.namespace"
-        assert "http://example.com/x" in err.message and "CommandVariant" in err.message
+        assert NS_RA in err.message and "CommandVariant" in err.message
 
     def test_header_element_in_no_namespace(self):
         err = request_refused(with_header(RID + "<CommandVariant>4</CommandVariant>" + SRV))
@@ -291,13 +311,13 @@ class TestBuildRequestRefusals:
         assert "(none)" in err.message
 
     def test_body_element_in_wrong_namespace(self):
-        body = '<x:UpdatePaymentMode xmlns:x="http://example.com/x"><x:Credit/></x:UpdatePaymentMode>'
+        body = f'<x:UpdatePaymentMode xmlns:x="{NS_RA}"><x:Credit/></x:UpdatePaymentMode>'
         err = request_refused(request_xml(body=body))
         assert err.rule == "duis.namespace"
         assert "UpdatePaymentMode" in err.message
 
     def test_credit_in_wrong_namespace(self):
-        body = upm('<x:Credit xmlns:x="http://example.com/x"/>')
+        body = upm(f'<x:Credit xmlns:x="{NS_DS}"/>')
         err = request_refused(request_xml(body=body))
         assert err.rule == "duis.namespace"
         assert "Credit" in err.message
@@ -314,9 +334,9 @@ class TestBuildRequestRefusals:
         assert "ExecutionDateTime" in err.message
 
     def test_unexpected_element(self):
-        err = request_refused(with_header(RID + "<sr:Sneaky>1</sr:Sneaky>" + CV + SRV))
+        err = request_refused(with_header(RID + "<sr:Credit>1</sr:Credit>" + CV + SRV))
         assert err.rule == "duis.unexpected_element"
-        assert "Sneaky" in err.message
+        assert "Credit" in err.message
 
     def test_missing_element(self):
         err = request_refused(with_header(RID + SRV))
@@ -338,7 +358,7 @@ class TestBuildRequestRefusals:
             (b"<sr:Header>", b'<sr:Header Id="h">'),
             (b"<sr:Body>", b'<sr:Body Id="b">'),
             (b"<sr:RequestID>", b'<sr:RequestID Id="r">'),
-            (b"<sr:Credit/>", b'<sr:Credit mode="prepayment"/>'),
+            (b"<sr:Credit/>", b'<sr:Credit index="2"/>'),
             (b'schemaVersion="5.4"', b'schemaVersion="5.4" Id="root"'),
         ],
     )
@@ -366,7 +386,7 @@ class TestBuildRequestRefusals:
         assert err.rule == "duis.mixed_content"
 
     def test_value_element_holding_elements(self):
-        raw = request_xml().replace(b"<sr:CommandVariant>4", b"<sr:CommandVariant><sr:X/>4")
+        raw = request_xml().replace(b"<sr:CommandVariant>4", b"<sr:CommandVariant><sr:Credit/>4")
         err = request_refused(raw)
         assert err.rule == "duis.mixed_content"
         assert "CommandVariant" in err.message
@@ -381,28 +401,32 @@ class TestBuildRequestRefusals:
         assert err.rule == "duis.value"
         assert "Credit must be empty" in err.message
 
-    def test_comment_inside_header(self):
-        raw = request_xml().replace(b"<sr:CommandVariant>", b"<!-- c --><sr:CommandVariant>")
-        err = request_refused(raw)
-        assert err.rule == "duis.comment"
-        assert "Header" in err.message
-
-    def test_comment_splitting_a_value(self):
-        # "90-B3-...:1<!---->0" reads as counter 1 to a naive .text reader but 10 to another
-        raw = request_xml(counter=1).replace(b":1</sr:RequestID>", b":1<!---->0</sr:RequestID>")
-        err = request_refused(raw)
-        assert err.rule == "duis.comment"
-        assert "RequestID" in err.message
-
-    def test_comment_inside_body(self):
-        err = request_refused(request_xml(body=upm("<!-- x --><sr:Credit/>")))
-        assert err.rule == "duis.comment"
-        assert "UpdatePaymentMode" in err.message
+    @pytest.mark.parametrize(
+        "old, new, where",
+        [
+            (b"<sr:CommandVariant>", b"<!-- c --><sr:CommandVariant>", "Header"),
+            # "...:1<!---->0" reads as counter 1 to a naive .text reader, 10 to another
+            (b":1</sr:RequestID>", b":1<!---->0</sr:RequestID>", "RequestID"),
+            (b"<sr:Credit/>", b"<!-- x --><sr:Credit/>", "UpdatePaymentMode"),
+        ],
+    )
+    def test_comment_refused_at_the_boundary_and_by_the_strict_reader(self, old, new, where):
+        raw = request_xml(counter=1).replace(old, new)
+        assert raw != request_xml(counter=1)
+        err = refused(raw)
+        assert err.rule == "xml.comment"
+        assert "2007" in err.message  # the message says why a comment is dangerous
+        # The strict reader refuses it too, for trees that did not come through parse_document.
+        with pytest.raises(ParseRefused) as info:
+            build_request(etree.fromstring(raw))
+        assert info.value.rule == "duis.comment" and where in info.value.message
 
     def test_comment_inside_prepayment_value(self):
-        err = request_refused(request_xml(body=prepayment(n="55<!-- -->6677")))
-        assert err.rule == "duis.comment"
-        assert "DisablementThreshold" in err.message
+        raw = request_xml(body=prepayment(n="55<!-- -->6677"))
+        assert refused(raw).rule == "xml.comment"
+        with pytest.raises(ParseRefused) as info:
+            build_request(etree.fromstring(raw))
+        assert info.value.rule == "duis.comment" and "DisablementThreshold" in info.value.message
 
     @pytest.mark.parametrize(
         "rid, fragment",
@@ -626,18 +650,21 @@ class TestBuildRequestAccepts:
 
     def test_signature_child_of_the_root_is_skipped(self):
         raw = request_xml().replace(
-            b"</sr:Request>", b"<ds:Signature><!-- note --><ds:SignedInfo/></ds:Signature></sr:Request>"
+            b"</sr:Request>", b"<ds:Signature><ds:SignedInfo/></ds:Signature></sr:Request>"
         )
         assert parse(raw).body.mode == "credit"
 
-    def test_comment_directly_in_the_root_is_refused(self):
-        raw = request_xml().replace(b"</sr:Request>", b"<!-- note --></sr:Request>")
-        err = request_refused(raw)
-        assert err.rule == "duis.comment"
-        assert "sr:Request" in err.message
-
-    def test_comment_outside_the_root_is_fine(self):
-        assert parse(request_xml() + b"<!-- after -->").body.mode == "credit"
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            request_xml().replace(b"</sr:Request>", b"<!-- note --></sr:Request>"),
+            request_xml() + b"<!-- after -->",
+            request_xml().replace(b"<sr:Request ", b"<!-- before --><sr:Request "),
+            request_xml().replace(b"</sr:Request>", b"<ds:Signature><!-- note --><ds:SignedInfo/></ds:Signature></sr:Request>"),
+        ],
+    )
+    def test_comment_anywhere_is_refused(self, raw):
+        assert refused(raw).rule == "xml.comment"
 
 
 # -- fuzzing: only Refused, never anything else ------------------------------------------------

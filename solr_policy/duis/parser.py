@@ -1,9 +1,14 @@
 """Hardened parsing of raw DUIS bytes into an lxml tree.
 
-This is the first thing untrusted bytes meet. It refuses, before and after parsing:
-oversize input, any DOCTYPE (so no DTD, no entity expansion: XXE and billion laughs die
-here), processing instructions, documents nested deeper than the limit, and roots that
-are not a DUIS Request/Response in the DUIS namespace with a ``schemaVersion``.
+This is the first thing untrusted bytes meet. Before lxml sees them it refuses oversize
+input, any DOCTYPE (so no DTD, no entity expansion: XXE and billion laughs die here), and
+everything the pre-scan (``prescan.py``) refuses: non-UTF-8, comments, CDATA, processing
+instructions, names outside the DUIS vocabulary, and more attributes, namespaces, names or
+text than ``ParserLimits`` allow. That bounds both the CPU any later step (C14N, signature
+checks) can spend and the memory lxml keeps. After parsing it refuses documents nested
+deeper than the limit, content added outside what a DUIS signature covers (ds:Object,
+attributes on the signature's elements, namespace declarations used by no name in their
+scope), and roots that are not a DUIS Request/Response with a ``schemaVersion``.
 It does not interpret the content: that happens on the *signed* content only.
 """
 
@@ -13,9 +18,11 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 from lxml import etree
 
+from solr_policy.duis.prescan import Scan, prescan, refuse_unused
 from solr_policy.errors import ParseRefused
 
 NS_SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
@@ -31,11 +38,28 @@ _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ParserLimits:
-    """Bounds on what a single DUIS document may cost to parse."""
+    """Bounds on what a single DUIS document may cost, checked before any C14N or crypto.
+
+    With the defaults any input up to ``max_bytes`` is refused or parsed in a few
+    milliseconds (``scripts/adversarial.py`` measures it). Exclusive C14N grows with the
+    square of the attributes on one element, hence the small per-element bounds.
+    """
 
     max_bytes: int = 1_048_576  # a DUIS request is a few KiB; responses (inventories) more
     max_depth: int = 32  # the deepest DUIS request bodies are ~12 levels
-    max_elements: int = 50_000
+    # The largest request the DUIS XSD allows has about 7,300 elements (SRV 6.14.3, every
+    # maxOccurs filled); the pre-scan's cost grows with the number of tags.
+    max_elements: int = 10_000
+    max_attributes: int = 16  # on one element, namespace declarations included (DUIS: <= 4)
+    max_attributes_total: int = 4_096
+    max_namespace_declarations: int = 8  # on one element
+    max_namespace_declarations_total: int = 32
+    max_distinct_names: int = 256  # element and attribute names in one document
+    # One text node or attribute value, and all of them: no DUIS value within max_bytes
+    # comes near but a firmware image or device list (SRV 11.1), which are bigger anyway.
+    max_text_bytes: int = 524_288
+    max_text_bytes_total: int = 786_432
+    max_references: int = 1_024  # &amp; &#13; ...: a DUIS message needs a few, if any
 
 
 DEFAULT_LIMITS = ParserLimits()
@@ -77,6 +101,7 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
         )
     if _DOCTYPE.search(raw):
         raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
+    scan = prescan(raw, limits)
     try:
         root = etree.fromstring(raw, parser=_parser())
     except etree.XMLSyntaxError as exc:
@@ -89,6 +114,7 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
     _check_shape(root, limits)
+    _check_unsigned_additions(root, scan)
     if root.tag not in ROOTS:
         raise ParseRefused(
             "duis.root",
@@ -109,11 +135,44 @@ def _check_shape(root: etree._Element, limits: ParserLimits) -> None:
             raise ParseRefused("xml.processing_instruction", "processing instructions are not allowed")
     if _too_deep(limits.max_depth)(root):
         raise ParseRefused("xml.too_deep", f"nesting deeper than {limits.max_depth} levels")
-    count = 0
-    for _ in root.iter():
-        count += 1
-        if count > limits.max_elements:
-            raise ParseRefused("xml.too_many_elements", f"more than {limits.max_elements} elements")
+    # max_elements: counted exactly by the pre-scan (one start tag per element).
+
+
+# What a DUIS signature may carry beyond its elements: the algorithm of each method and
+# transform, and the (empty) reference URI. Id, Type, MimeType... are XMLDSig, not DUIS.
+_DS_ATTRIBUTES = {
+    f"{{{NS_DS}}}{name}": allowed
+    for name, allowed in {
+        "CanonicalizationMethod": {"Algorithm"},
+        "SignatureMethod": {"Algorithm"},
+        "Transform": {"Algorithm"},
+        "DigestMethod": {"Algorithm"},
+        "Reference": {"URI"},
+    }.items()
+}
+_USES_PREFIX = etree.XPath(
+    "boolean(descendant-or-self::*[starts-with(name(), $p)] | descendant-or-self::*/@*[starts-with(name(), $p)])"
+)
+_USES_DEFAULT = etree.XPath("boolean(descendant-or-self::*[not(contains(name(), ':'))])")
+
+
+def _check_unsigned_additions(root: etree._Element, scan: Scan) -> None:
+    """Refuse what can be added to a signed message without breaking its signature."""
+    for _ in root.iter(f"{{{NS_DS}}}Object"):
+        raise ParseRefused("signature.object", "ds:Object is not allowed: a DUIS signature covers only the message itself")
+    for element in root.iter(f"{{{NS_DS}}}*"):
+        extra = set(element.attrib.keys()) - _DS_ATTRIBUTES.get(element.tag, set())
+        if extra:
+            raise ParseRefused(
+                "signature.attribute",
+                f"attribute(s) {', '.join(sorted(extra))} on ds:{etree.QName(element).localname} "
+                "are not part of a DUIS signature",
+            )
+    for index, tag, prefix in scan.scoped_declarations:
+        element = next(islice(root.iter(), index, None))
+        used = _USES_PREFIX(element, p=prefix.decode() + ":") if prefix else _USES_DEFAULT(element)
+        if not used:
+            refuse_unused(b"xmlns:" + prefix if prefix else b"xmlns", tag)
 
 
 @lru_cache(maxsize=8)

@@ -129,9 +129,10 @@ def _signed_pre_command(element: etree._Element) -> SignedPreCommand:
 
 def _body(element: etree._Element):
     _no_attributes(element)
-    children = _children(element)
+    children = _children(element, limit=1)
     if len(children) != 1:
-        raise ParseRefused("duis.body", f"sr:Body must hold exactly one service request, found {len(children)}")
+        found = len(children) if len(children) < 2 else len(element)  # len() counts in C
+        raise ParseRefused("duis.body", f"sr:Body must hold exactly one service request, found {found}")
     (child,) = children
     if not child.tag.startswith(_SR):
         raise ParseRefused("duis.namespace", f"the Body element {_local(child.tag)} is not in {NS_SR}")
@@ -152,7 +153,7 @@ def build_request(root: etree._Element) -> DuisRequest:
     extra = set(root.attrib.keys()) - {"schemaVersion"}
     if extra:
         raise ParseRefused("duis.attribute", f"unexpected attribute(s) {', '.join(sorted(extra))} on sr:Request")
-    children = _children(root)
+    children = _children(root, limit=3)  # sr:Header, sr:Body, ds:Signature
     structural = [c for c in children if c.tag != _SIGNATURE]
     names = [c.tag for c in structural]
     if names != [f"{_SR}Header", f"{_SR}Body"]:

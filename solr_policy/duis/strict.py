@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from itertools import islice
 
 from lxml import etree
 
@@ -38,12 +39,15 @@ def _where(element: etree._Element) -> str:
     return f"sr:{_local(element.tag)}" + (f" (line {line})" if line else "")
 
 
-def _children(parent: etree._Element) -> list[etree._Element]:
-    """Element children of a structural element, refusing mixed content and comments."""
+def _children(parent: etree._Element, limit: int | None = None) -> list[etree._Element]:
+    """Element children of a structural element, refusing mixed content and comments.
+
+    With ``limit``, at most ``limit + 1`` children are read: enough for the caller to refuse
+    one too many, without a Python loop over thousands of them."""
     if parent.text is not None and not _WS.match(parent.text):
         raise ParseRefused("duis.mixed_content", f"unexpected text inside {_where(parent)}")
     out = []
-    for child in parent:
+    for child in parent if limit is None else islice(parent, limit + 1):
         if isinstance(child, etree._Comment):
             raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(parent)}")
         if not isinstance(child.tag, str):
@@ -62,7 +66,7 @@ def _no_attributes(element: etree._Element) -> None:
 
 def _match(parent: etree._Element, spec: list[Spec]) -> dict[str, list[etree._Element]]:
     """Match children against an ordered schema sequence; refuse order, count, namespace slips."""
-    children = _children(parent)
+    children = _children(parent, limit=sum(maximum for _, _, maximum in spec))
     found: dict[str, list[etree._Element]] = {name: [] for name, _, _ in spec}
     index = 0
     for child in children:

@@ -7,7 +7,10 @@ Layout, multi-byte integers big-endian::
           | date-time: 00, or 0C + 12-byte COSEM date-time
           | other-information: length + bytes (first two bytes = Message Code)
           | content length (DER definite) | content
-          | [signature length + signature]   (absent in an unsigned Pre-Command)
+          | [signature length + signature]   (absent, or a length of 00, when unsigned)
+
+An unsigned Pre-Command either ends after its content or carries a Signature Length of 00
+("ready to be signed", as RTDS tooling writes it); both read as unsigned.
 
 This module is an input boundary: for any bytes it either returns a ``GbcsHeader`` or raises
 ``GbcsRefused`` with the byte offset where decoding stopped. Nothing else escapes.
@@ -25,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from solr_policy.errors import GbcsRefused
 from solr_policy.eui import from_bytes
-from solr_policy.gbcs.message_codes import lookup
+from solr_policy.gbcs.message_codes import code_fields
 
 GENERAL_SIGNING_TAG = b"\xdf\x09"
 _CRA: dict[int, Literal["command", "response", "alert"]] = {
@@ -61,6 +64,8 @@ class GbcsHeader(BaseModel):
     content_offset: int
     signature_length: int  # 0 when the payload carries no signature part
     signed: bool
+    # "none": ends after the content; "empty": a Signature Length of 00; "signature".
+    signature_part: Literal["none", "empty", "signature"] = "none"
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready values; pydantic writes a UTC datetime as ISO 8601 with ``Z``."""
@@ -73,6 +78,15 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
+
+    @classmethod
+    def of(cls, payload: object) -> "_Reader":
+        """A reader over a non-empty bytes-like payload; anything else is refused."""
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise GbcsRefused(f"payload must be bytes, not {type(payload).__name__}", 0)
+        if not payload:
+            raise GbcsRefused("payload is empty", 0)
+        return cls(bytes(payload))
 
     @property
     def left(self) -> int:
@@ -148,11 +162,7 @@ def _cosem_datetime(raw: bytes, at: int) -> datetime | None:
 
 def decode_general_signing(payload: bytes) -> GbcsHeader:
     """Decode a GBCS Pre-Command or Signed Pre-Command; raise ``GbcsRefused`` if malformed."""
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise GbcsRefused(f"payload must be bytes, not {type(payload).__name__}", 0)
-    r = _Reader(bytes(payload))
-    if not r.data:
-        raise GbcsRefused("payload is empty", 0)
+    r = _Reader.of(payload)
 
     tag = r.take(2, "general-signing tag")
     if tag != GENERAL_SIGNING_TAG:
@@ -194,21 +204,17 @@ def decode_general_signing(payload: bytes) -> GbcsHeader:
     r.sized(content_length, "content length", at)
 
     signature_length = 0
+    signature_part: Literal["none", "empty", "signature"] = "none"
     if r.left:
         # Whatever follows the content must be exactly one signature part.
         at = r.pos
         signature_length = r.der_length("signature length")
-        if signature_length == 0:
-            raise GbcsRefused(
-                "signature length is 0; an unsigned Pre-Command ends after the content", at
-            )
+        signature_part = "signature" if signature_length else "empty"
         r.sized(signature_length, "signature length", at)
         if r.left:
-            raise GbcsRefused(
-                f"{r.left} trailing bytes after the {signature_length}-byte signature", r.pos
-            )
+            after = f"the {signature_length}-byte signature" if signature_length else "a signature length of 0"
+            raise GbcsRefused(f"{r.left} trailing bytes after {after}", r.pos)
 
-    known = lookup(message_code)
     return GbcsHeader(
         cra_flag=cra_flag,
         cra=_CRA[cra_flag],
@@ -218,15 +224,13 @@ def decode_general_signing(payload: bytes) -> GbcsHeader:
         date_time=date_time,
         date_time_raw=date_time_raw,
         other_information=other_info.hex().upper(),
-        message_code=message_code,
-        message_code_hex=f"0x{message_code:04X}",
-        use_case=known.use_case if known else None,
-        use_case_name=known.name if known else None,
+        **code_fields(message_code),
         header_length=content_offset,
         content_length=content_length,
         content_offset=content_offset,
         signature_length=signature_length,
         signed=signature_length > 0,
+        signature_part=signature_part,
     )
 
 
