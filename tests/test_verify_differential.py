@@ -601,47 +601,30 @@ def _text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
-def _attribute(value: str, literal_whitespace: bool) -> str:
-    value = _text(value).replace('"', "&quot;")
-    # Literal tabs and newlines are normalised to spaces by the parser; references are kept.
-    return value if literal_whitespace else value.replace("\t", "&#9;").replace("\n", "&#10;")
-
-
 @st.composite
 def _elements(draw, depth: int = 0) -> str:
+    """Content the pre-scan lets through (DUIS names, no comments or stray namespaces), so that
+    the two verifiers, not the parser, are what the generated documents exercise."""
     parts = []
     for _ in range(draw(st.integers(0, 3))):
-        kind = draw(st.sampled_from(["text", "comment", "cdata", "reference", "whitespace"] + ["element"] * (depth < 3) * 3))
+        kind = draw(st.sampled_from(["text", "reference", "whitespace"] + ["element"] * (depth < 3) * 3))
         if kind == "text":
             parts.append(_text(draw(_TEXT)))
-        elif kind == "comment":
-            parts.append(f"<!--{draw(_PLAIN).replace('-', '_')}-->")
-        elif kind == "cdata":
-            parts.append(f"<![CDATA[{draw(_PLAIN)}]]>")
         elif kind == "reference":
-            parts.append(draw(st.sampled_from(["&#13;", "&#x9;", "&#233;", "&lt;", "&gt;", "&amp;", "&quot;", "&apos;"])))
+            parts.append(draw(st.sampled_from(["&#x9;", "&#233;", "&lt;", "&gt;", "&amp;", "&quot;", "&apos;"])))
         elif kind == "whitespace":
-            parts.append(draw(st.sampled_from([" ", "\n", "\t", "\r\n", "\n    "])))
+            parts.append(draw(st.sampled_from(["\n", "\n    ", "\n  "])))
         else:
-            name = draw(st.sampled_from(["sr:Item", "sr:Value", "x:Other", "Plain", "d:Deflt"]))
-            declarations = {"x:Other": ' xmlns:x="urn:x"', "Plain": ' xmlns=""', "d:Deflt": ' xmlns:d="urn:d" xmlns="urn:default"'}.get(name, "")
-            if draw(st.booleans()):
-                declarations += draw(st.sampled_from([' xmlns:u="urn:unused"', f' xmlns:sr="{NS_SR}"', ' xmlns:y="urn:y"']))
-            attributes = ""
-            for attribute in draw(st.lists(st.sampled_from(["a", "b", "x:c", "xml:lang"]), unique=True, max_size=3)):
-                if attribute == "x:c" and "xmlns:x=" not in declarations:
-                    declarations += ' xmlns:x="urn:x"'
-                attributes += f' {attribute}="{_attribute(draw(_TEXT), draw(st.booleans()))}"'
-            parts.append(f"<{name}{declarations}{attributes}>{draw(_elements(depth + 1))}</{name}>")
+            name = draw(st.sampled_from(["sr:Credit", "sr:Prepayment", "sr:ExecutionDateTime", "sr:DisablementThreshold", "sr:SuspendDebtDisabled"]))
+            parts.append(f"<{name}>{draw(_elements(depth + 1))}</{name}>")
     return "".join(parts)
 
 
 @st.composite
 def documents(draw) -> bytes:
-    extra = draw(st.sampled_from(["", ' xmlns:u="urn:unused"', f' xmlns:ds="{NS_DS}"', ' xml:lang="en"']))
     space = draw(st.sampled_from(["", "\n", "\n  "]))
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<sr:Request xmlns:sr="{NS_SR}"{extra} schemaVersion="5.4">{space}'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<sr:Request xmlns:sr="{NS_SR}" schemaVersion="5.4">{space}'
         f"<sr:Header><sr:RequestID>{draw(_elements(2))}</sr:RequestID></sr:Header>{space}"
         f"<sr:Body>{draw(_elements())}</sr:Body>{space}</sr:Request>"
     ).encode()
