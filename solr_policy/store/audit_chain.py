@@ -41,6 +41,11 @@ def grow(head: LogHead, entry_hash_hex: str, keep: Callable[[int, int, bytes], o
     return LogHead(tree.size, tree.hashes)
 
 
+def frontier_fits(head: LogHead) -> bool:
+    """One frontier hash per set bit of the size, as ``CompactRange`` keeps them."""
+    return len(head.frontier) == bin(head.size).count("1")
+
+
 def frontier_text(head: LogHead) -> str:
     return ",".join(h.hex() for h in head.frontier)
 

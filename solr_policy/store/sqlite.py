@@ -54,6 +54,7 @@ from solr_policy.store.audit_chain import (
     canonical_payload,
     canonical_time,
     frontier_from_text,
+    frontier_fits,
     frontier_text,
     grow,
     leaf_of,
@@ -389,13 +390,17 @@ class SqliteStore:
                 if number == 6:
                     self._build_log(conn)
 
-    def _build_log(self, conn: sqlite3.Connection) -> None:
-        """Migration 6 for a store with entries: the tree over them, as appends would have made it."""
+    def _build_log(self, conn: sqlite3.Connection) -> LogHead:
+        """The tree over the entries as appends would have made it (migration 6, and whenever
+        the kept frontier does not fit the entries: it is a cache of what they determine;
+        a rolled-back log is caught by its checkpoints, not here)."""
+        conn.execute("DELETE FROM log_nodes")
         head = EMPTY_LOG
         for (digest,) in conn.execute("SELECT hash FROM audit ORDER BY seq").fetchall():
             head = grow(head, digest, lambda level, idx, h: conn.execute(
                 "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, idx, h)))
         conn.execute("UPDATE audit_head SET frontier = ? WHERE id = 1", (frontier_text(head),))
+        return head
 
     def close(self) -> None:
         with self._lock:
@@ -867,6 +872,8 @@ class SqliteStore:
             last = conn.execute("SELECT seq, hash, frontier FROM audit_head WHERE id = 1").fetchone()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
             tree = frontier_from_text(last[0], last[2]) if last else EMPTY_LOG
+            if not frontier_fits(tree):
+                tree = self._build_log(conn)
             when = canonical_time(at)
             digest = audit_hash(prev, seq, when, kind, fields, text)
             conn.execute(

@@ -28,7 +28,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -194,6 +194,8 @@ class Scene:
     # the request held in quarantine, and what a Given leaves for later steps, by name
     refusal: Refused | None = None
     policy_changes: list = field(default_factory=list)
+    # governance you can prove (steps_proof.py): the signed log, and the last act's refusal
+    keeper: Any = None
     verdict: CsrVerdict | None = None
     held: int | None = None
     notes: dict[str, object] = field(default_factory=dict)
@@ -231,7 +233,7 @@ class Scene:
 
     # the policies
     def use_policies(self, folder: Path) -> None:
-        self.engine = Engine(self.store, PolicySet.load_dir(folder))
+        self.engine = Engine(self.store, PolicySet.load_dir(folder), audit_log=self.keeper)
 
     def changed_policy(self, change) -> None:
         """Copy the published policy folder, apply this and the scenario's earlier changes to
@@ -573,3 +575,4 @@ def replay_changed_nothing(scene: Scene):
 
 from .steps_alerts import *
 from .steps_governance import *
+from .steps_proof import *
