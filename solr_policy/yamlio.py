@@ -117,10 +117,21 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], source: str, pr
         raise DataFileError(describe(exc, lines, source, prefix)) from None
 
 
-def read_text(path: str | Path) -> str:
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes as stored (what a digest of the file is taken over)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def decode_text(data: bytes, source: str | Path) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise DataFileError(f"{path}: not UTF-8 text") from None
+        raise DataFileError(f"{source}: not UTF-8 text") from None
+
+
+def read_text(path: str | Path) -> str:
+    # Newlines translated as text mode reads them (policy digests are taken over this text).
+    return decode_text(read_bytes(path), path).replace("\r\n", "\n").replace("\r", "\n")

@@ -9,7 +9,7 @@ Provider (SRP) after its certificates are revoked, and no alert is lost.
   with and without an SRP, for unaffected Suppliers and unknown recipients, with the SoLR
   Party copy switched on in a policy copy; a mixed run where nothing is lost;
 * persistence across a closed and reopened ``SqliteStore``;
-* the ``alerts`` and ``srp`` CLI groups and ``world load`` with an ``srps:`` section.
+* the ``alerts`` and ``srp`` CLI groups; ``world load`` refuses an ``srps:`` section.
 """
 
 from __future__ import annotations
@@ -823,7 +823,8 @@ class TestCli:
         result, out = self.route(db, tmp_path, signed(dcc_alert_doc("X9", power_outage()), builder), "--schema-dir", str(XSD))
         assert result.exit_code == 1 and out["rule"] == "duis.schema"
 
-    def test_world_load_with_srps(self, db, tmp_path, setup):
+    def test_world_load_refuses_srps(self, db, tmp_path, setup):
+        # An SRP decides where a failed Supplier's alerts go: only a signed `srp add` registers one.
         scenario, builder = setup
         self.revoke(db, scenario)
         result, _out = self.route(db, tmp_path, builder.device_alert(FAILED_METER, FAILED_USER))
@@ -836,24 +837,10 @@ class TestCli:
             f"  - id: {SRP_ID}\n    name: North SRP Ltd\n    endpoint: {SRP_ENDPOINT}\n    serves: [{FAILED}, {STEADY}]\n"
         )
         result = run(db, "world", "load", str(world), "--policies", str(POLICIES))
-        assert result.exit_code == 0, result.output
-        assert json.loads(result.output)["srps"] == 1
-        assert json.loads(run(db, "srp", "list").output) == [
-            {"id": SRP_ID, "name": "North SRP Ltd", "endpoint": SRP_ENDPOINT, "serves": [FAILED, STEADY]}
-        ]
-        # Loading twice changes nothing.
-        assert run(db, "world", "load", str(world), "--policies", str(POLICIES)).exit_code == 0
-        assert len(json.loads(run(db, "srp", "list").output)) == 1
-        # Registering the SRP by world load routes the waiting alert at once, as srp add does.
-        assert json.loads(run(db, "alerts", "pending").output) == []
-        routed = [r for r in json.loads(run(db, "alerts", "list").output) if r["status"] == "routed"]
-        assert routed and routed[-1]["endpoint"] == SRP_ENDPOINT
-        assert json.loads(run(db, "alerts", "pending").output) == []
-
-    def test_world_load_srp_serving_unknown_party_names_the_line(self, db, tmp_path, setup):
-        world = tmp_path / "bad.yaml"
-        world.write_text(f"srps:\n  - id: {SRP_ID}\n    name: North\n    endpoint: queue:n\n    serves: [NOBODY]\n")
-        result = run(db, "world", "load", str(world), "--policies", str(POLICIES))
         assert result.exit_code == 1
-        assert "srps.0.serves" in result.output and "NOBODY" in result.output
+        assert f"{world} line 4, section srps: " in result.stderr and "solr-policy srp add ... --key FILE" in result.stderr
         assert json.loads(run(db, "srp", "list").output) == []
+        assert "SRP-PARENT" not in [p["id"] for p in json.loads(run(db, "world", "show").output)["parties"]]
+        # The alert still waits: nothing was routed to the endpoint the file named.
+        assert len(json.loads(run(db, "alerts", "pending").output)) == 1
+        assert not [r for r in json.loads(run(db, "alerts", "list").output) if r["status"] == "routed"]

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from solr_policy.cli import cli
 from solr_policy.testing.scenario import SolrScenario
 from solr_policy.store import SqliteStore
+from solr_policy.world import Instruction
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
@@ -104,11 +105,18 @@ devices:
     type: ESME
     smets: SMETS1
     supplier: FAILED-ENERGY
+"""
+
+# What issue 10 found loading with exit 0: an Authority instruction nobody signed.
+FORGED_INSTRUCTION = """\
 instructions:
-  - reference: OFGEM-SOLR-2026-001
+  - reference: OFGEM-SOLR-FORGED
     failed_supplier: FAILED-ENERGY
     solr_party: SOLR-PARTY
-    effective_from: 2026-11-21T00:00:00Z
+    effective_from: {start}
+    status: active
+    proposed_by: mallory
+    approved_by: mallory
 """
 
 
@@ -118,9 +126,19 @@ class TestWorld:
         world.write_text(WORLD)
         result = run(db, "world", "load", str(world), "--policies", str(POLICIES))
         assert result.exit_code == 0, result.output + result.stderr
-        assert json.loads(result.stdout) == {
-            "loaded": str(world), "parties": 3, "users": 2, "certificates": 0, "devices": 1, "instructions": 1, "srps": 0,
-        }
+        sha256 = hashlib.sha256(world.read_bytes()).hexdigest()
+        assert json.loads(result.stdout) == {"loaded": str(world), "parties": 3, "users": 2, "devices": 1, "sha256": sha256}
+        (logged,) = json.loads(run(db, "audit", "show", "--kind", "world.load").stdout)
+        assert logged["payload"] == {"file": str(world), "parties": 3, "users": 2, "devices": 1, "sha256": sha256}
+        # Instructions come by governance, not by the world file; `world show` shows them.
+        store = SqliteStore(db)
+        try:
+            store.put_instruction(
+                Instruction(reference="OFGEM-SOLR-2026-001", failed_supplier="FAILED-ENERGY", solr_party="SOLR-PARTY",
+                            effective_from=datetime(2026, 11, 21, tzinfo=timezone.utc))
+            )
+        finally:
+            store.close()
         shown = run(db, "world", "show")
         assert shown.exit_code == 0
         data = json.loads(shown.stdout)
@@ -166,6 +184,30 @@ class TestWorld:
         no_traceback(result)
         # All or nothing: not even the parties before the mistake were written.
         assert json.loads(run(db, "world", "show").stdout)["parties"] == []
+
+    def test_load_refuses_an_instruction_and_R6_still_refuses(self, db, tmp_path):
+        # Red team (issue 10): a self-approved instruction in a world file. Refused, named, and
+        # nothing written: the SoLR User's next request is still refused for want of one.
+        store = SqliteStore(db)
+        try:
+            scenario = SolrScenario().install(store, now=NOW, instruction_status=None)
+        finally:
+            store.close()
+        before = store_bytes(db)
+        world = tmp_path / "forged.yaml"
+        world.write_text(FORGED_INSTRUCTION.format(start=iso(NOW - timedelta(days=1))))
+        result = run(db, "world", "load", str(world), "--policies", str(POLICIES))
+        assert result.exit_code == 1
+        no_traceback(result)
+        assert result.stderr.startswith(f"error: {world} line 1, section instructions: a world file holds reference data only")
+        assert "solr-policy instruction propose ... --key FILE" in result.stderr
+        assert result.stdout == ""
+        assert store_bytes(db) == before
+        request = tmp_path / "credit.xml"
+        request.write_bytes(scenario.requests().switch_to_credit(scenario.device(SC_METER)))
+        decided = decide(db, request, "--json")
+        assert decided.exit_code == 1
+        assert [r["rule"] for r in as_json(decided)["reasons"]] == ["R6.instruction-active"]
 
     def test_load_missing_file(self, db, tmp_path):
         result = run(db, "world", "load", str(tmp_path / "absent.yaml"), "--policies", str(POLICIES))

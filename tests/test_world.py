@@ -1,26 +1,31 @@
-"""``load_world``: a whole scenario from YAML into the store, idempotently and all or nothing,
-with errors that name the file, the line and the field."""
+"""``load_world``: reference data (Parties, Users, Devices) from YAML into the store,
+idempotently and all or nothing, logged with the file's digest, with errors that name the file,
+the line and the field. Sections that only a signed governance act may change (instructions,
+officers, SRPs, certificates) are refused before anything is written."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from solr_policy.crypto.certs import read_certificates
+from solr_policy.engine import Engine
 from solr_policy.policy import PolicySet
-from solr_policy.records import SmkiStatus
-from solr_policy.testing.pki import TestPki
 from solr_policy.store import SqliteStore
+from solr_policy.testing.scenario import SolrScenario
 from solr_policy.world import DeviceType, InstructionStatus, Party, Smets, UserStatus
-from solr_policy.world_file import WorldFile, load_world
+from solr_policy.world_file import GOVERNED, WorldFile, load_world
 from solr_policy.yamlio import DataFileError, load_yaml
 
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "policies"
+NOW = datetime.now(UTC).replace(microsecond=0)
+
 SC_EUI = "90-B3-D5-1F-30-0F-00-01"
-SUPPLIER_EUI = "90-B3-D5-1F-30-0F-00-02"
 MDR_EUI = "90B3D51F300F0003"
 
 WORLD = """\
@@ -39,10 +44,6 @@ users:
     party: STEADY-POWER
     role: IS
     status: suspended
-certificates:
-  - path: certs/sc.pem
-  - path: certs/supplier.pem
-    status: R
 devices:
   - id: 00-DB-12-34-56-78-90-A0
     type: ESME
@@ -60,31 +61,14 @@ devices:
     type: GSME
     smets: SMETS2+
     supplier: STEADY-POWER
-instructions:
-  - reference: OFGEM-SOLR-2026-001
-    failed_supplier: FAILED-ENERGY
-    solr_party: SOLR-PARTY
-    effective_from: 2026-11-21T00:00:00Z
-    effective_until: 2026-12-21T00:00:00+01:00
-  - reference: OFGEM-SOLR-2026-002
-    failed_supplier: FAILED-ENERGY
-    solr_party: SOLR-PARTY
-    effective_from: "2026-11-01T00:00:00Z"
-    status: ended
 """
 
-
-@pytest.fixture(scope="module")
-def certs() -> dict[str, bytes]:
-    pki = TestPki("WORLD")
-    return {"sc.pem": pki.issue(SC_EUI, 135).cert_pem, "supplier.pem": pki.issue(SUPPLIER_EUI, 135).cert_pem}
+# Tables an audit entry writes to: the entries, the chain's head, the Merkle tree's nodes.
+LOG_TABLES = {"audit", "audit_head", "log_nodes"}
 
 
 @pytest.fixture()
-def folder(tmp_path, certs) -> Path:
-    (tmp_path / "certs").mkdir()
-    for name, pem in certs.items():
-        (tmp_path / "certs" / name).write_bytes(pem)
+def folder(tmp_path) -> Path:
     return tmp_path
 
 
@@ -115,11 +99,16 @@ def dump(store: SqliteStore) -> dict[str, list[tuple]]:
         conn.close()
 
 
+def loads_logged(store: SqliteStore) -> list[dict]:
+    return [e.payload_data() for e in store.audit_entries(kind="world.load")]
+
+
 # -- loading ---------------------------------------------------------------------------------
 class TestLoad:
-    def test_loads_everything(self, folder, store, certs):
-        counts = load_world(write(folder, WORLD), store)
-        assert counts == {"parties": 3, "users": 2, "certificates": 2, "devices": 4, "instructions": 2, "srps": 0}
+    def test_loads_everything(self, folder, store):
+        path = write(folder, WORLD)
+        loaded = load_world(path, store)
+        assert loaded == {"parties": 3, "users": 2, "devices": 4, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
         assert [p.id for p in store.list_parties()] == ["FAILED-ENERGY", "SOLR-PARTY", "STEADY-POWER"]
         assert store.get_party("SOLR-PARTY").name == "SoLR Contingency Services Ltd"
@@ -134,64 +123,49 @@ class TestLoad:
         assert (devices["00DB1234567890A1"].type, devices["00DB1234567890A1"].smets) == (DeviceType.GSME, Smets.SMETS1)
         assert (devices["00DB1234567890B0"].type, devices["00DB1234567890B0"].smets) == (DeviceType.ESME, Smets.SMETS2)
         assert devices["00DB1234567890B1"].supplier == "STEADY-POWER"
+        # Reference data only: nothing that grants authority.
+        assert store.instructions() == [] and store.list_certificates() == [] and store.list_srps() == []
 
-        first = store.get_instruction("OFGEM-SOLR-2026-001")
-        assert first.effective_from == datetime(2026, 11, 21, tzinfo=timezone.utc)
-        assert first.effective_until == datetime(2026, 12, 20, 23, 0, tzinfo=timezone.utc)  # +01:00 kept as an instant
-        assert first.status is InstructionStatus.ACTIVE
-        second = store.get_instruction("OFGEM-SOLR-2026-002")
-        assert second.effective_until is None and second.status is InstructionStatus.ENDED
-        assert [i.reference for i in store.instructions(solr_party="SOLR-PARTY")] == ["OFGEM-SOLR-2026-002", "OFGEM-SOLR-2026-001"]
+    def test_each_load_is_logged_with_the_digest_and_counts(self, folder, store):
+        path = write(folder, WORLD)
+        before = datetime.now(UTC).replace(microsecond=0)
+        loaded = load_world(path, store)
+        (entry,) = store.audit_entries(kind="world.load")
+        assert entry.payload_data() == {"file": str(path), **loaded}
+        assert entry.actor is None  # nobody's authority: reference data
+        assert before <= entry.at_time <= datetime.now(UTC)  # the service's clock
+        assert store.verify_audit().intact
 
-        stored = {c.subject_eui: c for c in store.list_certificates()}
-        sc_cert = read_certificates(certs["sc.pem"])[0]
-        assert stored["90B3D51F300F0001"].fingerprint == sc_cert.fingerprint
-        assert stored["90B3D51F300F0001"].status is SmkiStatus.IN_USE  # no status: as read
+    def test_the_digest_is_of_the_bytes_as_stored(self, folder, store):
+        # Same data, other line endings: the loads agree on the data and the log tells the files apart.
+        unix = load_world(write(folder, WORLD), store)
+        crlf_path = folder / "crlf.yaml"
+        crlf_path.write_bytes(WORLD.replace("\n", "\r\n").encode())
+        crlf = load_world(crlf_path, store)
+        assert crlf["sha256"] == hashlib.sha256(crlf_path.read_bytes()).hexdigest() != unix["sha256"]
+        assert {k: v for k, v in crlf.items() if k != "sha256"} == {k: v for k, v in unix.items() if k != "sha256"}
+        assert [e["sha256"] for e in loads_logged(store)] == [unix["sha256"], crlf["sha256"]]
 
-    def test_certificate_status_is_applied(self, folder, store):
-        load_world(write(folder, WORLD), store)
-        assert store.find_certificates(eui="90B3D51F300F0002")[0].status is SmkiStatus.REVOKED
-
-    def test_certificate_status_applied_to_a_known_certificate(self, folder, store, certs):
-        # Already in the store as In use: the world file's status R still wins.
-        for record in read_certificates(certs["supplier.pem"]):
-            store.put_certificate(record)
-        assert store.find_certificates(eui="90B3D51F300F0002")[0].status is SmkiStatus.IN_USE
-        load_world(write(folder, WORLD), store)
-        assert store.find_certificates(eui="90B3D51F300F0002")[0].status is SmkiStatus.REVOKED
-
-    def test_certificate_without_status_keeps_the_stored_one(self, folder, store, certs):
-        for record in read_certificates(certs["sc.pem"]):
-            store.put_certificate(record.model_copy(update={"status": SmkiStatus.NOT_IN_USE}))
-        load_world(write(folder, WORLD), store)
-        assert store.find_certificates(eui="90B3D51F300F0001")[0].status is SmkiStatus.NOT_IN_USE
-
-    def test_certificate_path_is_relative_to_the_world_file(self, folder, store, monkeypatch, tmp_path_factory):
-        monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # not the world file's folder
-        load_world(write(folder, WORLD), store)
-        assert len(store.list_certificates()) == 2
-
-    def test_absolute_certificate_path(self, folder, store):
-        text = edit("  - path: certs/sc.pem\n", f"  - path: {folder / 'certs' / 'sc.pem'}\n")
-        load_world(write(folder, text), store)
-        assert store.find_certificates(eui="90B3D51F300F0001")
-
-    def test_loading_twice_changes_nothing(self, folder, store):
+    def test_loading_twice_changes_no_data_and_logs_twice(self, folder, store):
         path = write(folder, WORLD)
         load_world(path, store)
         first = dump(store)
-        assert first["devices"] and first["certificates"] and first["instructions"]
+        assert first["devices"] and first["users"]
         load_world(path, store)
-        assert dump(store) == first
+        again = dump(store)
+        assert {t for t in first if first[t] != again[t]} <= LOG_TABLES
+        assert len(again["audit"]) == len(first["audit"]) + 1
+        first_load, second_load = loads_logged(store)
+        assert first_load == second_load
 
     def test_reloading_an_edited_file_updates_in_place(self, folder, store):
         load_world(write(folder, WORLD), store)
         edited = edit("    role: IS\n    status: suspended\n", "    role: IS\n    status: withdrawn\n")
-        edited = edit("    status: ended\n", "    status: suspended\n", edited)
+        edited = edit("    smets: SMETS2+\n    supplier: STEADY-POWER\n", "    smets: SMETS2+\n    supplier: FAILED-ENERGY\n", edited)
         load_world(write(folder, edited), store)
         assert store.get_user("90B3D51F300F0002").status is UserStatus.WITHDRAWN
-        assert store.get_instruction("OFGEM-SOLR-2026-002").status is InstructionStatus.SUSPENDED
-        assert len(store.list_users()) == 2 and len(store.instructions()) == 2
+        assert store.get_device("00DB1234567890B1").supplier == "FAILED-ENERGY"
+        assert len(store.list_users()) == 2 and len(store.list_devices()) == 4
 
     def test_party_already_in_the_store_may_be_referenced(self, folder, store):
         store.put_party(Party(id="OLD-PARTY", name="Known before"))
@@ -207,10 +181,133 @@ class TestLoad:
         load_world(path, store, role_codes=frozenset({"MDR"}))
         assert store.get_user(MDR_EUI).role == "MDR"
 
-    def test_empty_file(self, folder, store):
+    def test_empty_file_changes_no_data_but_is_logged(self, folder, store):
         before = dump(store)
-        assert load_world(write(folder, ""), store) == {"parties": 0, "users": 0, "certificates": 0, "devices": 0, "instructions": 0, "srps": 0}
+        path = write(folder, "")
+        assert load_world(path, store) == {"parties": 0, "users": 0, "devices": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+        after = dump(store)
+        assert {t for t in before if before[t] != after[t]} <= LOG_TABLES
+        assert loads_logged(store) == [{"file": str(path), "parties": 0, "users": 0, "devices": 0, "sha256": hashlib.sha256(b"").hexdigest()}]
+
+
+# -- sections only a signed governance act may change -------------------------------------------
+SOLR_INSTRUCTION = """\
+instructions:
+  - reference: OFGEM-SOLR-2026-001
+    failed_supplier: FAILED-ENERGY
+    solr_party: SOLR-PARTY
+    effective_from: 2026-11-21T00:00:00Z
+"""
+
+# (id, section, text appended to WORLD): every shape the sections used to accept, and empty ones.
+GOVERNED_CASES = [
+    ("instruction", "instructions", SOLR_INSTRUCTION),
+    ("instruction-self-approved", "instructions", SOLR_INSTRUCTION + "    status: active\n    proposed_by: mallory\n    approved_by: mallory\n"),
+    ("no-instructions", "instructions", "instructions: []\n"),
+    ("officer", "officers", "officers:\n  - id: gov-mallory\n    kind: governance\n"),
+    ("srp", "srps", "srps:\n  - id: SRP-1\n    name: Alert Relay\n    endpoint: https://srp.example/alerts\n    serves: [FAILED-ENERGY]\n"),
+    ("no-srps", "srps", "srps:\n"),
+    ("certificate-file", "certificates", "certificates:\n  - path: certs/sc.pem\n"),
+    ("certificate-file-with-status", "certificates", "certificates:\n  - path: certs/sc.pem\n    status: I\n"),
+    ("certificate-serial-status", "certificates", "certificates:\n  - serial: 0x1234\n    issuer: CN=ZAZ1, OU=07\n    status: R\n"),
+]
+
+# The command each refusal must name (README, "The world file").
+COMMANDS = {
+    "instructions": "solr-policy instruction propose ... --key FILE",
+    "officers": "officer register-governance",
+    "srps": "solr-policy srp add ... --key FILE",
+    "certificates": "solr-policy certs import FILE",
+}
+
+
+class TestGovernedSections:
+    @pytest.mark.parametrize("section, appended", [pytest.param(s, a, id=i) for i, s, a in GOVERNED_CASES])
+    def test_refused_naming_file_line_section_and_command(self, folder, store, section, appended):
+        # A store that already holds reference data: the refused load must not change it or log.
+        load_world(write(folder, "parties:\n  - id: FAILED-ENERGY\n    name: before\n", "old.yaml"), store)
+        before = dump(store)
+        text = WORLD + appended
+        path = write(folder, text)
+        with pytest.raises(DataFileError) as info:
+            load_world(path, store)
+        message = str(info.value)
+        assert message.startswith(f"{path} line {line_no(text, f'{section}:')}, section {section}: a world file holds reference data only")
+        assert COMMANDS[section] in message
         assert dump(store) == before
+        assert store.get_party("FAILED-ENERGY").name == "before"
+
+    def test_a_status_change_names_the_signed_set_status(self, folder, store):
+        path = write(folder, "certificates:\n  - serial: 4660\n    status: R\n")
+        with pytest.raises(DataFileError, match=r"certs pin \.\.\. --key FILE; an SMKI status is changed by a signed solr-policy certs set-status"):
+            load_world(path, store)
+
+    def test_every_refused_section_is_named_in_file_order(self, folder, store):
+        text = "srps: []\nparties: []\ncertificates: []\ninstructions: []\nofficers: []\n"
+        path = write(folder, text)
+        with pytest.raises(DataFileError) as info:
+            load_world(path, store)
+        named = [part.split(", section ")[1].split(":")[0] for part in str(info.value).split("; ") if ", section " in part]
+        assert named == ["srps", "certificates", "instructions", "officers"]
+        assert f"{path} line 4, section instructions" in str(info.value)
+
+    def test_refused_before_any_other_check(self, folder, store):
+        # A file with a mistake as well: the governance refusal is what it is told.
+        text = edit("    supplier: STEADY-POWER", "    supplier: NOBODY") + SOLR_INSTRUCTION
+        with pytest.raises(DataFileError) as info:
+            load_world(write(folder, text), store)
+        assert ", section instructions: " in str(info.value) and "NOBODY" not in str(info.value)
+
+    def test_readme_names_the_command_for_every_refused_section(self):
+        readme = (ROOT / "README.md").read_text()
+        start = readme.index("## The world file")
+        section = readme[start : readme.index("\n## ", start + 1)]
+        for name in GOVERNED:
+            row = next((line for line in section.splitlines() if line.startswith(f"| `{name}` |")), None)
+            assert row is not None, f"README, The world file: no row for refused section {name}"
+            assert "--key FILE" in row or "certs import" in row
+
+
+class TestRedTeamInstructionByWorldFile:
+    """Issue 10, "`world load` bypasses governance": an Authority instruction written into a YAML
+    file (self-approved, reviving an ended one, or overlapping another) must not become active."""
+
+    @staticmethod
+    def forged(reference: str) -> str:
+        return (
+            "parties:\n  - id: SOLR-PARTY\n    name: renamed by the forged file\n"
+            f"instructions:\n  - reference: {reference}\n    failed_supplier: FAILED-ENERGY\n    solr_party: SOLR-PARTY\n"
+            f"    effective_from: {(NOW - timedelta(days=1)).isoformat()}\n    status: active\n"
+            "    proposed_by: mallory\n    approved_by: mallory\n"
+        )
+
+    @pytest.mark.parametrize("case", ["self-approved", "revives-an-ended-one", "overlaps-another"])
+    def test_refused_nothing_written_and_R6_still_refuses(self, folder, store, case):
+        scenario = SolrScenario()
+        reference = "OFGEM-SOLR-FORGED"
+        if case == "self-approved":
+            scenario.install(store, now=NOW, instruction_status=None)
+        elif case == "revives-an-ended-one":
+            scenario.install(store, now=NOW, instruction_status=InstructionStatus.ENDED)
+            reference = scenario.instruction_ref
+        else:  # another SoLR Party's active instruction already covers the failed Supplier
+            scenario.install(store, now=NOW, instruction_status=None)
+            store.put_party(Party(id="OTHER-SOLR", name="Another SoLR Party"))
+            store.put_instruction(scenario.instruction(NOW).model_copy(update={"reference": "OFGEM-OTHER", "solr_party": "OTHER-SOLR"}))
+        before = dump(store)
+
+        path = write(folder, self.forged(reference))
+        with pytest.raises(DataFileError) as info:
+            load_world(path, store)
+        assert f"{path} line 4, section instructions: " in str(info.value)
+        assert "solr-policy instruction propose ... --key FILE" in str(info.value)
+        assert dump(store) == before  # no instruction, no renamed Party, no log entry
+        assert all(i.solr_party != "SOLR-PARTY" or i.status is not InstructionStatus.ACTIVE for i in store.instructions())
+
+        engine = Engine(store, PolicySet.load_dir(POLICIES))
+        decision = engine.decide(scenario.requests().switch_to_credit(scenario.device("electricity meter (SMETS1)")), now=NOW)
+        assert decision.outcome == "reject"
+        assert [r.rule for r in decision.reasons] == ["R6.instruction-active"]  # the only thing missing
 
 
 # -- errors: file, line, field; and nothing written ---------------------------------------------
@@ -222,116 +319,26 @@ def _case(old: str, new: str, needle: str, field: str, fragment: str, nth: int =
 ERRORS = [
     _case("    party: SOLR-PARTY\n    role: SC", "    party: NOBODY\n    role: SC", "NOBODY", "users.0.party", "unknown Party 'NOBODY'"),
     _case("    supplier: STEADY-POWER", "    supplier: GONE-BUST", "GONE-BUST", "devices.3.supplier", "unknown Party 'GONE-BUST'"),
-    _case(
-        "    solr_party: SOLR-PARTY\n    effective_from: \"",
-        "    solr_party: NOT-A-PARTY\n    effective_from: \"",
-        "NOT-A-PARTY",
-        "instructions.1.solr_party",
-        "unknown Party 'NOT-A-PARTY'",
-    ),
-    _case(
-        "    failed_supplier: FAILED-ENERGY\n    solr_party: SOLR-PARTY\n    effective_from: 2026",
-        "    failed_supplier: NO-SUCH\n    solr_party: SOLR-PARTY\n    effective_from: 2026",
-        "NO-SUCH",
-        "instructions.0.failed_supplier",
-        "unknown Party 'NO-SUCH'",
-    ),
     _case("    role: IS", "    role: XX", "role: XX", "users.1.role", "unknown User Role 'XX'"),
     _case("    role: IS", "    role: is", "role: is", "users.1.role", "'is' is not a User Role code"),
     _case("  - id: 90b3d51f300f0002", "  - id: 90b3d51f300f00", "90b3d51f300f00", "users.1.id", "is not an EUI-64"),
     _case("  - id: 00-DB-12-34-56-78-90-A1", "  - id: 00-DB-12-34-56-78-90-AG", "90-AG", "devices.1.id", "is not an EUI-64"),
     _case("    type: GSME\n    smets: SMETS1", "    type: WATER\n    smets: SMETS1", "WATER", "devices.1.type", "Input should be 'ESME', 'GSME'"),
     _case("    smets: SMETS2+\n    supplier: STEADY", "    smets: SMETS3\n    supplier: STEADY", "SMETS3", "devices.3.smets", "Input should be 'SMETS1' or 'SMETS2+'"),
-    _case(
-        "    effective_until: 2026-12-21T00:00:00+01:00",
-        "    effective_until: 2026-11-20T00:00:00Z",
-        "effective_until",
-        "instructions.0.effective_until",
-        "must be after effective_from",
-    ),
-    _case(
-        "    effective_until: 2026-12-21T00:00:00+01:00",
-        "    effective_until: 2026-11-21T00:00:00Z",
-        "effective_until",
-        "instructions.0.effective_until",
-        "must be after effective_from",
-    ),
-    _case("  - path: certs/supplier.pem", "  - path: certs/missing.pem", "missing.pem", "certificates.1.path", "cannot read"),
-    _case(
-        "    effective_from: 2026-11-21T00:00:00Z",
-        "    effective_from: 2026-11-21T00:00:00",
-        "effective_from: 2026-11-21T00:00:00",
-        "instructions.0.effective_from",
-        "give a time zone",
-    ),
-    _case(
-        '    effective_from: "2026-11-01T00:00:00Z"',
-        '    effective_from: "2026-11-01T00:00:00"',
-        "effective_from: \"2026-11-01",
-        "instructions.1.effective_from",
-        "give a time zone",
-    ),
     _case("    smets: SMETS2+\n    supplier: STEADY", "    smets: SMETS2+\n    suplier: STEADY", "suplier", "devices.3.suplier", "unknown field"),
-    _case("    status: R", "    staus: R", "staus", "certificates.1.staus", "unknown field"),
-    _case("    status: R", "    status: X", "status: X", "certificates.1.status", "Input should be"),
-    _case("instructions:\n", "instruction:\n", "instruction:", "instruction", "unknown field"),
-    _case("    status: ended", "    status: approved", "approved", "instructions.1.status", "Input should be"),
+    _case("devices:\n", "device:\n", "device:", "device", "unknown field"),
     # bad enum
     _case("    status: suspended\n", "    status: asleep\n", "asleep", "users.1.status", "Input should be 'active', 'suspended' or 'withdrawn'"),
     # wrong type
     _case("    name: Failed Energy Ltd", "    name: [Failed, Energy]", "[Failed, Energy]", "parties.0.name", "Input should be a valid string"),
     _case("    role: SC\n", "    role: 7\n", "role: 7", "users.0.role", "Input should be a valid string"),
-    _case(
-        '    effective_from: "2026-11-01T00:00:00Z"',
-        '    effective_from: "2026-11-01T00:00:00Z"\n    scope: 00-DB-12-34-56-78-90-A0',
-        "scope:",
-        "instructions.1.scope",
-        "a list of Device IDs",
-    ),
     # missing field: the line of the entry that lacks it
     _case("    type: GSME\n    smets: SMETS1\n", "    smets: SMETS1\n", "00-DB-12-34-56-78-90-A1", "devices.1.type", "Field required"),
-    _case(
-        "    solr_party: SOLR-PARTY\n    effective_from: 2026-11-21T00:00:00Z",
-        "    effective_from: 2026-11-21T00:00:00Z",
-        "OFGEM-SOLR-2026-001",
-        "instructions.0.solr_party",
-        "Field required",
-    ),
     _case("  - id: 90b3d51f300f0002\n    party: STEADY-POWER\n", "  - id: 90b3d51f300f0002\n", "90b3d51f300f0002", "users.1.party", "Field required"),
     # duplicate id: the second one, pointing at the first; EUI-64s compared in canonical form
     _case("  - id: STEADY-POWER", "  - id: SOLR-PARTY", "id: SOLR-PARTY", "parties.2.id", f"'SOLR-PARTY' appears twice (first at line {line_no(WORLD, '  - id: SOLR-PARTY')})", nth=2),
     _case("  - id: 90b3d51f300f0002", "  - id: 90b3d51f300f0001", "90b3d51f300f0001", "users.1.id", f"'90B3D51F300F0001' appears twice (first at line {line_no(WORLD, SC_EUI)})"),
     _case("  - id: 00-DB-12-34-56-78-90-A1", "  - id: 00db1234567890a0", "00db1234567890a0", "devices.1.id", f"'00DB1234567890A0' appears twice (first at line {line_no(WORLD, '00-DB-12-34-56-78-90-A0')})"),
-    _case(
-        "  - reference: OFGEM-SOLR-2026-002",
-        "  - reference: OFGEM-SOLR-2026-001",
-        "OFGEM-SOLR-2026-001",
-        "instructions.1.reference",
-        f"appears twice (first at line {line_no(WORLD, 'OFGEM-SOLR-2026-001')})",
-        nth=2,
-    ),
-    # bad date
-    _case("    effective_from: 2026-11-21T00:00:00Z", "    effective_from: 21/11/2026", "21/11/2026", "instructions.0.effective_from", "Input should be a valid datetime"),
-    _case("    effective_from: 2026-11-21T00:00:00Z", "    effective_from: 2026-13-21T00:00:00Z", "2026-13-21", "instructions.0.effective_from", "month value is outside"),
-    _case('    effective_from: "2026-11-01T00:00:00Z"', "    effective_from: next tuesday", "next tuesday", "instructions.1.effective_from", "Input should be a valid datetime"),
-    _case(
-        "    effective_until: 2026-12-21T00:00:00+01:00",
-        "    effective_until: 2026-12-32T00:00:00Z",
-        "2026-12-32",
-        "instructions.0.effective_until",
-        "day value is outside",
-    ),
-    # bad serial (a certificate named by serial instead of path)
-    _case("  - path: certs/supplier.pem", "  - serial: 12ab", "12ab", "certificates.1.serial", "'12ab' is not a certificate serial"),
-    _case("  - path: certs/supplier.pem", "  - serial: -5", "serial: -5", "certificates.1.serial", "-5 is not a certificate serial"),
-    _case("  - path: certs/supplier.pem", f"  - serial: {1 << 160}", "serial: 1", "certificates.1.serial", "is not a certificate serial (0 to 20 octets)"),
-    _case("  - path: certs/supplier.pem", "  - serial: yes", "serial: yes", "certificates.1.serial", "a certificate serial is a number"),
-    _case("  - path: certs/supplier.pem", "  - serial: 0x1234", "0x1234", "certificates.1.serial", "no certificate with serial 4660 (0x1234)"),
-    _case("  - path: certs/supplier.pem\n    status: R", "  - serial: 7\n", "serial: 7", "certificates.1.status", "needs the status to set"),
-    _case("  - path: certs/supplier.pem", "  - path: certs/supplier.pem\n    serial: 7", "path: certs/supplier.pem", "certificates.1", "give either path"),
-    _case("  - path: certs/supplier.pem\n    status: R", "  - status: R", "status: R", "certificates.1", "give either path"),
-    _case("  - path: certs/supplier.pem", "  - path: certs/supplier.pem\n    issuer: CN=X", "issuer: CN=X", "certificates.1.issuer", "issuer goes with serial"),
-    _case("  - path: certs/supplier.pem", "  - serial: 7\n    issuer: nonsense", "nonsense", "certificates.1.issuer", "'nonsense' is not a distinguished name"),
 ]
 
 
@@ -347,7 +354,7 @@ class TestErrors:
 
     @pytest.mark.parametrize("text, line, field, fragment", ERRORS)
     def test_error_writes_nothing(self, folder, store, text, line, field, fragment):
-        # A store that already holds a world: the failed load must not add to it or change it.
+        # A store that already holds a world: the failed load must not add to it, change it or log.
         load_world(write(folder, "parties:\n  - id: FAILED-ENERGY\n    name: before\n", "old.yaml"), store)
         before = dump(store)
         with pytest.raises(DataFileError):
@@ -361,7 +368,7 @@ class TestErrors:
         with pytest.raises(DataFileError) as info:
             load_world(path, store)
         assert str(info.value) == f"{path} line {line_no(text, 'role: IS')}, field users.0.role: key 'role' appears twice"
-        assert dump(store)["users"] == []
+        assert dump(store)["users"] == [] and loads_logged(store) == []
 
     def test_invalid_yaml(self, folder, store):
         text = edit("    name: Steady Power plc", "    name: Steady: Power plc")
@@ -375,82 +382,35 @@ class TestErrors:
         with pytest.raises(DataFileError, match="a world file is a YAML mapping"):
             load_world(write(folder, "- parties\n"), store)
 
+    def test_not_utf8(self, folder, store):
+        path = folder / "latin1.yaml"
+        path.write_bytes("parties:\n  - id: X\n    name: Énergie\n".encode("latin-1"))
+        with pytest.raises(DataFileError) as info:
+            load_world(path, store)
+        assert str(info.value) == f"{path}: not UTF-8 text"
+
     def test_missing_world_file(self, folder, store):
         with pytest.raises(DataFileError) as info:
             load_world(folder / "absent.yaml", store)
         assert str(info.value).startswith(f"{folder / 'absent.yaml'}: cannot read")
 
-    def test_certificate_file_holding_a_private_key(self, folder, store):
-        (folder / "certs" / "key.pem").write_bytes(TestPki("K").issue(SC_EUI, 135).key_pem)
-        text = edit("  - path: certs/sc.pem", "  - path: certs/key.pem")
-        path = write(folder, text)
-        with pytest.raises(DataFileError) as info:
-            load_world(path, store)
-        assert f"{path} line {line_no(text, 'key.pem')}, field certificates.0.path: " in str(info.value)
-        assert "private key" in str(info.value)
-        assert dump(store)["certificates"] == []
-
-    def test_failure_while_writing_rolls_everything_back(self, folder, store, monkeypatch):
-        # Validation passed; the store then fails half way through: the transaction undoes it all.
+    @pytest.mark.parametrize("broken", ["put_device", "append_audit"])
+    def test_failure_while_writing_rolls_everything_back(self, folder, store, monkeypatch, broken):
+        # Validation passed; the store then fails half way through (or at the log entry, which
+        # is written in the same transaction): the transaction undoes it all.
         before = dump(store)
 
-        def broken(instruction):
+        def fail(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(store, "put_instruction", broken)
+        monkeypatch.setattr(store, broken, fail)
         with pytest.raises(RuntimeError, match="disk full"):
             load_world(write(folder, WORLD), store)
         assert dump(store) == before
         assert store.list_parties() == [] and store.list_users() == [] and store.list_devices() == []
 
 
-# -- certificates named by serial: decimal, 0x hex, or openssl's colon-separated octets ----------
-def _octets(serial: int) -> str:
-    return serial.to_bytes((serial.bit_length() + 7) // 8, "big").hex(":")
-
-
-class TestSerials:
-    SERIAL = 0x123456  # as octets 12:34:56, which YAML 1.1 would read as the base-60 number 45296
-
-    @pytest.fixture()
-    def stored(self, store) -> int:
-        issued = TestPki("SERIALS").issue(SC_EUI, 135, serial=self.SERIAL)
-        for record in read_certificates(issued.cert_pem):
-            store.put_certificate(record)
-        return issued.serial
-
-    @pytest.mark.parametrize(
-        "written",
-        [str(SERIAL), f"0x{SERIAL:X}", f'"0x{SERIAL:x}"', _octets(SERIAL), f'"{_octets(SERIAL).upper()}"', f"'{SERIAL}'"],
-    )
-    def test_every_form_names_the_stored_certificate(self, folder, store, stored, written):
-        counts = load_world(write(folder, f"certificates:\n  - serial: {written}\n    status: R\n"), store)
-        assert counts["certificates"] == 1
-        assert store.find_certificates(eui="90B3D51F300F0001")[0].status is SmkiStatus.REVOKED
-
-    def test_a_certificate_imported_by_the_same_file(self, folder, store):
-        # Imported by path (status as read), then revoked by serial, in one load.
-        serial = read_certificates((folder / "certs" / "supplier.pem").read_bytes())[0].serial
-        text = f"certificates:\n  - path: certs/supplier.pem\n  - serial: 0x{serial:x}\n    status: E\n"
-        load_world(write(folder, text), store)
-        assert store.find_certificates(eui="90B3D51F300F0002")[0].status is SmkiStatus.EXPIRED
-
-    def test_issuer_chooses_between_two_with_one_serial(self, folder, store):
-        for pki, eui in ((TestPki("ISSUER-A"), SC_EUI), (TestPki("ISSUER-B"), SUPPLIER_EUI)):
-            for record in read_certificates(pki.issue(eui, 135, serial=self.SERIAL).cert_pem):
-                store.put_certificate(record)
-        ambiguous = write(folder, f"certificates:\n  - serial: {self.SERIAL}\n    status: R\n")
-        with pytest.raises(DataFileError) as info:
-            load_world(ambiguous, store)
-        assert f"{ambiguous} line 2, field certificates.0.serial: several issuers use serial 1193046 (0x123456)" in str(info.value)
-        issuer = store.find_certificates(eui="90B3D51F300F0002")[0].issuer
-        load_world(write(folder, f"certificates:\n  - serial: {self.SERIAL}\n    issuer: {issuer}\n    status: R\n"), store)
-        statuses = {c.subject_eui: c.status for c in store.list_certificates()}
-        assert statuses == {"90B3D51F300F0001": SmkiStatus.IN_USE, "90B3D51F300F0002": SmkiStatus.REVOKED}
-
-
 # -- the documented example ----------------------------------------------------------------------
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "world.yaml"
 
 
@@ -461,18 +421,15 @@ def _entry_models() -> dict[str, type]:
 
 class TestExample:
     def test_example_loads_cleanly(self, store):
-        policies = PolicySet.load_dir(ROOT / "policies")
-        counts = load_world(EXAMPLE, store, role_codes=policies.role_codes)
-        assert counts == {"parties": 4, "users": 4, "certificates": 3, "devices": 5, "instructions": 2, "srps": 1}
+        policies = PolicySet.load_dir(POLICIES)
+        loaded = load_world(EXAMPLE, store, role_codes=policies.role_codes)
+        assert loaded == {"parties": 4, "users": 4, "devices": 5, "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()}
         assert store.get_user("90B3D51F300F0004").role == "MDR"
-        statuses = {c.subject_eui: c.status for c in store.list_certificates()}
-        assert statuses == {"90B3D51F300F0001": SmkiStatus.IN_USE, "90B3D51F300F0002": SmkiStatus.REVOKED}  # revoked by serial
-        scoped = store.get_instruction("OFGEM-SOLR-2026-001")
-        assert scoped.scope == ("00DB1234567890A0", "00DB1234567890A1", "00DB1234567890B0")
-        assert store.get_instruction("OFGEM-SOLR-2026-000").approved_by == "gov-bob"
+        assert store.get_device("00DB1234567890C0").type is DeviceType("CHF")
 
     def test_example_uses_every_key_the_loader_accepts(self):
         data, _ = load_yaml(EXAMPLE.read_text(), str(EXAMPLE))
+        assert set(data) == set(WorldFile.model_fields)
         for section, model in _entry_models().items():
             used = {key for entry in data[section] for key in entry}
             assert used == set(model.model_fields), f"{section}: the example leaves out {set(model.model_fields) - used}"
