@@ -17,12 +17,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from solr_policy.alerts.routing import AlertRouter
 from solr_policy.crypto.certs import issuer_key, read_certificate_file
 from solr_policy.errors import Refused
+from solr_policy.policy import PolicySet
 from solr_policy.records import CertRecord, SmkiStatus
 from solr_policy.serials import parse_serial, select_by_serial
+from solr_policy.store.base import Store
 from solr_policy.world import USER_ROLES, Device, Instruction, Party, User
-from solr_policy.yamlio import DataFileError, line_of, load_yaml, read_text, validate
+from solr_policy.yamlio import DataFileError, Path_, line_of, load_yaml, read_text, validate
 
 
 class CertificateEntry(BaseModel):
@@ -82,7 +85,7 @@ class WorldFile(BaseModel):
     srps: list[SrpEntry] = Field(default_factory=list)
 
 
-def parse_world(text: str, source: str) -> tuple[WorldFile, dict]:
+def parse_world(text: str, source: str) -> tuple[WorldFile, dict[Path_, int]]:
     data, lines = load_yaml(text, source)
     if data is None:
         data = {}
@@ -95,7 +98,7 @@ def parse_world(text: str, source: str) -> tuple[WorldFile, dict]:
 _IDENTITY = {"parties": "id", "users": "id", "devices": "id", "instructions": "reference", "srps": "id"}
 
 
-def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozenset()) -> dict[str, int]:
+def load_world(path: str | Path, store: Store, *, role_codes: frozenset[str] = frozenset()) -> dict[str, int]:
     """Validate everything first, then write it in one transaction: all or nothing."""
     path = Path(path)
     source = str(path)
@@ -181,3 +184,12 @@ def load_world(path: str | Path, store, *, role_codes: frozenset[str] = frozense
         "instructions": len(world.instructions),
         "srps": len(world.srps),
     }
+
+
+def load_world_and_route_alerts(path: str | Path, store: Store, *, policies: PolicySet) -> dict[str, int]:
+    """``load_world`` with the User Roles of ``policies``; when the file registers SRPs, the
+    alerts that were waiting for one are routed at once."""
+    counts = load_world(path, store, role_codes=policies.role_codes)
+    if counts["srps"]:
+        AlertRouter(store, policies=policies).retry()
+    return counts
