@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/solr-policy demo
 
 test: $(STAMP)
-	$(BIN)/mypy solr_policy/store solr_policy/records.py
+	$(BIN)/mypy solr_policy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

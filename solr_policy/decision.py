@@ -85,6 +85,7 @@ def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
         for o in outcomes
     ]
     refusals = [o for o in failed if not o.quarantine]
+    code: str | None
     # Default deny: allow only when there were rules and every one of them passed.
     if outcomes and not failed:
         outcome, code = "allow", ALLOW_CODE

@@ -91,14 +91,14 @@ def get_logger(name: str = LOGGER_NAME) -> Any:
     )
 
 
-class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStderr(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is when an event comes (test runners swap it)."""
 
     def __init__(self) -> None:
         logging.Handler.__init__(self)
 
-    @property  # type: ignore[override]
-    def stream(self) -> TextIO:
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]  # read-only on purpose: always the current sys.stderr
         return sys.stderr
 
 

@@ -43,12 +43,12 @@ class ContentRules(_Strict):
 
     @field_validator("gbcs_message_codes", mode="before")
     @classmethod
-    def _codes(cls, value):
+    def _codes(cls, value: object) -> tuple[int, ...] | None:
         if value is None:
             return None
         if not isinstance(value, (list, tuple)):
             raise ValueError("a list of GBCS Message Codes such as 0x001A")
-        out = []
+        out: list[int] = []
         for item in value:
             if isinstance(item, str) and re.fullmatch(r"0[xX][0-9A-Fa-f]{1,4}", item):
                 out.append(int(item, 16))

@@ -114,7 +114,7 @@ class Instruction(_Fact):
 
     @field_validator("scope", mode="before")
     @classmethod
-    def _scope(cls, value):
+    def _scope(cls, value: object) -> tuple[str, ...] | None:
         if value is None:
             return None
         if isinstance(value, str) or not isinstance(value, (list, tuple)):

@@ -27,7 +27,7 @@ from conftest import REFERENCE
 from lxml import etree
 
 from solr_policy.alerts.parse import Alert, build_alert
-from solr_policy.alerts.routing import AlertRouter, plan
+from solr_policy.alerts.routing import AlertRouter, UnknownParty, plan, register_srp
 from solr_policy.cli import cli
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
@@ -645,6 +645,35 @@ class TestNothingLost:
         check = store.verify_audit()
         assert check.intact, check.message
         assert check.entries >= valid + 8 + refused
+
+
+class TestRegisterSrp:
+    """The service behind ``srp add``: register, audit, then route what waited for the SRP."""
+
+    def test_registers_audits_and_routes_the_waiting_alerts(self, store, scenario, alerts):
+        fail_supplier(scenario, store, srp=False)
+        waiting = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        unrelated = AlertRouter(store).route(alerts.power_outage(COMMS_HUB, UNKNOWN_USER), now=NOW)
+        assert (waiting.status, unrelated.status) == ("pending", "pending")
+
+        retried = register_srp(store, SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=(FAILED,), at=NOW)
+
+        assert sorted((d.delivery_id, d.status) for d in retried) == [(waiting.delivery_id, "routed"), (unrelated.delivery_id, "pending")]
+        assert store.list_srps() == [SrpRecord(SRP_ID, "North SRP Ltd", SRP_ENDPOINT, (FAILED,))]
+        (entry,) = audit(store, "srp.add")
+        assert entry["payload"] == {"srp": SRP_ID, "name": "North SRP Ltd", "endpoint": SRP_ENDPOINT, "serves": [FAILED]}
+        assert entry["at"].startswith(NOW.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert [r.id for r in store.alert_deliveries(status=AlertStatus.PENDING)] == [unrelated.delivery_id]
+
+    def test_an_unknown_supplier_writes_nothing(self, store, scenario, alerts):
+        fail_supplier(scenario, store, srp=False)
+        waiting = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        entries = len(store.audit_entries())
+        with pytest.raises(UnknownParty, match="unknown Party: NO-SUCH-PARTY$"):
+            register_srp(store, SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=(FAILED, "NO-SUCH-PARTY"), at=NOW)
+        assert store.list_srps() == []
+        assert len(store.audit_entries()) == entries
+        assert store.get_alert_delivery(waiting.delivery_id).status is AlertStatus.PENDING
 
 
 class TestPersistence:

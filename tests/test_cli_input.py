@@ -138,6 +138,7 @@ def test_certs_set_status_takes_hex_serials(run, cert_file, user_cert):
         (["0x", "R"], "'0x' is not a certificate serial"),
         (["999", "R"], "no certificate with serial 999 (0x3E7)"),
         (["1", "bogus"], "unknown SMKI status"),
+        (["--issuer", "T9", "1", "R"], "'T9' is not a distinguished name"),
     ],
 )
 def test_certs_set_status_refusals(run, cert_file, args, fragment):

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from solr_policy import cli as cli_module
 from solr_policy import logs
 from solr_policy.cli import Context, cli
 from solr_policy.policy import default_policy_dir
@@ -148,7 +147,7 @@ def test_cli_policies_from_environment_group_flag_and_command_flag(tmp_path):
 
 def test_cli_store_gets_db_and_synchronous_from_settings(tmp_path, monkeypatch):
     opened = []
-    monkeypatch.setattr("solr_policy.store.SqliteStore", lambda path, **kw: opened.append((path, kw)) or "store")
+    monkeypatch.setattr("solr_policy.cli.common.SqliteStore", lambda path, **kw: opened.append((path, kw)) or "store")
     settings = Settings.load({"SOLR_POLICY_SYNCHRONOUS": "normal"}, db=tmp_path / "s.db")
     context = Context(settings)
     assert context.store == "store" and context.store == "store"
@@ -157,7 +156,7 @@ def test_cli_store_gets_db_and_synchronous_from_settings(tmp_path, monkeypatch):
 
 def test_cli_log_settings_reach_the_logger(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(cli_module.logs, "configure", lambda fmt, level: seen.append((fmt, level)))
+    monkeypatch.setattr(logs, "configure", lambda fmt, level: seen.append((fmt, level)))
     result = invoke("--log-level", "warning", "certs", "list", env={"SOLR_POLICY_LOG_FORMAT": "console", "SOLR_POLICY_DB": str(tmp_path / "l.db")})
     assert result.exit_code == 0, result.output
     assert seen == [("console", "WARNING")]

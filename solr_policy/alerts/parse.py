@@ -83,7 +83,7 @@ def build_alert(root: etree._Element) -> Alert:
     """Typed alert from a (signed) DUIS Response element; other responses are refused."""
     if root.tag != f"{_SR}Response":
         raise ParseRefused("alert.root", f"expected sr:Response, found {_local(str(root.tag))}")
-    extra = set(root.attrib.keys()) - {"schemaVersion"}
+    extra = {str(name) for name in root.attrib} - {"schemaVersion"}
     if extra:
         raise ParseRefused("duis.attribute", f"unexpected attribute(s) {', '.join(sorted(extra))} on sr:Response")
     # Only the ds:Signature may stand beside Header and Body (as in build_request): an element

@@ -14,10 +14,12 @@ import re
 from datetime import timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from solr_policy.errors import CertificateRefused
 from solr_policy.records import ROLE_NAMES, CertRecord
@@ -33,9 +35,8 @@ _ATTR_NAMES = {
     "2.5.4.8": "ST",
     UNIQUE_IDENTIFIER: "UNIQUEIDENTIFIER",
 }
-_NAME_ALIASES = {"X500UNIQUEIDENTIFIER": "UNIQUEIDENTIFIER", "UID": "UNIQUEIDENTIFIER"}
-for _oid, _short in list(_ATTR_NAMES.items()):
-    _NAME_ALIASES[_oid] = _short
+# A dotted OID also names its attribute.
+_NAME_ALIASES = {"X500UNIQUEIDENTIFIER": "UNIQUEIDENTIFIER", "UID": "UNIQUEIDENTIFIER", **_ATTR_NAMES}
 
 
 @lru_cache(maxsize=4096)
@@ -183,8 +184,10 @@ def _from_asn1crypto(der: bytes) -> CertRecord:
     cert = ax509.Certificate.load(der)
     tbs = cert["tbs_certificate"]
 
-    def key_of(name: "ax509.Name") -> tuple[str, dict[str, list]]:
-        pairs, by_oid = [], {}
+    def key_of(name: "ax509.Name") -> tuple[str, dict[str, list[Any]]]:
+        # asn1crypto values are untyped (no type information exists for it).
+        pairs: list[str] = []
+        by_oid: dict[str, list[Any]] = {}
         for rdn in name.chosen:
             for ava in rdn:
                 oid = ava["type"].dotted
@@ -281,7 +284,7 @@ def read_certificate_file(path: str | Path) -> list[CertRecord]:
     return read_certificates(data, str(path))
 
 
-def public_key(record: CertRecord):
+def public_key(record: CertRecord) -> PublicKeyTypes:
     """The certificate's public key, lenient certificates included."""
     try:
         return x509.load_der_x509_certificate(record.der).public_key()
@@ -292,7 +295,7 @@ def public_key(record: CertRecord):
         return serialization.load_der_public_key(spki)
 
 
-def is_p256(key: object) -> bool:
+def is_p256(key: object) -> TypeGuard[ec.EllipticCurvePublicKey]:
     return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
 
 

@@ -169,7 +169,7 @@ def _blank(text: str | None) -> bool:
 def _check_profile(element: etree._Element) -> None:
     name = element.tag[len(_DS) :]  # a ds element: the caller matched its tag
     attributes, children = _PROFILE[name]
-    extra = [a for a in element.attrib if a not in attributes]
+    extra = [str(a) for a in element.attrib if a not in attributes]
     if extra:
         raise SignatureRefused("signature.structure", f"the signature is malformed: ds:{name} may not carry {', '.join(extra)}")
     if children is None:
@@ -251,7 +251,8 @@ def _match_profile(root: etree._Element, signature: etree._Element) -> Shape | N
     match = _PROFILE_C14N.fullmatch(canonical)
     if match is None or not _blank(signature.tail):
         return None
-    if any(comment.getparent().tag in _VALUES for comment in signature.iter(etree.Comment)):
+    parents = (comment.getparent() for comment in signature.iter(etree.Comment))
+    if any(parent is not None and parent.tag in _VALUES for parent in parents):
         return None  # a comment splits a value: the reading element by element decides
     digest = _decode_base64(_c14n_text(match["digest"]))
     value = _decode_base64(_c14n_text(match["value"]))
@@ -262,6 +263,8 @@ def _match_profile(root: etree._Element, signature: etree._Element) -> Shape | N
     except SignatureRefused:
         return None
     signed_info = signature.find(f"{_DS}SignedInfo")
+    if signed_info is None:  # the pattern matched one; examined element by element all the same
+        return None
     parts = fastverify.SignatureParts(
         root=root,
         signature=signature,

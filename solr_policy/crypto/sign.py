@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 
@@ -32,8 +33,12 @@ def key_info_for(cert: x509.Certificate) -> etree._Element:
     return key_info
 
 
-def load_private_key(pem: bytes):
-    return serialization.load_pem_private_key(pem, password=None)
+def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    """An unencrypted PEM EC private key (DUIS signatures are ECDSA); ``ValueError`` otherwise."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("a DUIS signing key is an EC (P-256) private key")
+    return key
 
 
 def sign_duis(document: bytes | etree._Element, key_pem: bytes, cert_pem: bytes) -> bytes:

@@ -36,6 +36,7 @@ from solr_policy.crypto.profile import KeyRef, check_shape
 from solr_policy.duis.models import DuisRequest
 from solr_policy.duis.parser import DEFAULT_LIMITS, ParserLimits, _parser, parse_document
 from solr_policy.duis.request import build_request
+from solr_policy.duis.xsd import DuisSchema
 from solr_policy.errors import ParseRefused, SignatureRefused
 from solr_policy.records import ROLE_DSP_XML_SIGN, ROLE_XML_SIGN, CertRecord, Signer, SmkiStatus, role_name
 from solr_policy.store.base import CertificateStore
@@ -98,12 +99,14 @@ def _p256_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
 class Verifier:
     """Verifies DUIS message signatures against the certificate store. Thread-safe."""
 
-    def __init__(self, store: CertificateStore, *, limits: ParserLimits = DEFAULT_LIMITS, schema=None, backend: str = "fast") -> None:
+    def __init__(
+        self, store: CertificateStore, *, limits: ParserLimits = DEFAULT_LIMITS, schema: DuisSchema | None = None, backend: str = "fast"
+    ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown verifier backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.store = store
         self.limits = limits
-        self.schema = schema  # optional solr_policy.duis.xsd.DuisSchema
+        self.schema = schema
         self.backend = backend  # "fast" (the default) or "signxml" (the reference implementation)
 
     def verify(self, raw: bytes, *, now: datetime | None = None) -> VerifiedMessage:
@@ -123,7 +126,7 @@ class Verifier:
             except SignatureRefused as refusal:
                 failures.append(refusal)
                 continue
-            notes = ()
+            notes: tuple[str, ...] = ()
             if resolved_by == "dsp-key":
                 notes = (
                     f"KeyInfo names serial {ref.serial} of {ref.issuer}, which is not in the store; "
@@ -228,7 +231,9 @@ class Verifier:
         if self.backend == "fast":
             result = fastverify.verify(parts, key)
             return result.signed_root, result.signed_bytes
-        return _signxml_verify(raw, _certificate_object(record.der), now)
+        cert = _certificate_object(record.der)
+        assert cert is not None  # for mypy: _p256_key(record.der) read the key from it
+        return _signxml_verify(raw, cert, now)
 
 
 def _signxml_verify(raw: bytes, cert: x509.Certificate, now: datetime) -> tuple[etree._Element, bytes]:
@@ -249,6 +254,8 @@ def _signxml_verify(raw: bytes, cert: x509.Certificate, now: datetime) -> tuple[
         # signxml lets base64 errors through: a non-ASCII or badly padded SignatureValue
         # (binascii.Error / ValueError), an empty one (TypeError on None).
         raise SignatureRefused("signature.structure", f"the signature is malformed: {_first(exc)}") from None
+    if isinstance(result, list):  # never with expect_references=1; refused all the same
+        raise SignatureRefused("signature.reference", "the signature has more than one reference")
     signed = result.signed_xml
     if not isinstance(signed, etree._Element):
         raise SignatureRefused("signature.reference", "the signature does not cover an XML element")

@@ -11,6 +11,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from solr_policy.crypto.certs import _KU_NAMES
+from solr_policy.crypto.sign import load_private_key
 from solr_policy.eui import parse_eui64
 
 
@@ -30,8 +31,8 @@ def make_csr(
     no Key Usage at all). ``key`` is a private key object or its PEM.
     """
     if isinstance(key, bytes):
-        key = serialization.load_pem_private_key(key, password=None)
-    attributes = []
+        key = load_private_key(key)
+    attributes: list[x509.NameAttribute[str] | x509.NameAttribute[bytes]] = []
     if common_name:
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     if role is not None:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+from solr_policy.crypto.sign import load_private_key
 from solr_policy.eui import parse_eui64
 
 _PEM = serialization.Encoding.PEM
@@ -31,8 +32,8 @@ class Issued:
     role: int
 
     @property
-    def key(self):
-        return serialization.load_pem_private_key(self.key_pem, password=None)
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        return load_private_key(self.key_pem)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -116,7 +117,7 @@ class TestPki:
         (e.g. ``"137"``, as legacy DCC certificates write it in decimal)."""
         key = key or ec.generate_private_key(ec.SECP256R1())
         eui = parse_eui64(eui)
-        attributes = []
+        attributes: list[x509.NameAttribute[str] | x509.NameAttribute[bytes]] = []
         if common_name:
             attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
         attributes += [

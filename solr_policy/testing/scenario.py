@@ -20,6 +20,7 @@ from solr_policy.crypto.sign import sign_duis
 from solr_policy.testing.pki import Issued, TestPki, new_key_pem, public_pem
 from solr_policy.eui import duis_form
 from solr_policy.policy import default_policy_dir
+from solr_policy.store.base import Store
 from solr_policy.testing.gbcs import build_general_signing
 from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User
 
@@ -133,7 +134,7 @@ class SolrScenario:
 
     def install(
         self,
-        store,
+        store: Store,
         *,
         now: datetime,
         instruction_status: InstructionStatus | None = InstructionStatus.ACTIVE,
@@ -181,7 +182,7 @@ class SolrScenario:
             status=status,
         )
 
-    def _install_officers(self, store, now: datetime) -> None:
+    def _install_officers(self, store: Store, now: datetime) -> None:
         from solr_policy.governance import officers
 
         if store.get_officer("gov-alice") is not None:
@@ -193,7 +194,14 @@ class SolrScenario:
         officers.register_sro(store, "sro-sam", name="Sam (SRO)", party=self.solr_party, public_key=public_pem(self.officer_keys["sro-sam"]), by="gov-alice", at=now)
         officers.appoint_aro(store, "aro-ann", name="Ann (ARO)", party=self.solr_party, public_key=public_pem(self.officer_keys["aro-ann"]), by="sro-sam", at=now)
 
-    def adt_file(self, *, reference: str | None = None, supplier: str | None = None, thresholds: dict | None = None, party: str | None = None) -> bytes:
+    def adt_file(
+        self,
+        *,
+        reference: str | None = None,
+        supplier: str | None = None,
+        thresholds: dict[str, dict[str, int]] | None = None,
+        party: str | None = None,
+    ) -> bytes:
         from solr_policy.governance.adt import adt_text
 
         return adt_text(
@@ -204,10 +212,21 @@ class SolrScenario:
             thresholds=thresholds or self.thresholds,
         )
 
-    def submit_adt(self, store, *, now: datetime, aro: str = "aro-ann", **kwargs) -> None:
+    def submit_adt(
+        self,
+        store: Store,
+        *,
+        now: datetime,
+        aro: str = "aro-ann",
+        reference: str | None = None,
+        supplier: str | None = None,
+        thresholds: dict[str, dict[str, int]] | None = None,
+        party: str | None = None,
+    ) -> None:
+        """``adt_file`` with these values, signed by ``aro`` and submitted."""
         from solr_policy.governance.adt import sign_adt, submit_adt
 
-        data = self.adt_file(**kwargs)
+        data = self.adt_file(reference=reference, supplier=supplier, thresholds=thresholds, party=party)
         submit_adt(store, data, sign_adt(data, self.officer_keys[aro]), aro=aro, at=now)
 
     def requests(self, counter: int = 1000) -> RequestBuilder:
@@ -234,7 +253,7 @@ class SolrScenario:
     failed_supplier_user: str = "90B3D51F300E0001"
     other_supplier_user: str = "90B3D51F300D0001"
 
-    def install_alerting(self, store) -> "AlertBuilder":
+    def install_alerting(self, store: Store) -> "AlertBuilder":
         """The Suppliers' Users with XML Sign certificates, and a DCC signing certificate."""
         for eui, party in ((self.failed_supplier_user, self.failed_supplier), (self.other_supplier_user, self.other_supplier)):
             issued = self.pki.issue(eui, 135)
@@ -246,7 +265,7 @@ class SolrScenario:
             store.put_certificate(record)
         return AlertBuilder(dsp)
 
-    def revoke_certificates(self, store, party: str) -> int:
+    def revoke_certificates(self, store: Store, party: str) -> int:
         """The SMKI revokes a failed Supplier's certificates: all of its Users'."""
         from solr_policy.records import SmkiStatus
 

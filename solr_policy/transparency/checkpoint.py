@@ -135,6 +135,7 @@ def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
     except (ValueError, TypeError):
         raise LogRefused("log.key", "the log key is not an unencrypted PEM private key") from None
     _require_p256(key, "log key")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)  # for mypy: _require_p256 refused the rest
     return key
 
 
@@ -145,6 +146,7 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
     except (ValueError, TypeError):
         raise LogRefused("log.key", "the log's public key is not a PEM public key") from None
     _require_p256(key, "log's public key")
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # for mypy: _require_p256 refused the rest
     return key
 
 

@@ -1,0 +1,133 @@
+"""What every command module shares: exit codes, JSON output, reading input, ``--now``, the
+per-run ``Context`` and the options several commands take.
+
+Exit status everywhere: 0 success/valid/allow, 1 refused/invalid/reject, 2 usage error or
+unreadable input, 3 quarantine (``decide``) or waiting (``alerts route``). Machine output is
+JSON on stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+from solr_policy.duis.xsd import DuisSchema
+from solr_policy.errors import GovernanceRefused
+from solr_policy.policy import PolicySet
+from solr_policy.settings import Settings
+from solr_policy.store import SqliteStore, Store
+from solr_policy.yamlio import DataFileError
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def emit(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def refuse(data: object) -> NoReturn:
+    """Print a refusal's JSON and exit 1."""
+    emit(data)
+    sys.exit(EXIT_REFUSED)
+
+
+def read_input(source: str) -> bytes:
+    """The bytes of file ``source``, or of stdin for ``-``; unreadable is a usage error."""
+    if source == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO 8601 date-time with its zone, in UTC; anything else is a usage error naming ``option``."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 date-time", param_hint=option) from None
+    if when.tzinfo is None:
+        raise click.BadParameter("give a time zone, e.g. 2026-11-22T10:00:00Z", param_hint=option)
+    return when.astimezone(timezone.utc)
+
+
+def parse_now(text: str | None, option: str = "--now") -> datetime | None:
+    return None if text is None else parse_time(text, option)
+
+
+def at(now: str | None) -> datetime:
+    """``--now`` of a governance step, or the current time."""
+    return parse_now(now) or datetime.now(timezone.utc)
+
+
+class Context:
+    """What every command gets: the one ``Settings`` of this run, and the store it names."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        # Opened on first use: commands that need no store (sign, gbcs inspect) never make one.
+        if self._store is None:
+            self._store = SqliteStore(self.settings.db, synchronous=self.settings.synchronous)
+        return self._store
+
+
+def from_settings(name: str) -> Callable[[click.Context, click.Parameter, object], object]:
+    """Default of a command's own option: the value in the group's ``Settings``."""
+
+    def fill(ctx: click.Context, _param: click.Parameter, value: object) -> object:
+        if value is not None:
+            return value
+        context = ctx.find_object(Context)  # None only when a command is invoked without the group
+        return getattr(context.settings if context is not None else Settings.load(), name)
+
+    return fill
+
+
+def load_policies(policy_dir: str | Path) -> PolicySet:
+    try:
+        return PolicySet.load_dir(policy_dir)
+    except DataFileError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def load_schema(schema_dir: str | Path | None) -> DuisSchema | None:
+    if not schema_dir:
+        return None
+    try:
+        return DuisSchema.from_folder(schema_dir)
+    except Exception as exc:  # noqa: BLE001 - any schema loading problem is a usage error here
+        raise click.UsageError(f"cannot load the DUIS schema from {schema_dir}: {exc}") from None
+
+
+def governance_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(...)``; a governance refusal is printed as JSON and ends the command with exit 1."""
+    try:
+        return fn(*args, **kwargs)
+    except GovernanceRefused as refusal:
+        refuse({"done": False, "reason": refusal.as_dict()})
+
+
+policy_option = click.option(
+    "--policies", "policy_dir", type=click.Path(file_okay=False), callback=from_settings("policies"),
+    help="Folder of policy YAML files (default: the top-level --policies, SOLR_POLICY_POLICIES or the shipped ones).",
+)
+schema_option = click.option(
+    "--schema-dir", callback=from_settings("duis_xsd"), help="Folder with the DUIS XSD; validates against it when given."
+)
+now_option = click.option("--now", help="When the step happens (ISO 8601 with zone); default: now.")
+officer_option = click.option("--officer", required=True, help="The officer taking this step (their id).")
+reason_option = click.option("--reason", required=True, help="Why (kept in the audit trail).")

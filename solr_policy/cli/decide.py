@@ -1,0 +1,101 @@
+"""``solr-policy decide``, ``verify`` and ``sign``: signed DUIS messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from solr_policy.cli.common import (
+    EXIT_OK,
+    EXIT_QUARANTINE,
+    EXIT_REFUSED,
+    Context,
+    emit,
+    load_policies,
+    load_schema,
+    parse_now,
+    policy_option,
+    read_input,
+    refuse,
+    schema_option,
+)
+from solr_policy.crypto.sign import sign_duis
+from solr_policy.crypto.verify import Verifier
+from solr_policy.decision import Decision
+from solr_policy.engine import Engine
+from solr_policy.errors import Refused
+
+DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}
+
+
+@click.command()
+@click.argument("source")
+@click.option("--now", help="Decision time (ISO 8601 with zone); default: the current time.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.option("--dry-run", is_flag=True, help="Say what the decision would be, changing nothing (no counter, no audit entry).")
+@schema_option
+@policy_option
+@click.pass_obj
+def decide(obj: Context, source: str, now: str | None, as_json: bool, dry_run: bool, schema_dir: str | None, policy_dir: str) -> None:
+    """Decide a signed DUIS request (FILE or '-'). Exit 0 allow, 1 reject, 3 quarantine."""
+    raw = read_input(source)
+    engine = Engine(obj.store, load_policies(policy_dir), schema=load_schema(schema_dir))
+    decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))
+    if as_json:
+        emit({**decision.record(), "decided_at": decision.to_json_dict()["decided_at"], "dry_run": dry_run})
+    else:
+        click.echo(format_decision(decision) + ("\n  (dry run: nothing was recorded)" if dry_run else ""))
+    sys.exit(DECISION_EXIT[decision.outcome])
+
+
+def format_decision(decision: Decision) -> str:
+    request = decision.request or {}
+    head = f"{decision.outcome.upper()} ({decision.response_code or 'no DUIS code'})"
+    if request:
+        head += f"  SRV {request.get('srv')} CV {request.get('command_variant')} from {request.get('originator')} to {request.get('target')}"
+    lines = [head]
+    for reason in decision.reasons:
+        code = f" [{reason.code}]" if reason.code else ""
+        lines.append(f"  - {reason.rule}{code}: {reason.message}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("source")
+@click.option("--now", help="Decision time (ISO 8601 with zone); default: the current time.")
+@schema_option
+@click.pass_obj
+def verify(obj: Context, source: str, now: str | None, schema_dir: str | None) -> None:
+    """Verify the XML signature of a DUIS request or response (FILE or '-')."""
+    raw = read_input(source)
+    when = parse_now(now)
+    verifier = Verifier(obj.store, schema=load_schema(schema_dir))
+    try:
+        message = verifier.verify(raw, now=when)
+        out: dict[str, object] = {"valid": True, "kind": message.kind, "signer": message.signer.summary()}
+        if message.kind == "Request":
+            out["request"] = verifier.verify_request(raw, now=when).request.summary()
+        if message.notes:
+            out["notes"] = list(message.notes)
+    except Refused as refusal:
+        refuse({"valid": False, "reason": refusal.as_dict()})
+    emit(out)
+
+
+@click.command()
+@click.argument("source")
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False), help="PEM certificate of that key.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def sign(source: str, key_file: str, cert_file: str, output: str | None) -> None:
+    """Sign a DUIS document (FILE or '-') as a DUIS User does (test and tooling aid)."""
+    try:
+        signed = sign_duis(read_input(source), Path(key_file).read_bytes(), Path(cert_file).read_bytes())
+    except Exception as exc:  # noqa: BLE001 - bad input files: say so, no traceback
+        raise click.UsageError(f"cannot sign: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if output:
+        Path(output).write_bytes(signed)
+    else:
+        sys.stdout.buffer.write(signed)
