@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from solr_policy import logs
-from solr_policy.records import AlertStatus
+from solr_policy.decision import Decision, Reason
+from solr_policy.records import AlertStatus, AuditEntry
 from solr_policy.store import SqliteStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -37,7 +38,7 @@ def _gbcs_section() -> None:
         )
 
 
-def _table(rows: list[tuple[str, object]]) -> None:
+def _table(rows: list[tuple[str, Decision]]) -> None:
     print(f"{'#':>2}  {'request':52} {'outcome':10} {'code':5} reason")
     for number, (label, decision) in enumerate(rows, start=1):
         reasons = decision.reasons if decision.outcome != "allow" else []
@@ -109,7 +110,7 @@ def run_demo(workdir: str | None = None) -> int:
     router = AlertRouter(store, policies=policies)
     gov = Governance(store, engine=engine, router=router, log=keeper)
     ask = scenario.requests()
-    rows: list[tuple[str, object]] = []
+    rows: list[tuple[str, Decision]] = []
 
     def act(action: str, params: dict, officer: str, cosigner: str | None = None, key_of: str | None = None) -> str:
         try:
@@ -120,7 +121,7 @@ def run_demo(workdir: str | None = None) -> int:
         _step(f"{action} signed by {officer}{' + ' + cosigner if cosigner else ''}: applied")
         return "applied"
 
-    def decide(label: str, raw: bytes, when: datetime = now):
+    def decide(label: str, raw: bytes, when: datetime = now) -> Decision:
         decision = engine.decide(raw, now=when)
         rows.append((label, decision))
         return decision
@@ -242,21 +243,19 @@ def run_demo(workdir: str | None = None) -> int:
                      "statement.not-the-officer", "applied", "applied", "applied", "applied"]
     alerts_ok = statuses == ["routed", "pending", "routed", "routed", "routed"] and pending == 0
     ok = (
-        [d.outcome for _, d in rows] == expected_decisions  # type: ignore[attr-defined]
+        [d.outcome for _, d in rows] == expected_decisions
         and outcomes == expected_acts
         and check.intact and verdict.valid and refusal.reasons[0].rule == "log.behind-checkpoint"
         and imported.imported and not forged.imported and alerts_ok
     )
     if not ok:
         print("\nUNEXPECTED: a decision, act or check differs from what MP134B and this README require")
-        print(f"  decisions {[d.outcome for _, d in rows]}\n  acts {outcomes}")  # type: ignore[attr-defined]
+        print(f"  decisions {[d.outcome for _, d in rows]}\n  acts {outcomes}")
     return 0 if ok else 1
 
 
-def engine_decision(entry):
+def engine_decision(entry: AuditEntry) -> Decision:
     """The decision a logged entry records, for the table (outcome, code, reasons)."""
-    from solr_policy.decision import Decision, Reason
-
     data = entry.payload_data()
     return Decision.model_construct(
         outcome=data["outcome"], response_code=data["response_code"],

@@ -241,7 +241,8 @@ def reconcile(store: Store, entries: list[AuditEntry]) -> list[str]:
                 originator, counter = effects["counter"]
                 counters[originator] = max(counters.get(originator, -1), counter)
             for use in effects.get("usage", []):
-                usage[tuple(use)] += 1  # type: ignore[index] # five strings, as written
+                user, supplier, srv, period, start = use
+                usage[(user, supplier, srv, period, start)] += 1
             if payload.get("quarantine_id") is not None:
                 held[payload["quarantine_id"]] = "held"
             if effects.get("release") is not None:
