@@ -64,8 +64,16 @@ def run_demo(workdir: str | None = None) -> int:
     from solr_policy.policy import PolicySet, default_policy_dir
     from solr_policy.testing.governance import Signatories
     from solr_policy.testing.pki import TestPki
-    from solr_policy.testing.scenario import ECS03_PREPAYMENT, GCS02_CREDIT, SolrScenario
-    from solr_policy.transparency.checkpoint import generate_log_key, public_key_pem, save_private_key
+    from solr_policy.testing.scenario import (
+        ECS03_PREPAYMENT,
+        GCS02_CREDIT,
+        SolrScenario,
+    )
+    from solr_policy.transparency.checkpoint import (
+        generate_log_key,
+        public_key_pem,
+        save_private_key,
+    )
     from solr_policy.transparency.log import LogKeeper
     from solr_policy.transparency.proofs import check_inclusion
 
@@ -114,7 +122,7 @@ def run_demo(workdir: str | None = None) -> int:
 
     def act(action: str, params: dict, officer: str, cosigner: str | None = None, key_of: str | None = None) -> str:
         try:
-            done = gov.submit(officers.statement(action, params, officer=officer, at=now, cosigner=cosigner, key_of=key_of), now=now)
+            gov.submit(officers.statement(action, params, officer=officer, at=now, cosigner=cosigner, key_of=key_of), now=now)
         except GovernanceRefused as refusal:
             _step(f"{action} signed by {key_of or officer}{' + ' + cosigner if cosigner else ''}: REFUSED ({refusal.rule}: {refusal.message})")
             return refusal.rule

@@ -26,7 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from solr_policy.store.base import Store
 from solr_policy.world import USER_ROLES, Device, Party, User
-from solr_policy.yamlio import DataFileError, Path_, decode_text, line_of, load_yaml, read_bytes, validate
+from solr_policy.yamlio import (
+    DataFileError,
+    Path_,
+    decode_text,
+    line_of,
+    load_yaml,
+    read_bytes,
+    validate,
+)
 
 
 class WorldFile(BaseModel):

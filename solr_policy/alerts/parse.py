@@ -17,7 +17,6 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from solr_policy.duis.models import RequestId
-from solr_policy.eui import parse_eui64
 from solr_policy.duis.strict import (
     _SIGNATURE,
     _SR,
@@ -30,6 +29,7 @@ from solr_policy.duis.strict import (
     _where,
 )
 from solr_policy.errors import ParseRefused
+from solr_policy.eui import parse_eui64
 
 
 class Alert(BaseModel):

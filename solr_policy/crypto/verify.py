@@ -28,17 +28,34 @@ from signxml import (
     SignatureMethod,
     XMLVerifier,
 )
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+from signxml.exceptions import (
+    InvalidCertificate,
+    InvalidDigest,
+    InvalidInput,
+    InvalidSignature,
+)
 
 from solr_policy.crypto import fastverify
 from solr_policy.crypto.certs import is_p256, public_key
 from solr_policy.crypto.profile import KeyRef, check_shape
 from solr_policy.duis.models import DuisRequest
-from solr_policy.duis.parser import DEFAULT_LIMITS, ParserLimits, _parser, parse_document
+from solr_policy.duis.parser import (
+    DEFAULT_LIMITS,
+    ParserLimits,
+    _parser,
+    parse_document,
+)
 from solr_policy.duis.request import build_request
 from solr_policy.duis.xsd import DuisSchema
 from solr_policy.errors import ParseRefused, SignatureRefused
-from solr_policy.records import ROLE_DSP_XML_SIGN, ROLE_XML_SIGN, CertRecord, Signer, SmkiStatus, role_name
+from solr_policy.records import (
+    ROLE_DSP_XML_SIGN,
+    ROLE_XML_SIGN,
+    CertRecord,
+    Signer,
+    SmkiStatus,
+    role_name,
+)
 from solr_policy.store.base import CertificateStore
 
 BACKENDS = ("fast", "signxml")

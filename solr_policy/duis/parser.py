@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
+from typing import Any
 
 from lxml import etree
 
@@ -110,7 +112,7 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
         raise ParseRefused("xml.malformed", f"not well-formed XML: {_first_line(str(exc))}") from None
     if root is None:
         raise ParseRefused("xml.empty", "the document has no root element")
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo  # lxml-stubs type it loosely
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
     _check_shape(root, limits)
@@ -165,7 +167,7 @@ def _check_unsigned_additions(root: etree._Element, scan: Scan) -> None:
         if extra:
             raise ParseRefused(
                 "signature.attribute",
-                f"attribute(s) {', '.join(sorted(extra))} on ds:{etree.QName(element).localname} "
+                f"attribute(s) {', '.join(sorted(str(a) for a in extra))} on ds:{etree.QName(element).localname} "
                 "are not part of a DUIS signature",
             )
     for index, tag, prefix in scan.scoped_declarations:
@@ -181,7 +183,7 @@ def _too_deep(max_depth: int) -> etree.XPath:
     return etree.XPath("boolean(/" + "/".join(["*"] * (max_depth + 1)) + ")")
 
 
-def _top_level_siblings(root: etree._Element):
+def _top_level_siblings(root: etree._Element) -> Iterator[etree._Element]:
     node = root.getprevious()
     while node is not None:
         yield node

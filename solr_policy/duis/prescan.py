@@ -27,9 +27,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from solr_policy.duis.vocabulary import ATTRIBUTE_NAMES, ELEMENT_NAMES, SCHEMA_NAMESPACES
+from solr_policy.duis.vocabulary import (
+    ATTRIBUTE_NAMES,
+    ELEMENT_NAMES,
+    SCHEMA_NAMESPACES,
+)
 from solr_policy.errors import ParseRefused
 
 if TYPE_CHECKING:
@@ -96,7 +100,7 @@ def prescan(raw: bytes, limits: ParserLimits) -> Scan:
     return scan
 
 
-def _refuse(rule: str, message: str) -> None:
+def _refuse(rule: str, message: str) -> NoReturn:
     raise ParseRefused(rule, message)
 
 

@@ -25,8 +25,6 @@ from solr_policy.duis.models import (
     UpdatePaymentMode,
 )
 from solr_policy.duis.parser import NS_SR
-from solr_policy.errors import ParseRefused
-
 from solr_policy.duis.strict import (  # noqa: E402 - shared strict readers
     _B64_WS,
     _SIGNATURE,
@@ -43,6 +41,7 @@ from solr_policy.duis.strict import (  # noqa: E402 - shared strict readers
     _text,
     _where,
 )
+from solr_policy.errors import ParseRefused
 
 
 def _request_id(element: etree._Element) -> RequestId:
@@ -98,6 +97,7 @@ def _update_payment_mode(element: etree._Element) -> UpdatePaymentMode:
         if _children(credit) or (credit.text or "").strip():
             raise ParseRefused("duis.value", "sr:Credit must be empty")
         return UpdatePaymentMode(execution_date_time=execution, mode="credit")
+    assert prepayment is not None  # exactly one of the two, checked above
     _no_attributes(prepayment)
     fields = _match(
         prepayment,
@@ -127,7 +127,7 @@ def _signed_pre_command(element: etree._Element) -> SignedPreCommand:
     return SignedPreCommand(execution_date_time=_datetime(when) if when is not None else None, gbcs_payload=payload)
 
 
-def _body(element: etree._Element):
+def _body(element: etree._Element) -> UpdatePaymentMode | SignedPreCommand | OtherBody:
     _no_attributes(element)
     children = _children(element, limit=1)
     if len(children) != 1:
@@ -152,7 +152,7 @@ def build_request(root: etree._Element) -> DuisRequest:
     version = root.get("schemaVersion")
     extra = set(root.attrib.keys()) - {"schemaVersion"}
     if extra:
-        raise ParseRefused("duis.attribute", f"unexpected attribute(s) {', '.join(sorted(extra))} on sr:Request")
+        raise ParseRefused("duis.attribute", f"unexpected attribute(s) {', '.join(sorted(str(a) for a in extra))} on sr:Request")
     children = _children(root, limit=3)  # sr:Header, sr:Body, ds:Signature
     structural = [c for c in children if c.tag != _SIGNATURE]
     names = [c.tag for c in structural]

@@ -60,7 +60,7 @@ def _children(parent: etree._Element, limit: int | None = None) -> list[etree._E
 
 def _no_attributes(element: etree._Element) -> None:
     if element.attrib:
-        names = ", ".join(sorted(element.attrib.keys()))
+        names = ", ".join(sorted(str(a) for a in element.attrib.keys()))
         raise ParseRefused("duis.attribute", f"unexpected attribute(s) {names} on {_where(element)}")
 
 

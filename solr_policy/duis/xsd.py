@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from lxml import etree
@@ -69,7 +70,8 @@ class _FolderResolver(etree.Resolver):
         self._folder = folder
         self.missing: list[str] = []
 
-    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
+    # lxml calls it with a context argument its stubs leave out
+    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:  # type: ignore[override]
         name = unquote(urlsplit(system_url or "").path).rsplit("/", 1)[-1]
         path = self._folder / name
         if not name or not path.is_file():
@@ -153,7 +155,8 @@ class DuisSchema:
             _encode_locations(root)
             schema = etree.XMLSchema(root)
         except (etree.XMLSyntaxError, etree.XMLSchemaParseError, OSError) as exc:
-            first = exc.error_log[0] if getattr(exc, "error_log", None) else None  # type: ignore[attr-defined]
+            log: Any = getattr(exc, "error_log", None)
+            first = log[0] if log else None
             if first is not None:  # say which file: the error may sit in an imported schema
                 where = unquote(urlsplit(first.filename or "").path).rsplit("/", 1)[-1] or main.name
                 detail = f"{where} line {first.line}: {first.message}"
@@ -169,7 +172,7 @@ class DuisSchema:
         with self._lock:
             if self._schema(root):
                 return
-            errors = list(self._schema.error_log)
+            errors: list[Any] = list(self._schema.error_log)  # type: ignore[call-overload]  # an _ErrorLog iterates
         if not errors:  # libxml2 said invalid without a message: still a refusal
             raise ParseRefused("duis.schema", "document does not comply with the DUIS schema")
         first = errors[0]

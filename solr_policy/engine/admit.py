@@ -15,11 +15,11 @@ from datetime import datetime
 from lxml import etree
 
 from solr_policy.crypto.verify import Verifier
-from solr_policy.records import Signer
 from solr_policy.duis.models import DuisRequest, SignedPreCommand
 from solr_policy.duis.request import build_request
 from solr_policy.errors import GbcsRefused, Refused, StoreUnavailable
 from solr_policy.gbcs import GbcsHeader, decode_general_signing
+from solr_policy.records import Signer
 from solr_policy.rules import GbcsError
 
 

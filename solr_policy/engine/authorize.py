@@ -7,7 +7,7 @@ decision must write. Nothing here decides *whether* to write; ``commit`` only ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from solr_policy.decision import Decision, from_outcomes
@@ -83,23 +83,19 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     header = facts.request.header
     rid = header.request_id
     instruction = next((i.reference for i in facts.active_instructions), None)
-    about = {"originator": rid.originator, "device": rid.target, "instruction": instruction}
+    about = Effects(originator=rid.originator, device=rid.target, instruction=instruction)
     if decision.outcome == "reject":
-        return Effects(**about)
+        return about
     released = facts.release
     # Allowed or quarantined: the counter is taken either way, so neither can be replayed; a
     # released request's counter was taken when it was held.
     counter = (rid.originator, rid.counter) if released is None else None
     if decision.outcome == "quarantine":
-        return Effects(
-            counter=counter,
-            hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter),
-            **about,
-        )
+        return replace(about, counter=counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
     usage: tuple[UsageCount, ...] = ()
     if facts.device is not None and facts.adt_files:
         usage = tuple(
             UsageCount(rid.originator, facts.device.supplier, header.service_reference_variant, period, start)
             for period, start in usage_windows(facts.now).items()
         )
-    return Effects(counter=counter, usage=usage, release=released, **about)
+    return replace(about, counter=counter, usage=usage, release=released)

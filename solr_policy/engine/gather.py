@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from solr_policy.crypto.certs import public_key
 from solr_policy.duis.models import SignedPreCommand
 from solr_policy.engine.admit import Admitted
@@ -93,6 +95,6 @@ def _check_pre_command_signature(store: Store, admitted: Admitted, policy: Polic
                 key = public_key(cert)
             except ValueError:  # a certificate whose key cannot be read verifies nothing
                 continue
-            if verify_gbcs_signature(body.gbcs_payload, header, key):
+            if isinstance(key, ec.EllipticCurvePublicKey) and verify_gbcs_signature(body.gbcs_payload, header, key):
                 return PreCommandSignature(tried=tuple(tried), verified_by=name)
     return PreCommandSignature(tried=tuple(tried), verified_by=None)

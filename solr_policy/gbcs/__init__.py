@@ -4,9 +4,23 @@ General-Ciphering frames down to their header fields."""
 from __future__ import annotations
 
 from solr_policy.errors import GbcsRefused
-from solr_policy.gbcs.ciphering import GENERAL_CIPHERING_TAG, GeneralCiphering, decode_general_ciphering
-from solr_policy.gbcs.header import GENERAL_SIGNING_TAG, GbcsHeader, decode_general_signing, parse_payload_text
-from solr_policy.gbcs.message_codes import CREDIT_MODE_CODES, MESSAGE_CODES, MessageCode, lookup
+from solr_policy.gbcs.ciphering import (
+    GENERAL_CIPHERING_TAG,
+    GeneralCiphering,
+    decode_general_ciphering,
+)
+from solr_policy.gbcs.header import (
+    GENERAL_SIGNING_TAG,
+    GbcsHeader,
+    decode_general_signing,
+    parse_payload_text,
+)
+from solr_policy.gbcs.message_codes import (
+    CREDIT_MODE_CODES,
+    MESSAGE_CODES,
+    MessageCode,
+    lookup,
+)
 
 
 def decode(payload: bytes) -> GbcsHeader | GeneralCiphering:

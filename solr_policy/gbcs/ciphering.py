@@ -25,7 +25,12 @@ from pydantic import BaseModel, ConfigDict
 
 from solr_policy.errors import GbcsRefused
 from solr_policy.eui import from_bytes
-from solr_policy.gbcs.header import GENERAL_SIGNING_TAG, GbcsHeader, _Reader, decode_general_signing
+from solr_policy.gbcs.header import (
+    GENERAL_SIGNING_TAG,
+    GbcsHeader,
+    _Reader,
+    decode_general_signing,
+)
 from solr_policy.gbcs.message_codes import code_fields
 
 GENERAL_CIPHERING_TAG = 0xDD

@@ -18,6 +18,7 @@ for a Non-Critical one (SME.C.NC), ``None`` for alerts, responses-only and "see 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +315,7 @@ def lookup(code: int) -> MessageCode | None:
     return MESSAGE_CODES.get(code)
 
 
-def code_fields(code: int | None) -> dict[str, int | str | None]:
+def code_fields(code: int | None) -> dict[str, Any]:
     """The Message Code fields of a decoded GBCS header: the code, in hex, and its use case."""
     known = lookup(code) if code is not None else None
     return {

@@ -32,7 +32,14 @@ from solr_policy.governance import certificates, instructions, officers
 from solr_policy.governance import quarantine as held_requests
 from solr_policy.governance.adt import submit_adt
 from solr_policy.governance.officers import ARO, GOVERNANCE, SRO, require_officer
-from solr_policy.governance.statements import Envelope, Statement, check_fresh, key_id, open_envelope, parse_envelope
+from solr_policy.governance.statements import (
+    Envelope,
+    Statement,
+    check_fresh,
+    key_id,
+    open_envelope,
+    parse_envelope,
+)
 from solr_policy.records import OfficerRecord
 from solr_policy.store.base import Store
 from solr_policy.world import Instruction

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from solr_policy.eui import parse_eui64
 from solr_policy.errors import GovernanceRefused
+from solr_policy.eui import parse_eui64
 from solr_policy.governance.officers import ARO, require_officer
 from solr_policy.records import AdtFileRecord
 from solr_policy.store.base import Store
@@ -91,6 +91,8 @@ def _verify(data: bytes, signature: bytes, public_key_pem: str, aro: str) -> Non
     except (binascii.Error, ValueError):
         raise GovernanceRefused("R4.adt-signature", "the ADT signature is not base64") from None
     key = serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # officers.load_public_key admits P-256 keys only
+        raise GovernanceRefused("R4.adt-signature", f"ARO {aro}'s registered key is not an EC key")
     try:
         key.verify(der, data, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):

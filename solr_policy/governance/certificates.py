@@ -20,8 +20,18 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from solr_policy.crypto.certs import issuer_key, read_certificates, role_written_in_decimal
-from solr_policy.crypto.trust import check_anchor, crl_signed_by_anchor, issued_by_anchor, load_certificate, load_crl
+from solr_policy.crypto.certs import (
+    issuer_key,
+    read_certificates,
+    role_written_in_decimal,
+)
+from solr_policy.crypto.trust import (
+    check_anchor,
+    crl_signed_by_anchor,
+    issued_by_anchor,
+    load_certificate,
+    load_crl,
+)
 from solr_policy.errors import GovernanceRefused, Refused
 from solr_policy.governance.officers import GOVERNANCE, require_officer
 from solr_policy.records import CertRecord, SmkiStatus, TrustAnchor

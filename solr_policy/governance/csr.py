@@ -16,14 +16,21 @@ SMKI-shaped CSRs for tests and the demo.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, ConfigDict
 
-from solr_policy.crypto.certs import _KU_NAMES, UNIQUE_IDENTIFIER, _eui_from_unique_identifier
+from solr_policy.crypto.certs import (
+    _KU_NAMES,
+    UNIQUE_IDENTIFIER,
+    _eui_from_unique_identifier,
+)
 from solr_policy.eui import parse_eui64
 from solr_policy.records import ROLE_NAMES, ROLE_SUPPLIER, ROLE_XML_SIGN
+from solr_policy.store.base import Store
 from solr_policy.world import SOLR_CONTINGENCY, USER_ROLES, UserStatus
 
 # Stable rule ids (what a pipeline keys on).
@@ -131,7 +138,7 @@ def check_csr(
     *,
     party: str,
     role: str,
-    store=None,
+    store: Store | None = None,
     source: str = "<csr>",
 ) -> CsrVerdict:
     """Decide whether ``party``, acting in User Role ``role``, may subscribe for this CSR.
@@ -143,7 +150,7 @@ def check_csr(
         data = data.encode("utf-8", errors="replace")
     role_code = (role or "").strip().upper()
 
-    def refuse(rule: str, message: str, **facts: object) -> CsrVerdict:
+    def refuse(rule: str, message: str, **facts: Any) -> CsrVerdict:
         return CsrVerdict(allowed=False, rule=rule, message=f"{source}: {message}", source=source, **facts)
 
     # 1. Readable PKCS#10 (and nothing secret alongside it).
@@ -176,7 +183,7 @@ def check_csr(
     requested = roles[0] if len(roles) == 1 else None
     distinct_euis = sorted(set(euis))
     eui = distinct_euis[0] if len(distinct_euis) == 1 else None
-    facts: dict[str, object] = {
+    facts: dict[str, Any] = {
         "subject_eui": eui,
         "requested_role": requested,
         "requested_role_name": role_name(requested),

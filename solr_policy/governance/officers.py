@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -25,10 +26,9 @@ GOVERNANCE, SRO, ARO = OfficerKind.GOVERNANCE, OfficerKind.SRO, OfficerKind.ARO
 def load_public_key(pem: bytes | str, who: str) -> str:
     """Accept a P-256 public key (or a certificate carrying one); return it as SPKI PEM."""
     data = pem.encode() if isinstance(pem, str) else pem
+    key: object
     try:
         if b"BEGIN CERTIFICATE" in data:
-            from cryptography import x509
-
             key = x509.load_pem_x509_certificate(data).public_key()
         else:
             key = serialization.load_pem_public_key(data)

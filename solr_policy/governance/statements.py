@@ -128,8 +128,8 @@ def new_nonce() -> str:
 
 def make_statement(action: str, params: dict[str, Any], *, officer: str, at: datetime | None = None) -> Statement:
     try:
-        return Statement(
-            action=action, params=params, officer=officer, issued_at=at or datetime.now(timezone.utc), nonce=new_nonce()
+        return Statement.model_validate(
+            {"action": action, "params": params, "officer": officer, "issued_at": at or datetime.now(timezone.utc), "nonce": new_nonce()}
         )
     except ValidationError as exc:
         raise GovernanceRefused("statement.malformed", _first_error(exc)) from None
@@ -138,7 +138,7 @@ def make_statement(action: str, params: dict[str, Any], *, officer: str, at: dat
 def sign(statement: Statement, key: ec.EllipticCurvePrivateKey) -> Envelope:
     payload = statement.canonical()
     return Envelope(
-        payloadType=PAYLOAD_TYPE,
+        payloadType="application/vnd.solr-policy.statement+json",
         payload=base64.b64encode(payload).decode(),
         signatures=[_signature(payload, key)],
     )

@@ -6,8 +6,23 @@ Each rule's id, requirement, DUIS code and prerequisites are declared beside it 
 
 from __future__ import annotations
 
-from solr_policy.rules import r1_role, r2_certificates, r3_srv, r4_adt, r5_content, r6_authority
-from solr_policy.rules.base import Facts, GbcsError, Outcome, PreCommandSignature, Release, Rule, Verdict
+from solr_policy.rules import (
+    r1_role,
+    r2_certificates,
+    r3_srv,
+    r4_adt,
+    r5_content,
+    r6_authority,
+)
+from solr_policy.rules.base import (
+    Facts,
+    GbcsError,
+    Outcome,
+    PreCommandSignature,
+    Release,
+    Rule,
+    Verdict,
+)
 
 RULES: tuple[Rule, ...] = (
     # R1 who is asking

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Literal
 
-from solr_policy.duis.models import DuisRequest, OtherBody, SignedPreCommand, UpdatePaymentMode
+from solr_policy.duis.models import (
+    DuisRequest,
+    OtherBody,
+    SignedPreCommand,
+    UpdatePaymentMode,
+)
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.policy import Policy, SrvRule
 from solr_policy.records import AdtFileRecord, Signer

@@ -39,6 +39,7 @@ def body_matches(f: Facts) -> Verdict:
     """The Body must be the SRV's own: SRV 1.6 cannot carry another SRV's body."""
     assert f.srv is not None
     element = f.request.body_element
+    expected: str | None
     if f.cv in SIGNED_PRE_COMMAND_CVS:
         expected = "SignedPreCommand"
     elif f.cv in SERVICE_REQUEST_CVS:

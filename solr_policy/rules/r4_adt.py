@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from solr_policy.records import AdtFileRecord
-from solr_policy.rules.base import DEVICE, POLICY, SRV, Facts, Verdict, fail, hold, ok, rule, skip
+from solr_policy.rules.base import (
+    DEVICE,
+    POLICY,
+    SRV,
+    Facts,
+    Verdict,
+    fail,
+    hold,
+    ok,
+    rule,
+    skip,
+)
 
 
 def usage_windows(now: datetime) -> dict[str, str]:

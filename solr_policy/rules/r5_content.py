@@ -15,7 +15,18 @@ from solr_policy.eui import duis_form
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.message_codes import lookup
 from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
-from solr_policy.rules.base import DEVICE, SRV, Facts, GbcsError, Rule, Verdict, fail, ok, rule, skip
+from solr_policy.rules.base import (
+    DEVICE,
+    SRV,
+    Facts,
+    GbcsError,
+    Rule,
+    Verdict,
+    fail,
+    ok,
+    rule,
+    skip,
+)
 from solr_policy.world import DeviceType, Smets
 
 _NA = "not applicable"

@@ -11,7 +11,17 @@ from datetime import datetime, timezone
 
 from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
 from solr_policy.eui import duis_form
-from solr_policy.rules.base import DEVICE, POLICY, USER, Facts, Verdict, fail, ok, rule, skip
+from solr_policy.rules.base import (
+    DEVICE,
+    POLICY,
+    USER,
+    Facts,
+    Verdict,
+    fail,
+    ok,
+    rule,
+    skip,
+)
 
 # The DUIS cancels a future-dated command by re-sending it with this execution time.
 DUIS_CANCELLATION = datetime(3000, 12, 31, tzinfo=timezone.utc)

@@ -53,15 +53,24 @@ from solr_policy.store.audit_chain import (
     audit_hash,
     canonical_payload,
     canonical_time,
-    frontier_from_text,
     frontier_fits,
+    frontier_from_text,
     frontier_text,
     grow,
     leaf_of,
     verify_chain,
 )
 from solr_policy.store.base import Store
-from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
+from solr_policy.world import (
+    Device,
+    DeviceType,
+    Instruction,
+    InstructionStatus,
+    Party,
+    Smets,
+    User,
+    UserStatus,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -14,7 +14,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from solr_policy.duis.models import DuisRequest, OtherBody, RequestHeader, RequestId, SignedPreCommand, UpdatePaymentMode
+from solr_policy.duis.models import (
+    DuisRequest,
+    OtherBody,
+    RequestHeader,
+    RequestId,
+    SignedPreCommand,
+    UpdatePaymentMode,
+)
 from solr_policy.policy import PolicySet, default_policy_dir
 from solr_policy.records import AdtFileRecord, CertRecord, Signer
 from solr_policy.rules import Facts

@@ -17,12 +17,20 @@ import yaml
 
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
-from solr_policy.testing.pki import Issued, TestPki, new_key_pem, public_pem
 from solr_policy.eui import duis_form
 from solr_policy.policy import default_policy_dir
 from solr_policy.store.base import Store
 from solr_policy.testing.gbcs import build_general_signing
-from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User
+from solr_policy.testing.pki import Issued, TestPki, new_key_pem, public_pem
+from solr_policy.world import (
+    Device,
+    DeviceType,
+    Instruction,
+    InstructionStatus,
+    Party,
+    Smets,
+    User,
+)
 
 ECS02_CREDIT, ECS03_PREPAYMENT, GCS02_CREDIT, GCS03_PREPAYMENT = 0x001A, 0x001B, 0x006C, 0x006D
 

@@ -38,7 +38,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from solr_policy.transparency.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE, LogRefused
+from solr_policy.transparency.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    MAX_TREE_SIZE,
+    LogRefused,
+)
 
 MAX_NOTE_BYTES = 128 * 1024  # C2SP: accept at least 16 signatures, post-quantum ones included
 MAX_SIGNATURES = 100

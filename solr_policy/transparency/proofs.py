@@ -41,9 +41,11 @@ from solr_policy.transparency.checkpoint import (
 from solr_policy.transparency.merkle import (
     HASH_SIZE,
     LogRefused,
-    leaf_hash as hash_leaf,
     verify_consistency,
     verify_inclusion,
+)
+from solr_policy.transparency.merkle import (
+    leaf_hash as hash_leaf,
 )
 
 MAX_DOCUMENT_BYTES = MAX_NOTE_BYTES + 64 * 1024
