@@ -1,6 +1,6 @@
 """The store contract: what every ``Store`` implementation must do, whatever its database.
 
-Runs once per entry of ``kinds.STORE_KINDS`` (SQLite today; PostgreSQL is added there). It
+Runs once per entry of ``kinds.STORE_KINDS`` (SQLite and PostgreSQL). It
 uses only the ``Store`` protocol; what no protocol method can do (tampering with the audit
 table, damaging the database) each kind supplies itself.
 """
@@ -53,9 +53,11 @@ from .samples import (
 )
 
 
-@pytest.fixture(params=STORE_KINDS, ids=lambda kind: kind.name)
-def kind(request) -> StoreKind:
-    return request.param
+@pytest.fixture(params=[pytest.param(kind, marks=kind.marks, id=kind.name) for kind in STORE_KINDS])
+def kind(request, tmp_path: Path) -> Iterator[StoreKind]:
+    request.param.ready()
+    yield request.param
+    request.param.cleanup(tmp_path)
 
 
 @pytest.fixture()
