@@ -62,12 +62,13 @@ def redacted(url: str) -> str:
     """The URL as shown in messages: no password, no query (it may hold one too)."""
     try:
         parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        user = f"{parts.username}@" if parts.username else ""
-    except ValueError:  # a port that is not a number, say
+    except ValueError:
         return f"{url.split('://', 1)[0]}://..."
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+    user = f"{parts.username}@" if parts.username else ""
+    port = parts.netloc.rpartition(":")[2] if ":" in parts.netloc.rpartition("@")[2] else ""  # as written, even if not a number
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # IPv6
+    return f"{parts.scheme}://{user}{host}{':' + port if port else ''}{parts.path}"
 
 
 def lock_key(name: str) -> int:

@@ -25,10 +25,11 @@ from solr_policy.policy import PolicySet
 from solr_policy.records import QuarantineStatus
 from solr_policy.settings import Settings, SettingsError
 from solr_policy.store import SqliteStore, open_store
-from solr_policy.store.postgres import PostgresStore, lock_key, migrations
+from solr_policy.store.postgres import PostgresStore, lock_key, migrations, redacted
 from solr_policy.testing.scenario import SolrScenario
 
 from . import pg
+from .kinds import POSTGRES
 
 pytestmark = pytest.mark.postgres
 
@@ -119,6 +120,27 @@ def test_a_server_that_cannot_be_reached_is_one_line_and_exit_2_without_the_pass
         'Error: store postgresql://postgres@127.0.0.1:1/test cannot be reached (connection to server at "127.0.0.1", port 1 failed: Connection refused)'
     ]
     assert "Traceback" not in result.output and "s3cret" not in result.output
+
+
+def test_each_database_that_cannot_be_a_store_says_why(tmp_path):
+    why = {
+        "no server at the address": "cannot be reached",
+        "not a URL libpq can read": "is not a valid PostgreSQL URL",
+        "a user the server does not know": "refused the login",
+        "a database that does not exist": "has no such database",
+        "a schema that does not exist": "has no schema to create its tables in",
+        "another application's tables": "holds tables of something else",
+        "a store written by a newer solr-policy": f"was written by a newer solr-policy (schema 9999; this version knows {len(migrations())})",
+    }
+    try:
+        ways = POSTGRES.unusable(tmp_path)
+        assert set(ways) == set(why)
+        for way, open_it in ways.items():
+            with pytest.raises(StoreUnavailable) as raised:
+                open_it().close()
+            assert why[way] in raised.value.message, (way, raised.value.message)
+    finally:
+        POSTGRES.cleanup(tmp_path)
 
 
 # -- a SoLR event, decided on PostgreSQL --------------------------------------------------------
@@ -259,3 +281,16 @@ def test_under_ci_a_skipped_postgresql_test_fails_the_run():
     assert done.returncode == 1, done.stdout
     assert "1 passed, 1 error" in done.stdout  # the SQLite copy ran; the PostgreSQL one failed in set-up
     assert "a PostgreSQL test may not be skipped under CI (PostgreSQL test server postgresql://postgres@127.0.0.1:1/test not reachable" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://solr:s3cret@db.example:5432/solr?sslmode=verify-full", "postgresql://solr@db.example:5432/solr"),
+        ("postgresql://db.example/solr?user=solr&password=s3cret", "postgresql://db.example/solr"),
+        ("postgres://solr:s3cret@[::1]:5433/solr", "postgres://solr@[::1]:5433/solr"),
+        ("postgresql://solr:s3cret@db.example:port/solr", "postgresql://solr@db.example:port/solr"),
+    ],
+)
+def test_the_store_is_named_without_its_password(url, shown):
+    assert redacted(url) == shown
