@@ -6,7 +6,7 @@ This is the only module that reads ``SOLR_POLICY_*`` variables. The command line
 =========================  ================  ==============================================
 variable                   flag              meaning (default)
 =========================  ================  ==============================================
-SOLR_POLICY_DB             --db              SQLite database file (``./solr-policy.db``)
+SOLR_POLICY_DB             --db              SQLite file or postgresql:// URL (``./solr-policy.db``)
 SOLR_POLICY_POLICIES       --policies        folder of policy YAML files (the shipped ones)
 SOLR_POLICY_DUIS_XSD       --schema-dir      DUIS XSD folder; validate against it (off)
 SOLR_POLICY_LOG_FORMAT     --log-format      ``json`` or ``console`` (console at a terminal)
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from solr_policy.policy import default_policy_dir
+from solr_policy.store import check_postgres_url, is_postgres_url
 
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -41,8 +42,11 @@ def _text(value: object) -> str:
     return text
 
 
-def _db(value: object) -> Path:
-    path = Path(_text(value))
+def _db(value: object) -> Path | str:
+    text = _text(value)
+    if is_postgres_url(text):
+        return check_postgres_url(text.strip())  # a URL stays text: Path("postgresql://h/db") is not it
+    path = Path(text)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a database file")
     return path
@@ -87,7 +91,7 @@ _SOURCES: dict[str, tuple[str, str, Callable[[object], Any]]] = {
 
 @dataclass(frozen=True)
 class Settings:
-    db: Path = Path("solr-policy.db")
+    db: Path | str = Path("solr-policy.db")  # an SQLite file, or a postgresql:// URL
     policies: Path = field(default_factory=default_policy_dir)
     duis_xsd: Path | None = None
     log_format: str | None = None  # None: console at a terminal, JSON otherwise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "reference" in item.keywords:
             item.add_marker(skip)
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a PostgreSQL test that was skipped has failed: CI always has the server, so a
+    skip there means the PostgreSQL store went untested."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and under_ci() and item.get_closest_marker("postgres") is not None:
+        reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"a PostgreSQL test may not be skipped under CI ({reason})"
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
-"""Several processes deciding against ONE SQLite file at once: nothing lost, nothing counted
-twice. Decisions, counters, ADT usage, quarantine and the audit chain must add up exactly."""
+"""Several processes deciding against ONE store at once, as several nodes do: nothing lost,
+nothing counted twice, no request allowed twice (some are sent by two processes at once).
+Decisions, counters, ADT usage, quarantine and the audit chain must add up exactly. Runs on
+an SQLite file and on a PostgreSQL database (each process with its own connection pool)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from solr_policy.testing.scenario import SolrScenario
-from solr_policy.store import SqliteStore
+from solr_policy.store import open_store
+
+from store import pg
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 # 10:30 UTC today: inside the validity of the certificates the test PKI issues now.
@@ -22,6 +26,8 @@ REQUESTS = 120
 # share alone holds more than PER_HOUR fresh counters), so quarantine is exercised too.
 PER_HOUR = 12
 FIRST_COUNTER = 1001
+# Every DUPLICATE_EVERY-th request is sent by two processes at once.
+DUPLICATE_EVERY = 10
 
 
 def _worker(index: int, db: str, policies: str, raws: list[bytes], now: str, barrier, results) -> None:
@@ -30,7 +36,7 @@ def _worker(index: int, db: str, policies: str, raws: list[bytes], now: str, bar
         from solr_policy.engine import Engine
         from solr_policy.policy import PolicySet
 
-        store = SqliteStore(db)
+        store = open_store(db)
         engine = Engine(store, PolicySet.load_dir(policies))
         when = datetime.fromisoformat(now)
         barrier.wait(timeout=60)
@@ -53,10 +59,14 @@ def _worker(index: int, db: str, policies: str, raws: list[bytes], now: str, bar
         results.put((index, [], f"{type(exc).__name__}: {exc}"))
 
 
-@pytest.fixture()
-def shared_db(tmp_path, pki):
-    db = tmp_path / "shared.db"
-    store = SqliteStore(db)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_db(request, tmp_path, pki):
+    if request.param == "postgres":
+        db = pg.store_url(tmp_path)
+        request.addfinalizer(lambda: pg.give_back(tmp_path))
+    else:
+        db = str(tmp_path / "shared.db")
+    store = open_store(db)
     scenario = SolrScenario(pki=pki, thresholds={"1.6": {"per_hour": PER_HOUR, "per_day": 1000}}).install(store, now=NOW)
     ask = scenario.requests(counter=FIRST_COUNTER - 1)
     targets = [scenario.device("electricity meter (SMETS1)"), scenario.device("gas meter (SMETS1)")]
@@ -77,8 +87,14 @@ def test_processes_sharing_one_database_add_up_exactly(shared_db):
     barrier = ctx.Barrier(WORKERS)
     results = ctx.Queue()
     shares = [raws[i::WORKERS] for i in range(WORKERS)]  # interleaved counters: replays happen
+    # The same request from two processes at once: each copy at the same place in its share.
+    twice = raws[::DUPLICATE_EVERY]
+    for n, raw in enumerate(twice):
+        owner = raws.index(raw) % WORKERS
+        other_share = shares[(owner + 1) % WORKERS]
+        other_share.insert(min(shares[owner].index(raw), len(other_share)), raw)
     processes = [
-        ctx.Process(target=_worker, args=(i, str(db), str(POLICIES), shares[i], NOW.isoformat(), barrier, results))
+        ctx.Process(target=_worker, args=(i, db, str(POLICIES), shares[i], NOW.isoformat(), barrier, results))
         for i in range(WORKERS)
     ]
     for p in processes:
@@ -94,12 +110,15 @@ def test_processes_sharing_one_database_add_up_exactly(shared_db):
     assert not errors, errors
     assert all(p.exitcode == 0 for p in processes)
     decided = [d for _, out, _ in returned for d in out]
-    assert len(decided) == REQUESTS
-    assert sorted(d["counter"] for d in decided) == list(range(FIRST_COUNTER, FIRST_COUNTER + REQUESTS))
+    assert len(decided) == REQUESTS + len(twice)
+    assert sorted({d["counter"] for d in decided}) == list(range(FIRST_COUNTER, FIRST_COUNTER + REQUESTS))
+    # No request allowed (or held) twice: a counter is taken once, whichever copy won.
+    taken_per_counter = Counter(d["counter"] for d in decided if d["outcome"] != "reject")
+    assert max(taken_per_counter.values()) == 1
 
     outcomes = Counter(d["outcome"] for d in decided)
     allowed, quarantined = outcomes["allow"], outcomes["quarantine"]
-    assert allowed + quarantined + outcomes["reject"] == REQUESTS
+    assert allowed + quarantined + outcomes["reject"] == len(decided)
     assert allowed >= 1 and quarantined >= 1
     # The threshold is checked and counted in one transaction: never more than PER_HOUR
     # allowed, and nothing quarantined before PER_HOUR were.
@@ -112,14 +131,14 @@ def test_processes_sharing_one_database_add_up_exactly(shared_db):
         elif d["outcome"] == "reject":
             assert d["rules"] == ["R6.counter-fresh"], d  # the only other reason to refuse: a replay
 
-    store = SqliteStore(db)
+    store = open_store(db)
     try:
-        # One decision audit entry per request, with the outcome the worker saw.
+        # One decision audit entry per request decided, with the outcome the worker saw.
         entries = store.audit_entries(kind="decision")
-        assert len(entries) == REQUESTS
+        assert len(entries) == len(decided)
         payloads = [e.payload_data() for e in entries]
         assert Counter(p["outcome"] for p in payloads) == outcomes
-        assert {(p["request"]["counter"], p["outcome"]) for p in payloads} == {(d["counter"], d["outcome"]) for d in decided}
+        assert Counter((p["request"]["counter"], p["outcome"]) for p in payloads) == Counter((d["counter"], d["outcome"]) for d in decided)
 
         # In commit order, the counters taken (allow or quarantine) strictly increase, and
         # every replay refused was at or below the counter last taken before it.

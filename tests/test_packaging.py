@@ -88,3 +88,12 @@ def test_installed_wheel_finds_its_policies(wheel, tmp_path):
     folder, roles = done.stdout.splitlines()
     assert Path(folder) == (site / "solr_policy" / "policies").resolve()
     assert roles == "MDR SC"
+
+
+def test_wheel_carries_the_postgresql_migrations(wheel):
+    path, _ = wheel
+    shipped = sorted(p.name for p in (ROOT / "solr_policy" / "store" / "migrations" / "postgres").glob("*.sql"))
+    assert shipped
+    with zipfile.ZipFile(path) as archive:
+        inside = sorted(n.rsplit("/", 1)[1] for n in archive.namelist() if n.startswith("solr_policy/store/migrations/postgres/") and n.endswith(".sql"))
+    assert inside == shipped

@@ -147,7 +147,7 @@ def test_cli_policies_from_environment_group_flag_and_command_flag(tmp_path):
 
 def test_cli_store_gets_db_and_synchronous_from_settings(tmp_path, monkeypatch):
     opened = []
-    monkeypatch.setattr("solr_policy.cli.common.SqliteStore", lambda path, **kw: opened.append((path, kw)) or "store")
+    monkeypatch.setattr("solr_policy.cli.common.open_store", lambda path, **kw: opened.append((path, kw)) or "store")
     settings = Settings.load({"SOLR_POLICY_SYNCHRONOUS": "normal"}, db=tmp_path / "s.db")
     context = Context(settings)
     assert context.store == "store" and context.store == "store"

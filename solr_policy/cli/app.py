@@ -66,7 +66,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=False), help="SQLite database file (default: SOLR_POLICY_DB or ./solr-policy.db).")
+@click.option("--db", type=click.Path(dir_okay=False), metavar="FILE|URL", help="SQLite database file or postgresql:// URL (default: SOLR_POLICY_DB or ./solr-policy.db).")
 @click.option("--policies", "policy_dir", type=click.Path(file_okay=False), help="Folder of policy YAML files (default: SOLR_POLICY_POLICIES or the shipped policies).")
 @click.option("--schema-dir", help="Folder with the DUIS XSD; validates against it when given (default: SOLR_POLICY_DUIS_XSD).")
 @click.option("--log-format", metavar="json|console", help="Log format on stderr (default: SOLR_POLICY_LOG_FORMAT, else console at a terminal, JSON otherwise).")

@@ -21,7 +21,7 @@ from solr_policy.duis.xsd import DuisSchema
 from solr_policy.errors import GovernanceRefused
 from solr_policy.policy import PolicySet
 from solr_policy.settings import Settings
-from solr_policy.store import SqliteStore, Store
+from solr_policy.store import Store, open_store
 from solr_policy.yamlio import DataFileError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
@@ -81,7 +81,7 @@ class Context:
     def store(self) -> Store:
         # Opened on first use: commands that need no store (sign, gbcs inspect) never make one.
         if self._store is None:
-            self._store = SqliteStore(self.settings.db, synchronous=self.settings.synchronous)
+            self._store = open_store(self.settings.db, synchronous=self.settings.synchronous)
         return self._store
 
 

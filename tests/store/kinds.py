@@ -2,7 +2,8 @@
 
 Every entry of ``STORE_KINDS`` is a way to get a fresh store and the few operations on its
 backing database that no ``Store`` method offers (tampering, damage), which the contract
-needs to prove what the store does then. A PostgreSQL store is added here as one more entry.
+needs to prove what the store does then. Each kind also says how to get ready (PostgreSQL:
+a reachable server, else the test is skipped) and how to clean up after a test.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
+import pytest
 
 from solr_policy.store import SqliteStore
 from solr_policy.store.base import Store
+from solr_policy.store.postgres import PostgresStore
 
+from . import pg
 from .samples import fill
 
 
@@ -34,6 +40,11 @@ class StoreKind:
     damage: Callable[[Path], None]
     # Run one SQL statement on the backing database behind the store's back (tampering).
     write_behind: Callable[[Store, str, tuple[object, ...]], None]
+    # Before a test: skip it (with the reason) when the database cannot be had.
+    ready: Callable[[], None] = lambda: None
+    # After a test: remove what ``create`` and ``unusable`` made for that folder.
+    cleanup: Callable[[Path], None] = lambda folder: None
+    marks: tuple[pytest.MarkDecorator, ...] = field(default=())
 
 
 # -- SQLite ----------------------------------------------------------------------------------
@@ -103,4 +114,51 @@ SQLITE = StoreKind(
     write_behind=_sqlite_write_behind,
 )
 
-STORE_KINDS: list[StoreKind] = [SQLITE]
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+def _postgres_open(folder: Path) -> Store:
+    return PostgresStore(pg.store_url(folder))
+
+
+def _postgres_unusable(folder: Path) -> dict[str, Callable[[], Store]]:
+    foreign = pg.scratch_schema(folder)
+    pg.admin(f'CREATE TABLE "{foreign}".certificates (recipe TEXT)')
+    newer = pg.scratch_schema(folder)
+    PostgresStore(pg.url_for_schema(newer)).close()
+    pg.admin(f'INSERT INTO "{newer}".schema_migrations (version, name) VALUES (9999, ?)', ("9999_future.sql",))
+    return {
+        "no server at the address": lambda: PostgresStore("postgresql://postgres@127.0.0.1:1/test"),
+        "not a URL libpq can read": lambda: PostgresStore("postgresql://postgres@127.0.0.1:port/test"),
+        "a user the server does not know": lambda: PostgresStore("postgresql://solr_policy_nobody@127.0.0.1:5432/test"),
+        "a database that does not exist": lambda: PostgresStore("postgresql://postgres@127.0.0.1:5432/solr_policy_no_such_db"),
+        "a schema that does not exist": lambda: PostgresStore(pg.url_for_schema(f"{foreign}_missing")),
+        "another application's tables": lambda: PostgresStore(pg.url_for_schema(foreign)),
+        "a store written by a newer solr-policy": lambda: PostgresStore(pg.url_for_schema(newer)),
+    }
+
+
+def _postgres_damage(folder: Path) -> None:
+    # Tables gone from under the store: it opens (its migrations are recorded), reads fail.
+    schema = pg.schema_of(folder)
+    pg.admin(f'DROP TABLE "{schema}".parties, "{schema}".audit CASCADE')
+
+
+def _postgres_write_behind(store: Store, sql: str, params: tuple[object, ...]) -> None:
+    assert isinstance(store, PostgresStore)
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+
+
+POSTGRES = StoreKind(
+    name="postgres",
+    create=_postgres_open,
+    reopen=_postgres_open,
+    unusable=_postgres_unusable,
+    damage=_postgres_damage,
+    write_behind=_postgres_write_behind,
+    ready=pg.require_server,
+    cleanup=pg.give_back,
+    marks=(pytest.mark.postgres,),
+)
+
+STORE_KINDS: list[StoreKind] = [SQLITE, POSTGRES]
