@@ -221,7 +221,7 @@ class PostgresStore(SqlStore):
     def _execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         conn = self._tx_conn()
         assert conn is not None, "a write runs inside _tx()"
-        return conn.execute(_placeholders(sql), params)  # type: ignore[arg-type]  # our own SQL, never input
+        return conn.execute(_placeholders(sql), params)  # our own SQL, never input
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         with self._driver_errors():
