@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from solr_policy.rules.base import Outcome
 
@@ -53,6 +53,9 @@ class Decision(BaseModel):
     signer: dict | None = None
     checks: list[Check] = []
     quarantine_id: int | None = None
+    # The canonical bytes of the signed content the decision was made on: what a pipeline
+    # forwards, byte for byte (content_sha256 is their digest). Not in the JSON.
+    signed_content: bytes | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def allowed(self) -> bool:

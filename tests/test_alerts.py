@@ -821,7 +821,10 @@ class TestCli:
         result = run(db, "alerts", "route", str(path), "--policies", str(policy_copy_dir))
         assert result.exit_code == 0, result.output
         assert [t["kind"] for t in json.loads(result.output)["targets"]] == ["srp", "solr_party"]
-        result = run(db, "alerts", "route", str(path), "--policies", str(POLICIES))  # same alert, default policy
+        result = run(db, "alerts", "route", str(path), "--policies", str(POLICIES))  # the same alert again: once only
+        assert json.loads(result.output)["status"] == "duplicate"
+        path.write_bytes(builder.power_outage(COMMS_HUB, FAILED_USER))  # a new alert, default policy
+        result = run(db, "alerts", "route", str(path), "--policies", str(POLICIES))
         assert [t["kind"] for t in json.loads(result.output)["targets"]] == ["srp"]
 
     def test_route_from_stdin(self, db, setup):
@@ -873,3 +876,33 @@ class TestCli:
         # The alert still waits: nothing was routed to the endpoint the file named.
         assert len(json.loads(run(db, "alerts", "pending").output)) == 1
         assert not [r for r in json.loads(run(db, "alerts", "list").output) if r["status"] == "routed"]
+
+
+# -- exactly once ---------------------------------------------------------------------------------
+def test_the_same_signed_alert_routed_twice_is_delivered_once(store, scenario, alerts):
+    from solr_policy.alerts.routing import AlertRouter
+
+    fail_supplier(scenario, store)
+    router = AlertRouter(store)
+    raw = alerts.device_alert(FAILED_METER, FAILED_USER)
+    first = router.route(raw)
+    again = router.route(raw)
+    assert first.status == "routed" and again.status == "duplicate" and again.delivery_id == first.delivery_id
+    assert len(store.alert_deliveries()) == 1
+    assert [e.payload_data()["delivery"] for e in store.audit_entries(kind="alert.duplicate")] == [first.delivery_id]
+    # Another alert with another ResponseID is routed as usual.
+    assert router.route(alerts.device_alert(FAILED_METER, FAILED_USER)).status == "routed"
+
+
+def test_a_refused_alert_keeps_a_bounded_prefix_and_logs_its_size_and_digest(store, scenario):
+    import hashlib
+
+    from solr_policy.alerts.routing import MAX_KEPT_BYTES, AlertRouter
+
+    huge = b"<sr:Response>" + b"x" * (3 * MAX_KEPT_BYTES)
+    delivery = AlertRouter(store).route(huge)
+    assert delivery.status == "refused"
+    assert len(store.alert_raw(delivery.delivery_id)) == MAX_KEPT_BYTES
+    (entry,) = store.audit_entries(kind="alert.refused")
+    payload = entry.payload_data()
+    assert payload["size"] == len(huge) and payload["sha256"] == hashlib.sha256(huge).hexdigest() and payload["kept"] == MAX_KEPT_BYTES

@@ -306,6 +306,8 @@ def test_a_decision_identifies_itself_and_its_audit_entry_names_it(world, engine
     signed = engine.verifier.verify(raw, now=NOW).signed_root
     canonical = etree.tostring(signed, method="c14n", exclusive=True)
     assert first.content_sha256 == hashlib.sha256(canonical).hexdigest() == second.content_sha256
+    # What a pipeline forwards is exactly what was decided: the canonical signed bytes.
+    assert first.signed_content == canonical and "signed_content" not in first.to_json_dict()
     policy_file = Path(engine.policies.sources["SC"])
     assert (first.policy, first.policy_version) == ("solr-contingency", 1)
     assert first.policy_sha256 == hashlib.sha256(policy_file.read_bytes()).hexdigest()
@@ -394,3 +396,15 @@ def test_a_gbcs_command_for_the_other_fuel_is_refused(world, engine, meter, code
     decision = engine.decide(world.requests().signed_pre_command(world.device(meter), code), now=NOW)
     assert [r.rule for r in decision.reasons] == ["R5.gbcs-fits-device"] and decision.response_code == "E11"
     assert f"is a command for a {fuel}" in decision.reasons[0].message
+
+
+@pytest.mark.parametrize("srv, element", [("7.13", "SetAuxiliaryControllerState"), ("7.16", "LimitAPCLevel")])
+def test_a_schema_valid_body_with_its_declared_attribute_is_refused_by_the_role_not_as_malformed(world, engine, srv, element):
+    body = (
+        f'<sr:{element} auxiliaryControllerN="1"><sr:StartDateTime>2026-11-23T00:00:00Z</sr:StartDateTime>'
+        f"<sr:EndDateTime>2026-11-24T00:00:00Z</sr:EndDateTime></sr:{element}>"
+    )
+    raw = world.requests().other(world.device("electricity meter (SMETS2)"), srv=srv, cv=1, body=body)
+    decision = engine.decide(raw, now=NOW)
+    assert decision.outcome == "reject" and decision.response_code == "E2"
+    assert decision.reasons[0].rule == "R3.srv-allowed"

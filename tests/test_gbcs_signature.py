@@ -79,6 +79,7 @@ def test_a_non_p256_key_verifies_nothing(unsigned):
     assert not check(payload, other.public_key())
 
 
+@pytest.mark.reference
 def test_the_real_rtds_pre_command_signed_with_the_zaz1_supplier_key():
     """The RTDS ECS02 Pre-Command, signed as a Supplier would with the ZAZ1 Digital Signing key,
     verifies with the public key of the ZAZ1 Supplier Digital Signing certificate."""

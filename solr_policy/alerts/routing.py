@@ -15,6 +15,7 @@ the alert to the endpoint is the embedding pipeline's job.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from solr_policy.alerts.parse import Alert, build_alert
 from solr_policy.crypto.verify import Verifier
+from solr_policy.duis.parser import DEFAULT_LIMITS
 from solr_policy.duis.xsd import DuisSchema
 from solr_policy.errors import Refused
 from solr_policy.policy import PolicySet
@@ -41,7 +43,7 @@ class Target(BaseModel):
 
 class Delivery(BaseModel):
     model_config = ConfigDict(frozen=True)
-    status: str  # "routed" or "pending" (or "refused": not a genuine alert)
+    status: str  # "routed" or "pending" ("refused": not a genuine alert; "duplicate": already recorded)
     alert: dict | None
     targets: list[Target]
     reason: str
@@ -75,6 +77,10 @@ def plan(store: Store, alert: Alert, *, policies: PolicySet | None = None) -> tu
     return AlertStatus.ROUTED, targets, reason
 
 
+# A refused alert keeps at most this much of its bytes (the largest message the parser accepts).
+MAX_KEPT_BYTES = DEFAULT_LIMITS.max_bytes
+
+
 class AlertRouter:
     def __init__(self, store: Store, *, policies: PolicySet | None = None, schema: DuisSchema | None = None) -> None:
         self.store = store
@@ -86,17 +92,35 @@ class AlertRouter:
         try:
             alert = self._read(raw, now)
         except Refused as refusal:
-            # Kept, bytes and all: a genuine alert refused today (say, the DCC's new signing
-            # certificate is not imported yet) can be routed by retry(refused=True) later.
+            # Kept: a genuine alert refused today (say, the DCC's new signing certificate is not
+            # imported yet) can be routed by retry(refused=True) later. At most the largest
+            # message the parser accepts is kept; the full size and digest are logged.
+            kept = raw[:MAX_KEPT_BYTES]
             with self.store.transaction():
                 refused = AlertDelivery(
                     received_at=now, response_id="", recipient="", device=None, alert="{}",
                     status=AlertStatus.REFUSED, reason=f"{refusal.rule}: {refusal.message}",
                 )
-                item = self.store.add_alert_delivery(refused, raw)
-                self.store.append_audit("alert.refused", {"delivery": item, **refusal.as_dict()}, at=now)
+                item = self.store.add_alert_delivery(refused, kept)
+                self.store.append_audit(
+                    "alert.refused",
+                    {"delivery": item, **refusal.as_dict(), "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "kept": len(kept)},
+                    at=now,
+                )
             return Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=item)
         with self.store.transaction():
+            # Exactly once: the same signed alert (same ResponseID, same signed content) sent
+            # again is not routed a second time; the first delivery stands.
+            content = alert.model_dump_json()
+            earlier = next(
+                (d for d in self.store.alert_deliveries(response_id=alert.response_id) if d.alert == content and d.status is not AlertStatus.REFUSED),
+                None,
+            )
+            if earlier is not None:
+                self.store.append_audit("alert.duplicate", {"delivery": earlier.id, "alert": alert.summary()}, at=now,
+                                        originator=alert.originator, device=alert.device)
+                return Delivery(status="duplicate", alert=alert.summary(), targets=[], delivery_id=earlier.id,
+                                reason=f"already recorded as delivery {earlier.id} ({earlier.status.value}); not routed again")
             status, targets, reason = plan(self.store, alert, policies=self.policies)
             item = self.store.add_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=now), raw)
             self._audit(item, alert, status, targets, reason, now)

@@ -23,8 +23,8 @@ from solr_policy.cli.common import (
 )
 from solr_policy.records import AlertStatus
 
-# A pending alert waits (exit 3), like a quarantined request.
-ROUTE_EXIT = {"routed": EXIT_OK, "refused": EXIT_REFUSED, "pending": EXIT_QUARANTINE}
+# A pending alert waits (exit 3), like a quarantined request; a duplicate was recorded before (0).
+ROUTE_EXIT = {"routed": EXIT_OK, "duplicate": EXIT_OK, "refused": EXIT_REFUSED, "pending": EXIT_QUARANTINE}
 
 
 @click.group()
@@ -39,7 +39,7 @@ def alerts() -> None:
 @policy_option
 @click.pass_obj
 def alerts_route(obj: Context, source: str, now: str | None, schema_dir: str | None, policy_dir: str) -> None:
-    """Route a signed alert (FILE or '-'); prints the delivery as JSON. Exit 0 routed, 1 refused, 3 pending."""
+    """Route a signed alert (FILE or '-'); prints the delivery as JSON. Exit 0 routed (or already recorded), 1 refused, 3 pending."""
     router = AlertRouter(obj.store, policies=load_policies(policy_dir), schema=load_schema(schema_dir))
     delivery = router.route(read_input(source), now=parse_now(now))
     emit(delivery.model_dump(mode="json"))

@@ -136,12 +136,15 @@ def _body(element: etree._Element) -> UpdatePaymentMode | SignedPreCommand | Oth
     (child,) = children
     if not child.tag.startswith(_SR):
         raise ParseRefused("duis.namespace", f"the Body element {_local(child.tag)} is not in {NS_SR}")
-    _no_attributes(child)
     name = _local(child.tag)
     if name == "UpdatePaymentMode":
+        _no_attributes(child)
         return _update_payment_mode(child)
     if name == "SignedPreCommand":
+        _no_attributes(child)
         return _signed_pre_command(child)
+    # Another SRV's body is kept by name for the rules to refuse (R3, E2); its attributes are the
+    # schema's (the pre-scan admits only declared names), e.g. auxiliaryControllerN on 7.13/7.16.
     return OtherBody(element=name)
 
 

@@ -74,6 +74,7 @@ def authorize(facts: Facts, rules: tuple[Rule, ...] = RULES, *, decision_id: str
         policy_version=policy.version if policy else None,
         policy_sha256=facts.policy_sha256,
         content_sha256=facts.content_sha256,
+        signed_content=facts.signed_content,
         signer={"serial": str(facts.signer.certificate.serial), "eui": facts.signer.certificate.subject_eui},
     )
     return decision, effects_of(decision, facts)

@@ -67,6 +67,7 @@ def gather(
         adt_usage=usage,
         release=release,
         content_sha256=admitted.content_sha256,
+        signed_content=admitted.signed_content,
     )
 
 

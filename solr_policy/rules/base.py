@@ -78,6 +78,7 @@ class Facts:
     release: Release | None = None  # set when a quarantined request is released (R4)
     # What the decision names as its inputs; no rule reads them.
     content_sha256: str | None = None  # of the canonical signed content
+    signed_content: bytes | None = None  # those bytes
     policy_sha256: str | None = None  # of the policy file
 
     @property

@@ -209,8 +209,8 @@ class AlertStore(Protocol):
 
     def get_alert_delivery(self, item: int) -> AlertDelivery | None: ...
 
-    def alert_deliveries(self, *, status: AlertStatus | None = None) -> list[AlertDelivery]:
-        """Ordered by id."""
+    def alert_deliveries(self, *, status: AlertStatus | None = None, response_id: str | None = None) -> list[AlertDelivery]:
+        """Ordered by id; those with ``status`` and/or ``response_id`` when given."""
         ...
 
     def alert_raw(self, item: int) -> bytes | None: ...

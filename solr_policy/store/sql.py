@@ -624,8 +624,8 @@ class SqlStore(ABC):
         rows = self._read(f"{self._DELIVERY} WHERE id = ?", (item,))
         return self._delivery(rows[0]) if rows else None
 
-    def alert_deliveries(self, *, status: AlertStatus | None = None) -> list[AlertDelivery]:
-        where, params = _where(status=AlertStatus(status).value if status is not None else None)
+    def alert_deliveries(self, *, status: AlertStatus | None = None, response_id: str | None = None) -> list[AlertDelivery]:
+        where, params = _where(status=AlertStatus(status).value if status is not None else None, response_id=response_id)
         return [self._delivery(r) for r in self._read(f"{self._DELIVERY}{where} ORDER BY id", params)]
 
     def alert_raw(self, item: int) -> bytes | None:
