@@ -408,3 +408,28 @@ def test_a_schema_valid_body_with_its_declared_attribute_is_refused_by_the_role_
     decision = engine.decide(raw, now=NOW)
     assert decision.outcome == "reject" and decision.response_code == "E2"
     assert decision.reasons[0].rule == "R3.srv-allowed"
+
+
+def test_a_stale_gbcs_counter_inside_a_fresh_duis_request_is_refused(world, engine, store):
+    from solr_policy.testing.gbcs import build_general_signing
+
+    device = world.device("gas meter (SMETS2)")
+    ask = world.requests(counter=700)
+    assert engine.decide(ask.signed_pre_command(device, GCS02_CREDIT, counter=701), now=NOW).outcome == "allow"
+    # The same GBCS command (counter 701) re-wrapped in a new DUIS request with counter 702.
+    old = build_general_signing(message_code=GCS02_CREDIT, originator=world.user_eui, recipient=device, counter=701, key=world.pre_command_signer.key)
+    decision = engine.decide(ask.signed_pre_command(device, GCS02_CREDIT, counter=702, payload=old), now=NOW)
+    assert [r.rule for r in decision.reasons] == ["R5.gbcs-counter-fresh"] and decision.response_code == "E12"
+    assert store.get_counter(world.user_eui) == 701  # the refused request took no counter
+
+
+def test_a_store_fault_during_a_decision_is_a_default_deny_not_a_traceback(world, engine, store):
+    import sqlite3
+
+    conn = sqlite3.connect(store.path)
+    conn.execute("DROP TABLE devices")
+    conn.commit()
+    conn.close()
+    decision = engine.decide(world.requests(counter=900).switch_to_credit(world.device("electricity meter (SMETS1)")), now=NOW)
+    assert decision.outcome == "reject" and decision.reasons[0].rule == "store.unavailable"
+    assert "refused by default" in decision.reasons[0].message

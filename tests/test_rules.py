@@ -106,6 +106,8 @@ CASES = [
     ("R5.gbcs-signed", "the shipped policy trusts no signer", signed_pre_command(signers=()), "fail", "E12", "names no trusted Pre-Command signer"),
     ("R5.gbcs-signed", "no certificate of the trusted signer", signed_pre_command(signature=PreCommandSignature((), None)), "fail", "E12", "no In use Digital Signing certificate"),
     ("R5.gbcs-signed", "a signature that does not verify", signed_pre_command(signature=PreCommandSignature(("certificate serial 9",), None)), "fail", "E12", "does not verify"),
+    ("R5.gbcs-counter-fresh", "a stale GBCS counter in a fresh request", replace(signed_pre_command(), last_gbcs_counter=7), "fail", "E12", "not above 7"),
+    ("R5.gbcs-counter-fresh", "a newer GBCS counter", replace(signed_pre_command(), last_gbcs_counter=6), "pass", None, "is new"),
     ("R4.adt-covers-supplier", "no ADT file for the Supplier", allowed_facts(adt_files=()), "fail", "E4", "no current ADT file"),
     ("R4.adt-threshold", "hourly threshold reached", allowed_facts(adt_files=adt({"1.6": {"per_hour": 2}}), adt_usage={"hour": 2, "day": 2}), "hold", "AD1", "quarantined"),
     ("R4.adt-threshold", "daily threshold reached", allowed_facts(adt_files=adt({"1.6": {"per_hour": 50, "per_day": 5}}), adt_usage={"hour": 1, "day": 5}), "hold", "AD1", "per day"),

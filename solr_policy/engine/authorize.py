@@ -12,6 +12,8 @@ from typing import Any
 
 from solr_policy.decision import Decision, from_outcomes
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
+from solr_policy.engine.gather import gbcs_counter_key
+from solr_policy.gbcs import GbcsHeader
 from solr_policy.rules.r4_adt import usage_windows
 
 
@@ -41,6 +43,7 @@ class Effects:
     originator: str | None = None  # whom and what the audit entry is about
     device: str | None = None
     counter: tuple[str, int] | None = None  # (originator, counter) to take: no replay after this
+    gbcs_counter: tuple[str, int] | None = None  # (counters key, GBCS originator counter) to take
     usage: tuple[UsageCount, ...] = ()
     hold: Hold | None = None
     release: Release | None = None  # the quarantined request is released
@@ -54,6 +57,7 @@ class Effects:
         """What the log says the decision did: enough to rebuild counters, usage and quarantine."""
         return {
             "counter": list(self.counter) if self.counter else None,
+            "gbcs_counter": list(self.gbcs_counter) if self.gbcs_counter else None,
             "usage": [[u.user, u.supplier, u.srv, u.period, u.window_start] for u in self.usage],
             "hold": self.hold is not None,
             "release": self.release.item if self.release else None,
@@ -91,12 +95,14 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     # Allowed or quarantined: the counter is taken either way, so neither can be replayed; a
     # released request's counter was taken when it was held.
     counter = (rid.originator, rid.counter) if released is None else None
+    gbcs = facts.gbcs
+    gbcs_counter = (gbcs_counter_key(rid.originator), gbcs.originator_counter) if released is None and isinstance(gbcs, GbcsHeader) else None
     if decision.outcome == "quarantine":
-        return replace(about, counter=counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
+        return replace(about, counter=counter, gbcs_counter=gbcs_counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
     usage: tuple[UsageCount, ...] = ()
     if facts.device is not None and facts.adt_files:
         usage = tuple(
             UsageCount(rid.originator, facts.device.supplier, header.service_reference_variant, period, start)
             for period, start in usage_windows(facts.now).items()
         )
-    return replace(about, counter=counter, usage=usage, release=released)
+    return replace(about, counter=counter, gbcs_counter=gbcs_counter, usage=usage, release=released)

@@ -16,6 +16,8 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes) ->
     """Write ``effects`` and the audit entry; returns the decision with its quarantine id, if held."""
     if effects.counter is not None:
         store.set_counter(*effects.counter)
+    if effects.gbcs_counter is not None:
+        store.set_counter(*effects.gbcs_counter)
     for use in effects.usage:
         store.add_adt_usage(use.user, use.supplier, use.srv, use.period, use.window_start)
     if effects.hold is not None:

@@ -61,6 +61,7 @@ def gather(
         device=device,
         instructions=tuple(store.instructions(solr_party=user.party)) if user else (),
         last_counter=_last_counter(store, rid.originator),
+        last_gbcs_counter=store.get_counter(gbcs_counter_key(rid.originator)) if isinstance(admitted.gbcs, GbcsHeader) else None,
         gbcs=admitted.gbcs,
         signing_certificates=signing,
         adt_files=adt_files,
@@ -69,6 +70,11 @@ def gather(
         content_sha256=admitted.content_sha256,
         signed_content=admitted.signed_content,
     )
+
+
+def gbcs_counter_key(originator: str) -> str:
+    """GBCS originator counters share the counters table with DUIS counters, under their own key."""
+    return f"gbcs:{originator}"
 
 
 def _last_counter(store: Store, originator: str) -> int | None:

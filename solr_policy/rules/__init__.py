@@ -53,6 +53,7 @@ RULES: tuple[Rule, ...] = (
     r5_content.gbcs_is_command,
     r5_content.gbcs_originator,
     r5_content.gbcs_signed,
+    r5_content.gbcs_counter_fresh,
     # R4 the AROs' limits: which Supplier's Devices, and how many requests (quarantine)
     r4_adt.adt_covers_supplier,
     r4_adt.adt_threshold,

@@ -72,6 +72,7 @@ class Facts:
     last_counter: int | None
     gbcs: GbcsHeader | GbcsError | None = None  # None: the body is not a Signed Pre-Command
     gbcs_signature: PreCommandSignature | None = None  # None: nothing signed to check
+    last_gbcs_counter: int | None = None  # the highest GBCS originator counter accepted from the User
     signing_certificates: tuple[str, ...] = ()  # Digital Signing certs held for the user (R2)
     adt_files: tuple[AdtFileRecord, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV

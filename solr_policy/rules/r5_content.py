@@ -167,6 +167,20 @@ def gbcs_originator(f: Facts, gbcs: GbcsHeader) -> Verdict:
     return ok("the GBCS command names the requesting User as originator")
 
 
+@_gbcs_header_rule("R5.gbcs-counter-fresh", "a GBCS originator counter not above the last accepted from the User (replay)")
+def gbcs_counter_fresh(f: Facts, gbcs: GbcsHeader) -> Verdict:
+    """The GBCS command has its own replay protection, beside the DUIS RequestID counter: a
+    stale Pre-Command inside a fresh DUIS request is a replay of the command the Device runs."""
+    if f.release is not None:
+        return ok(f"GBCS originator counter {gbcs.originator_counter} was taken when the request was quarantined")
+    if f.last_gbcs_counter is not None and gbcs.originator_counter <= f.last_gbcs_counter:
+        return fail(
+            f"the GBCS originator counter {gbcs.originator_counter} is not above {f.last_gbcs_counter}, "
+            "the last accepted from this User (a replayed command)"
+        )
+    return ok(f"GBCS originator counter {gbcs.originator_counter} is new")
+
+
 @_gbcs_header_rule(
     "R5.gbcs-signed", "a GBCS command whose signature is missing, or does not verify with a trusted Pre-Command signer's key"
 )

@@ -237,9 +237,10 @@ def reconcile(store: Store, entries: list[AuditEntry]) -> list[str]:
         payload = json.loads(entry.payload)
         effects = payload.get("effects") if entry.kind == "decision" else None
         if effects:
-            if effects.get("counter"):
-                originator, counter = effects["counter"]
-                counters[originator] = max(counters.get(originator, -1), counter)
+            for key in ("counter", "gbcs_counter"):
+                if effects.get(key):
+                    originator, counter = effects[key]
+                    counters[originator] = max(counters.get(originator, -1), counter)
             for use in effects.get("usage", []):
                 user, supplier, srv, period, start = use
                 usage[(user, supplier, srv, period, start)] += 1
