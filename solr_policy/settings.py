@@ -49,6 +49,13 @@ def _text(value: object) -> str:
     return text
 
 
+def _db(value: object) -> Path:
+    path = Path(_text(value))
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a database file")
+    return path
+
+
 def _file(what: str) -> Callable[[object], Path]:
     def check(value: object) -> Path:
         path = Path(_text(value))
@@ -87,7 +94,7 @@ def _optional(check: Callable[[object], str]) -> Callable[[object], str | None]:
 
 # field name -> (environment variable, flag, check). The check normalises or raises ValueError.
 _SOURCES: dict[str, tuple[str, str, Callable[[object], Any]]] = {
-    "db": ("SOLR_POLICY_DB", "--db", _file("a database file")),
+    "db": ("SOLR_POLICY_DB", "--db", _db),
     "policies": ("SOLR_POLICY_POLICIES", "--policies", _folder),
     "duis_xsd": ("SOLR_POLICY_DUIS_XSD", "--schema-dir", _optional_folder),
     "log_format": ("SOLR_POLICY_LOG_FORMAT", "--log-format", _optional(_choice(LOG_FORMATS, upper=False))),
@@ -102,10 +109,13 @@ BESIDE_DB = Path("")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
-def beside_db(db: Path, suffix: str) -> Path:
+def beside_db(db: Path | str, suffix: str) -> Path:
     """``<db><suffix>`` in the database's folder; ``./solr-policy<suffix>`` for a database named
     by URL, which has no folder of its own."""
-    return Path(f"solr-policy{suffix}") if _URL.match(str(db)) else db.with_name(db.name + suffix)
+    if _URL.match(str(db)):
+        return Path(f"solr-policy{suffix}")
+    path = Path(db)
+    return path.with_name(path.name + suffix)
 
 
 _BESIDE_DB_SUFFIX = {"log_key": ".log-key.pem", "checkpoint": ".checkpoint"}

@@ -265,6 +265,11 @@ def decide(db: Path, tmp_path: Path, raw: bytes):
 def test_a_rolled_back_store_is_refused_by_decide_until_two_officers_sign_log_recover(deciding, keys, tmp_path):
     db, ask, meter = deciding
     checkpoint = tmp_path / "solr.db.checkpoint"
+    first = checkpoint.read_text()
+    request = tmp_path / "dry.xml"
+    request.write_bytes(ask.switch_to_credit(meter))
+    assert run(db, "decide", str(request), "--dry-run", "--policies", str(POLICIES), *WHEN).exit_code == 0
+    assert checkpoint.read_text() == first  # a dry run records nothing, so signs nothing
     assert decide(db, tmp_path, ask.switch_to_credit(meter)).exit_code == 0
     snapshot = tmp_path / "backup.db"
     shutil.copy(db, snapshot)  # a backup, WAL and all folded in by the closed store

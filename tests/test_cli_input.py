@@ -131,6 +131,9 @@ def test_certs_crl_import(run, anchored, pki, cert_file, user_cert, tmp_path):
     assert done.exit_code == 0, done.output
     assert out(done)["revoked"] == [str(user_cert.serial)]
     assert out(run("certs", "list", "--json"))[0]["status"] == "R"
+    # The revocation is covered by a checkpoint at once: a restored backup cannot undo it unnoticed.
+    verified = out(run("audit", "verify"))
+    assert verified["intact"] and verified["checkpoint"]["size"] == verified["entries"]
 
 
 def read_der(pem: bytes) -> bytes:

@@ -1124,15 +1124,15 @@ def test_cli_quarantine_list_release_discard(cli_world, tmp_path):
         activate(store, s)
         engine = Engine(store, PolicySet.load_dir(POLICIES))
         ask = s.requests()
-        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(3)]
+        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(4)]
     finally:
         store.close()
-    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine"]
-    first, second = decisions[1].quarantine_id, decisions[2].quarantine_id
+    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine", "quarantine"]
+    first, second, third = (d.quarantine_id for d in decisions[1:])
 
     listed = run(db, "quarantine", "list", "--status", "held")
     assert listed.exit_code == 0
-    assert [q["id"] for q in json.loads(listed.stdout)] == [first, second]
+    assert [q["id"] for q in json.loads(listed.stdout)] == [first, second, third]
 
     release = ["quarantine", "release", str(first), "--policies", str(POLICIES)]
     other_party = run(db, *release, "--reason", "x", "--now", iso(NOW + HOUR), *keys.signs("sro-sam"))
@@ -1150,6 +1150,12 @@ def test_cli_quarantine_list_release_discard(cli_world, tmp_path):
         "done": True, "action": "quarantine.discard", "item": second, "status": "discarded",
     }
     assert _reason(run(db, *discard, "--reason", "again", *keys.signs("gov-bob")))["rule"] == "R4.quarantine-not-held"
+    # Released after the instruction ended: decided again and refused (exit 1); it stays held.
+    end = run(db, "instruction", "end", REF, "--reason", "over", "--now", iso(NOW + 20 * MINUTE), *keys.signs("gov-bob"))
+    assert end.exit_code == 0, end.output
+    late = run(db, "quarantine", "release", str(third), "--policies", str(POLICIES), "--reason", "late", "--now", iso(NOW + 30 * MINUTE),
+               *keys.signs("aro-ann"))
+    assert late.exit_code == 1 and json.loads(late.stdout)["decision"]["outcome"] == "reject"
     statuses = {q["id"]: q["status"] for q in json.loads(run(db, "quarantine", "list").stdout)}
-    assert statuses == {first: "released", second: "discarded"}
+    assert statuses == {first: "released", second: "discarded", third: "held"}
     assert json.loads(run(db, "audit", "verify").stdout)["intact"] is True

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def checkpoint_if_current(keeper: LogKeeper | None, now: datetime) -> int | None:
+def checkpoint_if_current(keeper: LogKeeper | None, now: datetime) -> None:
     """Sign a checkpoint of the log as it is, unless the store is behind its newest checkpoint:
     signing then would accept a rollback that only an officers' ``log recover`` may accept."""
-    if keeper is None or keeper.key is None or behind_checkpoint(keeper) is not None:
-        return None
-    checkpoint, _ = keeper.checkpoint(now)
-    return checkpoint.size
+    if keeper is not None and keeper.key is not None and behind_checkpoint(keeper) is None:
+        try:
+            keeper.checkpoint(now)
+        except LogRefused as exc:  # what was done stands (it is in the log); say what is missing
+            raise click.UsageError(f"done, but no checkpoint covers it: {exc.message}") from None
 
 
 def read_officer_key(path: str, option: str) -> ec.EllipticCurvePrivateKey:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
@@ -66,7 +67,15 @@ def audit_checkpoint(obj: Context) -> None:
           "file": str(keeper.checkpoint_file)})
 
 
-def _write_proof(document: str, output: str | None, summary: dict[str, object]) -> None:
+proof_output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the proof here instead of stdout.")
+
+
+def _prove(obj: Context, make: Callable[[LogKeeper], str], output: str | None, shown: tuple[str, ...]) -> None:
+    """Make a proof document on the store's log: to stdout, or to ``output`` with its ``shown`` fields."""
+    try:
+        document = make(_keeper(obj))
+    except LogRefused as exc:
+        refuse({"done": False, "reason": exc.as_dict()})
     if output is None:
         click.echo(document, nl=False)
         return
@@ -74,35 +83,26 @@ def _write_proof(document: str, output: str | None, summary: dict[str, object]) 
         Path(output).write_text(document)
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
-    emit({"proof": output, **summary})
+    fields = json.loads(document)
+    emit({"proof": output, **{name: fields[name] for name in shown}})
 
 
 @audit.command("prove")
 @click.argument("seq", type=int)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the proof here instead of stdout.")
+@proof_output_option
 @click.pass_obj
 def audit_prove(obj: Context, seq: int, output: str | None) -> None:
     """An inclusion proof of audit entry SEQ against the newest checkpoint, for audit check-proof."""
-    keeper = _keeper(obj)
-    try:
-        document = keeper.prove_inclusion(seq)
-    except LogRefused as exc:
-        refuse({"done": False, "reason": exc.as_dict()})
-    _write_proof(document, output, {"seq": seq, "tree_size": json.loads(document)["tree_size"]})
+    _prove(obj, lambda keeper: keeper.prove_inclusion(seq), output, ("leaf_index", "tree_size"))
 
 
 @audit.command("consistency")
 @click.argument("first_size", type=int)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the proof here instead of stdout.")
+@proof_output_option
 @click.pass_obj
 def audit_consistency(obj: Context, first_size: int, output: str | None) -> None:
     """Proof that the newest checkpoint extends the log of FIRST_SIZE entries (append only)."""
-    keeper = _keeper(obj)
-    try:
-        document = keeper.prove_consistency(first_size)
-    except LogRefused as exc:
-        refuse({"done": False, "reason": exc.as_dict()})
-    _write_proof(document, output, {"first_size": first_size, "second_size": json.loads(document)["second_size"]})
+    _prove(obj, lambda keeper: keeper.prove_consistency(first_size), output, ("first_size", "second_size"))
 
 
 def _verdict(verdict: Verdict) -> NoReturn:

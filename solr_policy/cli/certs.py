@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from solr_policy.cli.acting import Signing, emit_act, signed
+from solr_policy.cli.acting import Signing, checkpoint_if_current, emit_act, signed
 from solr_policy.cli.common import EXIT_OK, EXIT_REFUSED, Context, emit, governance_call, read_input, reason_option
 from solr_policy.crypto.certs import issuer_key
 from solr_policy.governance.certificates import import_certificates, import_crl
@@ -67,6 +67,7 @@ def certs_import(obj: Context, files: tuple[str, ...], status: str) -> None:
             continue
         rows += [r.to_json_dict() for r in import_certificates(obj.store, data, source=name, at=now, status=smki)]
     emit(rows)
+    checkpoint_if_current(obj.log_keeper(), now)  # a rollback past an import is then detected
     refused = any(not r["imported"] and not r.get("already_known") for r in rows)
     sys.exit(EXIT_REFUSED if refused else EXIT_OK)
 
@@ -81,8 +82,10 @@ def certs_crl() -> None:
 @click.pass_obj
 def certs_crl_import(obj: Context, file: str) -> None:
     """Revoke what a CRL FILE (PEM or DER) lists, if a trust anchor signed it (logged)."""
-    result = governance_call(import_crl, obj.store, read_input(file), source=file, at=datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    result = governance_call(import_crl, obj.store, read_input(file), source=file, at=now)
     emit({"done": True, **result})
+    checkpoint_if_current(obj.log_keeper(), now)  # restoring a backup would otherwise un-revoke unnoticed
 
 
 @certs.command("pin")

@@ -1,5 +1,6 @@
 """What every command module shares: exit codes, JSON output, reading input, ``--now``, the
-per-run ``Context`` and the options several commands take.
+per-run ``Context`` (the store, and the keeper of its verifiable log) and the options several
+commands take. Signing and submitting governance statements is in ``acting.py``.
 
 Exit status everywhere: 0 success/valid/allow, 1 refused/invalid/reject, 2 usage error or
 unreadable input, 3 quarantine (``decide``) or waiting (``alerts route``). Machine output is

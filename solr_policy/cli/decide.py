@@ -51,13 +51,13 @@ def decide(obj: Context, source: str, now: str | None, as_json: bool, dry_run: b
     raw = read_input(source)
     engine = decision_engine(obj, policy_dir, schema_dir)
     decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))
-    if not dry_run:
-        # Each decision is covered by a signed checkpoint kept outside the store at once.
-        checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))
     if as_json:
         emit({**decision.record(), "decided_at": decision.to_json_dict()["decided_at"], "dry_run": dry_run})
     else:
         click.echo(format_decision(decision) + ("\n  (dry run: nothing was recorded)" if dry_run else ""))
+    if not dry_run:
+        # Each decision is covered by a signed checkpoint kept outside the store at once.
+        checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))
     sys.exit(DECISION_EXIT[decision.outcome])
 
 
