@@ -243,8 +243,10 @@ def run_demo(workdir: str | None = None) -> int:
     backup.unlink()
     log_file.close()
     print(f"\nThe store stays in {folder} (decision log: decisions.log; checkpoint; log-key.pub.pem; proof.json). Try:")
-    print(f"  solr-policy --db {db} audit verify")
-    print(f"  solr-policy --db {db} instruction show {scenario.instruction_ref}")
+    # The demo keeps its log key and checkpoint under short names: name them for the CLI.
+    log_files = f"--log-key {folder / 'log-key.pem'} --checkpoint {folder / 'checkpoint'}"
+    print(f"  solr-policy --db {db} {log_files} audit verify")
+    print(f"  solr-policy --db {db} {log_files} instruction show {scenario.instruction_ref}")
     expected_decisions = ["reject", "allow", "reject", "allow", "reject", "reject", "reject", "reject", "reject", "reject", "reject",
                           "allow", "allow", "quarantine", "allow", "reject"]
     expected_acts = ["applied", "governance.four-eyes", "applied", "applied", "applied", "applied", "R6.four-eyes",

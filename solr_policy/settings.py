@@ -12,12 +12,20 @@ SOLR_POLICY_DUIS_XSD       --schema-dir      DUIS XSD folder; validate against i
 SOLR_POLICY_LOG_FORMAT     --log-format      ``json`` or ``console`` (console at a terminal)
 SOLR_POLICY_LOG_LEVEL      --log-level       DEBUG, INFO, WARNING, ERROR, CRITICAL (INFO)
 SOLR_POLICY_SYNCHRONOUS    --synchronous     SQLite ``FULL`` or ``NORMAL`` (FULL)
+SOLR_POLICY_LOG_KEY        --log-key         the log's private key, made by ``init``
+                                             (``<db>.log-key.pem`` beside a SQLite db)
+SOLR_POLICY_CHECKPOINT     --checkpoint      the newest signed checkpoint, outside the db
+                                             (``<db>.checkpoint`` beside a SQLite db)
 =========================  ================  ==============================================
+
+A database named by URL (``scheme://...``) has no folder to sit beside: its log key and
+checkpoint default to ``./solr-policy.log-key.pem`` and ``./solr-policy.checkpoint``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,6 +58,16 @@ def _db(value: object) -> Path | str:
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a database file")
     return path
+
+
+def _file(what: str) -> Callable[[object], Path]:
+    def check(value: object) -> Path:
+        path = Path(_text(value))
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not {what}")
+        return path
+
+    return check
 
 
 def _folder(value: object) -> Path:
@@ -86,7 +104,25 @@ _SOURCES: dict[str, tuple[str, str, Callable[[object], Any]]] = {
     "log_format": ("SOLR_POLICY_LOG_FORMAT", "--log-format", _optional(_choice(LOG_FORMATS, upper=False))),
     "log_level": ("SOLR_POLICY_LOG_LEVEL", "--log-level", _choice(LOG_LEVELS, upper=True)),
     "synchronous": ("SOLR_POLICY_SYNCHRONOUS", "--synchronous", _choice(SYNCHRONOUS_MODES, upper=True)),
+    "log_key": ("SOLR_POLICY_LOG_KEY", "--log-key", _file("a key file")),
+    "checkpoint": ("SOLR_POLICY_CHECKPOINT", "--checkpoint", _file("a checkpoint file")),
 }
+
+# Default of the files kept beside the database: filled in from ``db`` when not given.
+BESIDE_DB = Path("")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
+def beside_db(db: Path | str, suffix: str) -> Path:
+    """``<db><suffix>`` in the database's folder; ``./solr-policy<suffix>`` for a database named
+    by URL, which has no folder of its own."""
+    if _URL.match(str(db)):
+        return Path(f"solr-policy{suffix}")
+    path = Path(db)
+    return path.with_name(path.name + suffix)
+
+
+_BESIDE_DB_SUFFIX = {"log_key": ".log-key.pem", "checkpoint": ".checkpoint"}
 
 
 @dataclass(frozen=True)
@@ -97,11 +133,15 @@ class Settings:
     log_format: str | None = None  # None: console at a terminal, JSON otherwise
     log_level: str = "INFO"
     synchronous: str = "FULL"
+    log_key: Path = BESIDE_DB  # the log's private key (``init`` makes it)
+    checkpoint: Path = BESIDE_DB  # the newest signed checkpoint, kept outside the database
 
     def __post_init__(self) -> None:
         # Built by hand or by load(): either way a value that passed is in its normal form.
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.name in _BESIDE_DB_SUFFIX and value == BESIDE_DB:
+                value = beside_db(self.db, _BESIDE_DB_SUFFIX[item.name])
             try:
                 object.__setattr__(self, item.name, _SOURCES[item.name][2](value))
             except ValueError as exc:

@@ -9,6 +9,7 @@ import pytest
 
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
+from solr_policy.testing.governance import Signatories
 from solr_policy.testing.pki import Issued, TestPki
 from solr_policy.store import SqliteStore
 
@@ -93,3 +94,36 @@ def request_xml(
 
 def signed(document: bytes, issued: Issued) -> bytes:
     return sign_duis(document, issued.key_pem, issued.cert_pem)
+
+
+class OfficerKeys:
+    """Officers' keys as files, to drive the governance commands: ``key(id)`` is the private key
+    file an officer signs with (``--key``), ``public(id)`` the public one registered for them."""
+
+    def __init__(self, folder: Path, keys: dict[str, bytes] | None = None) -> None:
+        self.folder = folder
+        self.signatories = Signatories(keys=keys if keys is not None else {})
+
+    def _file(self, name: str, data: bytes) -> str:
+        path = self.folder / name
+        if not path.exists():
+            path.write_bytes(data)
+        return str(path)
+
+    def key(self, officer: str) -> str:
+        return self._file(f"{officer}.key.pem", self.signatories.key_for(officer))
+
+    def public(self, officer: str) -> str:
+        return self._file(f"{officer}.pub.pem", self.signatories.public(officer).encode())
+
+    def signs(self, officer: str, cosigner: str | None = None) -> list[str]:
+        """The options of a command signed by ``officer`` (and co-signed by ``cosigner``)."""
+        extra = ["--cosigner", cosigner, "--cosigner-key", self.key(cosigner)] if cosigner else []
+        return ["--officer", officer, "--key", self.key(officer), *extra]
+
+    def init_args(self, *officers: str) -> list[str]:
+        """``solr-policy init`` with these first governance officers."""
+        args = ["init"]
+        for officer in officers:
+            args += ["--officer", officer, "--name", officer.title(), "--key", self.public(officer)]
+        return args

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REFERENCE
+from conftest import REFERENCE, OfficerKeys
 from lxml import etree
 
 from solr_policy.alerts.parse import Alert, build_alert
@@ -732,6 +732,11 @@ class TestCli:
             store.close()
         return scenario, builder
 
+    @pytest.fixture()
+    def keys(self, tmp_path, setup) -> OfficerKeys:
+        scenario, _ = setup
+        return OfficerKeys(tmp_path, scenario.officer_keys)
+
     def revoke(self, db, scenario) -> None:
         store = SqliteStore(db)
         try:
@@ -745,7 +750,7 @@ class TestCli:
         result = run(db, "alerts", "route", str(path), "--policies", str(POLICIES), *extra)
         return result, json.loads(result.output)
 
-    def test_route_exit_codes_and_srp_add_routes_the_waiting(self, db, tmp_path, setup):
+    def test_route_exit_codes_and_srp_add_routes_the_waiting(self, db, tmp_path, setup, keys):
         scenario, builder = setup
         result, out = self.route(db, tmp_path, builder.device_alert(FAILED_METER, FAILED_USER))
         assert result.exit_code == 0, result.output
@@ -767,11 +772,16 @@ class TestCli:
         assert all("no SRP" in r["reason"] and r["recipient"] == FAILED_USER for r in listed)
         assert all("raw" not in r for r in listed)
 
-        result = run(db, "srp", "add", SRP_ID, "--name", "North SRP Ltd", "--endpoint", SRP_ENDPOINT,
-                     "--serves", FAILED, "--policies", str(POLICIES), "--now", NOW.isoformat())
+        srp_add = ["srp", "add", SRP_ID, "--name", "North SRP Ltd", "--endpoint", SRP_ENDPOINT, "--serves", FAILED,
+                   "--policies", str(POLICIES), "--now", NOW.isoformat()]
+        # Registering an SRP decides where a failed Supplier's alerts go: a governance officer signs it.
+        by_aro = run(db, *srp_add, *keys.signs("aro-ann"))
+        assert by_aro.exit_code == 1 and json.loads(by_aro.output)["reason"]["rule"] == "governance.officer-kind"
+        result = run(db, *srp_add, *keys.signs("gov-alice"))
         assert result.exit_code == 0, result.output
         added = json.loads(result.output)
-        assert added == {"done": True, "srp": SRP_ID, "alerts_routed_now": [waiting, out2["delivery_id"]]}
+        assert (added["done"], added["action"], added["signed_by"], added["srp"]) == (True, "srp.register", "gov-alice", SRP_ID)
+        assert added["alerts_routed_now"] == [waiting, out2["delivery_id"]]
         assert json.loads(run(db, "alerts", "pending").output) == []
 
         srps = json.loads(run(db, "srp", "list").output)
@@ -790,7 +800,8 @@ class TestCli:
 
         store = SqliteStore(db)
         try:
-            assert [e.kind for e in store.audit_entries(kind="srp.add")] == ["srp.add"]
+            (registered,) = store.audit_entries(kind="srp.register")
+            assert registered.actor == "gov-alice" and registered.payload_data()["endpoint"] == SRP_ENDPOINT
             assert store.verify_audit().intact
         finally:
             store.close()
@@ -841,10 +852,14 @@ class TestCli:
         retried = json.loads(run(db, "alerts", "retry", "--policies", str(POLICIES)).output)
         assert [d["status"] for d in retried] == ["pending"]
 
-    def test_srp_add_unknown_party_is_a_usage_error(self, db, setup):
-        result = run(db, "srp", "add", SRP_ID, "--name", "x", "--endpoint", "queue:x", "--serves", "NO-SUCH-PARTY", "--policies", str(POLICIES))
-        assert result.exit_code == 2
-        assert "NO-SUCH-PARTY" in result.output
+    def test_srp_add_refuses_an_unknown_party_or_an_endpoint_not_https(self, db, setup, keys):
+        add = ["srp", "add", SRP_ID, "--name", "x", "--policies", str(POLICIES), *keys.signs("gov-alice")]
+        result = run(db, *add, "--endpoint", "https://srp.example/a", "--serves", "NO-SUCH-PARTY")
+        assert result.exit_code == 1
+        reason = json.loads(result.output)["reason"]
+        assert reason["rule"] == "governance.unknown-party" and "NO-SUCH-PARTY" in reason["message"]
+        result = run(db, *add, "--endpoint", "queue:x", "--serves", FAILED)
+        assert result.exit_code == 1 and json.loads(result.output)["reason"]["rule"] == "R7.srp-endpoint"
         assert json.loads(run(db, "srp", "list").output) == []
 
     @pytest.mark.reference

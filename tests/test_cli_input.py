@@ -1,5 +1,6 @@
-"""The CLI at the input boundary, driven in-process: certificate import/list/status, verify
-(valid, invalid, unreadable), gbcs inspect, and a sign -> verify round trip."""
+"""The CLI at the input boundary, driven in-process: certificate import (under a trust
+anchor)/pin/list/status, verify (valid, invalid, unreadable), gbcs inspect, and a sign -> verify
+round trip."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from conftest import DEVICE_EUI, USER_EUI, request_xml, signed
+from conftest import DEVICE_EUI, USER_EUI, OfficerKeys, request_xml, signed
 from solr_policy import logs
 from solr_policy.cli import cli
+from solr_policy.testing.pki import TestPki
 
 
 @pytest.fixture(autouse=True)
@@ -43,22 +47,100 @@ def cert_file(tmp_path, user_cert):
     return path
 
 
+@pytest.fixture()
+def keys(tmp_path) -> OfficerKeys:
+    return OfficerKeys(tmp_path)
+
+
+@pytest.fixture()
+def anchored(run, keys, tmp_path, pki):
+    """A store made by init whose trust anchor is the test PKI's CA, added by two officers."""
+    assert run(*keys.init_args("gov-alice", "gov-bob")).exit_code == 0
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki.ca_cert_pem)
+    added = run("certs", "anchor", "add", str(ca), *keys.signs("gov-alice", "gov-bob"))
+    assert added.exit_code == 0, added.output
+    return out(added)["anchor"]
+
+
 # -- certs ---------------------------------------------------------------------------------------
-def test_certs_import_good(run, cert_file, user_cert):
+def test_certs_import_good(run, anchored, cert_file, user_cert):
     result = run("certs", "import", str(cert_file))
     assert result.exit_code == 0, result.output
     (row,) = out(result)
     assert row["file"] == str(cert_file)
-    assert row["imported"] is True and row["already_known"] is False
-    assert row["serial"] == str(user_cert.serial)
+    assert row["imported"] is True and "already_known" not in row
+    assert row["serial"] == str(user_cert.serial) and row["provenance"] == f"anchor:{anchored['subject']}"
     assert row["role"] == 135 and row["subject_eui"] == "90B3D51F30010000" and row["status"] == "I"
 
     again = run("certs", "import", str(cert_file))
     assert again.exit_code == 0
     assert out(again)[0]["already_known"] is True
+    (logged,) = out(run("audit", "show", "--kind", "certificate.import"))
+    assert logged["payload"]["serial"] == str(user_cert.serial)
 
 
-def test_certs_import_with_status(run, cert_file):
+def test_certs_import_refuses_a_look_alike_ca(run, anchored, tmp_path):
+    # Same issuer name, the same User's EUI-64 and role, another key: not issued by the anchor.
+    forged = tmp_path / "forged.pem"
+    forged.write_bytes(TestPki("T9").issue(USER_EUI, 135).cert_pem)
+    result = run("certs", "import", str(forged))
+    assert result.exit_code == 1
+    (row,) = out(result)
+    assert row["imported"] is False and row["reason"]["rule"] == "certificate.untrusted"
+    assert out(run("certs", "list", "--json")) == []
+
+
+def test_certs_import_without_any_anchor_is_refused(run, cert_file):
+    result = run("certs", "import", str(cert_file))
+    assert result.exit_code == 1
+    assert out(result)[0]["reason"]["rule"] == "certificate.untrusted"
+
+
+def test_certs_anchor_list_and_remove_by_two_officers(run, anchored, keys):
+    (listed,) = out(run("certs", "anchor", "list"))
+    assert listed["fingerprint"] == anchored["fingerprint"] and listed["added_by"] == "gov-alice"
+    alone = run("certs", "anchor", "remove", anchored["fingerprint"], "--reason", "retired", *keys.signs("gov-alice"))
+    assert alone.exit_code == 1 and out(alone)["reason"]["rule"] == "governance.four-eyes"
+    removed = run("certs", "anchor", "remove", anchored["fingerprint"], "--reason", "retired", *keys.signs("gov-bob", "gov-alice"))
+    assert removed.exit_code == 0, removed.output
+    assert out(run("certs", "anchor", "list")) == []
+
+
+def test_certs_pin_is_signed_and_shows_as_pinned(run, anchored, keys, tmp_path):
+    unpublished = TestPki("ZAZ1-like").issue("90B3D51F30010077", 135)
+    der = tmp_path / "zaz1.der"
+    der.write_bytes(read_der(unpublished.cert_pem))
+    pinned = run("certs", "pin", str(der), "--reason", "ZAZ1: no published CA", *keys.signs("gov-bob"))
+    assert pinned.exit_code == 0, pinned.output
+    assert out(pinned)["certificate"]["pinned"] is True and out(pinned)["signed_by"] == "gov-bob"
+    assert "pinned" in run("certs", "list").stdout
+    again = run("certs", "pin", str(der), "--reason", "twice", *keys.signs("gov-bob"))
+    assert again.exit_code == 1 and out(again)["reason"]["rule"] == "certificate.exists"
+
+
+def test_certs_crl_import(run, anchored, pki, cert_file, user_cert, tmp_path):
+    run("certs", "import", str(cert_file))
+    forged = tmp_path / "forged.crl"
+    forged.write_bytes(TestPki("T9").crl_pem([user_cert.serial]))
+    refused = run("certs", "crl", "import", str(forged))
+    assert refused.exit_code == 1 and out(refused)["reason"]["rule"] == "crl.untrusted"
+    crl = tmp_path / "t9.crl"
+    crl.write_bytes(pki.crl_pem([user_cert.serial]))
+    done = run("certs", "crl", "import", str(crl))
+    assert done.exit_code == 0, done.output
+    assert out(done)["revoked"] == [str(user_cert.serial)]
+    assert out(run("certs", "list", "--json"))[0]["status"] == "R"
+    # The revocation is covered by a checkpoint at once: a restored backup cannot undo it unnoticed.
+    verified = out(run("audit", "verify"))
+    assert verified["intact"] and verified["checkpoint"]["size"] == verified["entries"]
+
+
+def read_der(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def test_certs_import_with_status(run, anchored, cert_file):
     result = run("certs", "import", "--status", "P", str(cert_file))
     assert result.exit_code == 0
     assert out(result)[0]["status"] == "P"
@@ -70,7 +152,7 @@ def test_certs_import_bad_status(run, cert_file):
     assert "unknown SMKI status" in result.output
 
 
-def test_certs_import_bad_file(run, tmp_path, cert_file):
+def test_certs_import_bad_file(run, anchored, tmp_path, cert_file):
     bad = tmp_path / "broken.pem"
     bad.write_bytes(b"definitely not a certificate")
     result = run("certs", "import", str(cert_file), str(bad))
@@ -98,7 +180,7 @@ def test_certs_import_private_key(run, tmp_path, user_cert):
     assert "PRIVATE KEY" not in result.output  # the key is never echoed
 
 
-def test_certs_list(run, cert_file, user_cert):
+def test_certs_list(run, anchored, cert_file, user_cert):
     empty = run("certs", "list")
     assert empty.exit_code == 0 and "no certificates" in empty.stdout
     run("certs", "import", str(cert_file))
@@ -110,22 +192,34 @@ def test_certs_list(run, cert_file, user_cert):
     assert row["serial"] == str(user_cert.serial) and row["status_label"] == "In use"
 
 
-def test_certs_set_status(run, cert_file, user_cert):
+def test_certs_set_status(run, anchored, keys, cert_file, user_cert):
     run("certs", "import", str(cert_file))
-    result = run("certs", "set-status", str(user_cert.serial), "revoked")
+    result = run("certs", "set-status", str(user_cert.serial), "revoked", "--reason", "key compromise", *keys.signs("gov-alice"))
     assert result.exit_code == 0, result.output
-    assert out(result) == {"serial": str(user_cert.serial), "issuer": "CN=T9,OU=07", "status": "R", "status_label": "Revoked"}
+    body = out(result)
+    assert (body["action"], body["signed_by"], body["serial"], body["status"]) == ("certificate.set-status", "gov-alice", str(user_cert.serial), "R")
     assert out(run("certs", "list", "--json"))[0]["status"] == "R"
-    with_issuer = run("certs", "set-status", "--issuer", "OU=07, CN=T9", str(user_cert.serial), "I")
+    with_issuer = run("certs", "set-status", "--issuer", "OU=07, CN=T9", str(user_cert.serial), "I", "--reason", "reinstated", *keys.signs("gov-bob"))
     assert with_issuer.exit_code == 0 and out(with_issuer)["status"] == "I"
+    (first, second) = out(run("audit", "show", "--kind", "certificate.set-status"))
+    assert (first["actor"], first["payload"]["to"], second["actor"], second["payload"]["to"]) == ("gov-alice", "R", "gov-bob", "I")
 
 
-def test_certs_set_status_takes_hex_serials(run, cert_file, user_cert):
+def test_certs_set_status_needs_a_governance_officers_signature(run, anchored, keys, cert_file, user_cert):
+    run("certs", "import", str(cert_file))
+    unsigned = run("certs", "set-status", str(user_cert.serial), "R", "--reason", "x")
+    assert unsigned.exit_code == 2 and "--officer" in unsigned.output
+    forged = run("certs", "set-status", str(user_cert.serial), "R", "--reason", "x", "--officer", "gov-alice", "--key", keys.key("mallory"))
+    assert forged.exit_code == 1 and out(forged)["reason"]["rule"] == "statement.unknown-key"
+    assert out(run("certs", "list", "--json"))[0]["status"] == "I"
+
+
+def test_certs_set_status_takes_hex_serials(run, anchored, keys, cert_file, user_cert):
     # As SMKI listings (0x...) and `openssl x509 -text` (colon-separated octets) show them.
     run("certs", "import", str(cert_file))
     octets = user_cert.serial.to_bytes((user_cert.serial.bit_length() + 7) // 8, "big")
     for serial, status in ((f"0x{user_cert.serial:X}", "R"), (octets.hex(":"), "N"), (octets.hex(":").upper(), "I")):
-        result = run("certs", "set-status", serial, status)
+        result = run("certs", "set-status", serial, status, "--reason", "test", *keys.signs("gov-alice"))
         assert result.exit_code == 0, result.output
         assert out(result)["serial"] == str(user_cert.serial)
         assert out(run("certs", "list", "--json"))[0]["status"] == status
@@ -141,15 +235,30 @@ def test_certs_set_status_takes_hex_serials(run, cert_file, user_cert):
         (["--issuer", "T9", "1", "R"], "'T9' is not a distinguished name"),
     ],
 )
-def test_certs_set_status_refusals(run, cert_file, args, fragment):
+def test_certs_set_status_refusals(run, anchored, keys, cert_file, args, fragment):
     run("certs", "import", str(cert_file))
-    result = run("certs", "set-status", *args)
+    result = run("certs", "set-status", *args, "--reason", "test", *keys.signs("gov-alice"))
     assert result.exit_code == 2
     assert fragment in result.output
 
 
+def test_certs_set_status_of_an_ambiguous_serial_needs_the_issuer(run, anchored, keys, cert_file, user_cert, tmp_path):
+    other_ca = TestPki("T8")
+    ca = tmp_path / "t8.pem"
+    ca.write_bytes(other_ca.ca_cert_pem)
+    assert run("certs", "anchor", "add", str(ca), *keys.signs("gov-alice", "gov-bob")).exit_code == 0
+    twin = tmp_path / "twin.pem"
+    twin.write_bytes(other_ca.issue("90B3D51F30010002", 135, serial=user_cert.serial).cert_pem)
+    assert run("certs", "import", str(cert_file), str(twin)).exit_code == 0
+    result = run("certs", "set-status", str(user_cert.serial), "R", "--reason", "x", *keys.signs("gov-alice"))
+    assert result.exit_code == 2 and "several issuers use serial" in result.output
+    chosen = run("certs", "set-status", str(user_cert.serial), "R", "--issuer", "CN=T8, OU=07", "--reason", "x", *keys.signs("gov-alice"))
+    assert chosen.exit_code == 0, chosen.output
+    assert sorted(c["status"] for c in out(run("certs", "list", "--json"))) == ["I", "R"]
+
+
 # -- verify --------------------------------------------------------------------------------------
-def test_verify_valid(run, tmp_path, cert_file, user_cert):
+def test_verify_valid(run, anchored, tmp_path, cert_file, user_cert):
     run("certs", "import", str(cert_file))
     message = tmp_path / "request.xml"
     message.write_bytes(signed(request_xml(counter=77), user_cert))
@@ -165,14 +274,14 @@ def test_verify_valid(run, tmp_path, cert_file, user_cert):
     assert data["request"]["counter"] == 77
 
 
-def test_verify_from_stdin(run, cert_file, user_cert):
+def test_verify_from_stdin(run, anchored, cert_file, user_cert):
     run("certs", "import", str(cert_file))
     result = run("verify", "-", input=signed(request_xml(), user_cert))
     assert result.exit_code == 0, result.output
     assert out(result)["valid"] is True
 
 
-def test_verify_invalid(run, tmp_path, cert_file, user_cert):
+def test_verify_invalid(run, anchored, tmp_path, cert_file, user_cert):
     run("certs", "import", str(cert_file))
     message = tmp_path / "tampered.xml"
     message.write_bytes(signed(request_xml(counter=77), user_cert).replace(b":77<", b":78<"))
@@ -190,9 +299,9 @@ def test_verify_unknown_signer(run, tmp_path, user_cert):
     assert out(result)["reason"]["rule"] == "signature.unknown_certificate"
 
 
-def test_verify_revoked_after_set_status(run, tmp_path, cert_file, user_cert):
+def test_verify_revoked_after_set_status(run, anchored, keys, tmp_path, cert_file, user_cert):
     run("certs", "import", str(cert_file))
-    run("certs", "set-status", str(user_cert.serial), "R")
+    assert run("certs", "set-status", str(user_cert.serial), "R", "--reason", "revoked", *keys.signs("gov-alice")).exit_code == 0
     message = tmp_path / "request.xml"
     message.write_bytes(signed(request_xml(), user_cert))
     result = run("verify", str(message))
@@ -208,7 +317,7 @@ def test_verify_not_xml(run, tmp_path):
     assert out(result)["reason"]["rule"] == "xml.malformed"
 
 
-def test_verify_originator_mismatch(run, tmp_path, pki):
+def test_verify_originator_mismatch(run, anchored, tmp_path, pki):
     other = pki.issue("90-B3-D5-1F-30-01-00-99", 135)
     cert = tmp_path / "other.pem"
     cert.write_bytes(other.cert_pem)
@@ -222,7 +331,7 @@ def test_verify_originator_mismatch(run, tmp_path, pki):
     assert "90B3D51F30010000" in reason["message"] and "90B3D51F30010099" in reason["message"]
 
 
-def test_verify_now_option(run, tmp_path, cert_file, user_cert):
+def test_verify_now_option(run, anchored, tmp_path, cert_file, user_cert):
     run("certs", "import", str(cert_file))
     message = tmp_path / "request.xml"
     message.write_bytes(signed(request_xml(), user_cert))
@@ -252,7 +361,7 @@ def test_main_exit_code_for_missing_file(tmp_path, monkeypatch, capsys):
 
 
 # -- sign -> verify --------------------------------------------------------------------------------
-def test_sign_then_verify_round_trip(run, tmp_path, cert_file, user_cert):
+def test_sign_then_verify_round_trip(run, anchored, tmp_path, cert_file, user_cert):
     key = tmp_path / "user.key.pem"
     key.write_bytes(user_cert.key_pem)
     unsigned = tmp_path / "unsigned.xml"

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from conftest import OfficerKeys
 from solr_policy.cli import cli
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.testing.pki import TestPki
@@ -990,24 +991,31 @@ def _reason(result) -> dict:
     return data["reason"]
 
 
-def test_cli_officer_bootstrap(tmp_path):
-    db = tmp_path / "fresh.db"
-    keys = []
-    for n in range(2):
-        keys.append(tmp_path / f"gov-{n}.pub.pem")
-        keys[-1].write_bytes(new_key()[1])
-    first = run(db, "officer", "register-governance", "gov-one", "--name", "One", "--key", str(keys[0]))
-    assert first.exit_code == 0, first.output
-    record = json.loads(first.stdout)["officer"]
-    assert {k: record[k] for k in ("id", "kind", "status", "appointed_by", "has_key")} == {
-        "id": "gov-one", "kind": "governance", "status": "active", "appointed_by": None, "has_key": True,
-    }
-    assert _reason(run(db, "officer", "register-governance", "gov-two", "--name", "Two", "--key", str(keys[1])))["rule"] == "governance.officer-kind"
-    second = run(db, "officer", "register-governance", "gov-two", "--name", "Two", "--key", str(keys[1]), "--by", "gov-one")
+def test_cli_init_then_officers_by_signed_acts(tmp_path):
+    db, keys = tmp_path / "fresh.db", OfficerKeys(tmp_path)
+    made = run(db, *keys.init_args("gov-one", "gov-two"))
+    assert made.exit_code == 0, made.output
+    assert [o["id"] for o in json.loads(made.stdout)["officers"]] == ["gov-one", "gov-two"]
+    listed = json.loads(run(db, "officer", "list").stdout)
+    assert [(o["id"], o["kind"], o["appointed_by"], o["has_key"]) for o in listed] == [
+        ("gov-one", "governance", None, True), ("gov-two", "governance", None, True),
+    ]
+    assert all("public_key" not in o for o in listed)
+
+    register = ["officer", "register-governance", "gov-three", "--name", "Three", "--public-key", keys.public("gov-three")]
+    assert _reason(run(db, *register, *keys.signs("gov-one")))["rule"] == "governance.four-eyes"
+    # The cosigner's name must be that of the key given with it.
+    typed = ["--cosigner", "gov-two", "--cosigner-key", keys.key("gov-three")]
+    assert _reason(run(db, *register, *keys.signs("gov-one"), *typed))["rule"] == "statement.not-the-cosigner"
+    assert _reason(run(db, *register, *keys.signs("gov-one", "gov-one")))["rule"] == "statement.duplicate-signature"
+    second = run(db, *register, *keys.signs("gov-one", "gov-two"))
     assert second.exit_code == 0, second.output
-    listed = run(db, "officer", "list")
-    assert [o["id"] for o in json.loads(listed.stdout)] == ["gov-one", "gov-two"]
-    assert all("public_key" not in o for o in json.loads(listed.stdout))
+    body = json.loads(second.stdout)
+    assert (body["signed_by"], body["cosigners"], body["officer"]["id"], body["officer"]["appointed_by"]) == ("gov-one", ["gov-two"], "gov-three", "gov-one")
+    # One key, one officer: gov-three's key cannot be registered again for an SRO.
+    sro = ["officer", "register-sro", "sro-x", "--name", "X", "--party", "NOWHERE", "--public-key", keys.public("gov-three")]
+    assert _reason(run(db, *sro, *keys.signs("gov-three")))["rule"] in {"governance.key-in-use", "governance.unknown-party"}
+    assert json.loads(run(db, "audit", "verify").stdout)["intact"] is True
 
 
 @pytest.fixture()
@@ -1022,24 +1030,27 @@ def cli_world(tmp_path, pki):
     return db, s
 
 
-def test_cli_instruction_propose_approve_list_show(cli_world):
+def test_cli_instruction_propose_approve_list_show(cli_world, tmp_path):
     db, s = cli_world
+    keys = OfficerKeys(tmp_path, s.officer_keys)
     propose_args = [
         "instruction", "propose", REF, "--failed-supplier", s.failed_supplier, "--solr-party", s.solr_party,
-        "--from", iso(NOW - HOUR), "--officer", "gov-alice", "--reason", "Ofgem letter", "--now", iso(NOW),
+        "--from", iso(NOW - HOUR), "--reason", "Ofgem letter", "--now", iso(NOW),
         "--device", "00-DB-12-34-56-78-90-A0", "--device", "00DB1234567890B0",
     ]
-    proposed = run(db, *propose_args)
+    proposed = run(db, *propose_args, *keys.signs("gov-alice"))
     assert proposed.exit_code == 0, proposed.output
     body = json.loads(proposed.stdout)
-    assert body["done"] is True and body["instruction"]["status"] == "proposed"
+    assert body["done"] is True and body["signed_by"] == "gov-alice" and body["instruction"]["status"] == "proposed"
     assert body["instruction"]["scope"] == ["00DB1234567890A0", "00DB1234567890B0"]
 
-    assert _reason(run(db, *propose_args))["rule"] == "R6.instruction-exists"
+    assert _reason(run(db, *propose_args, *keys.signs("gov-alice")))["rule"] == "R6.instruction-exists"
     approve = ["instruction", "approve", REF, "--reason", "checked", "--now", iso(NOW)]
-    assert _reason(run(db, *approve, "--officer", "gov-alice"))["rule"] == "R6.four-eyes"
-    assert _reason(run(db, *approve, "--officer", "sro-sam"))["rule"] == "governance.officer-kind"
-    approved = run(db, *approve, "--officer", "gov-bob")
+    assert _reason(run(db, *approve, *keys.signs("gov-alice")))["rule"] == "R6.four-eyes"
+    assert _reason(run(db, *approve, *keys.signs("sro-sam")))["rule"] == "governance.officer-kind"
+    # Bob's name typed with Alice's key: the signature says who signed.
+    assert _reason(run(db, *approve, "--officer", "gov-bob", "--key", keys.key("gov-alice")))["rule"] == "statement.not-the-officer"
+    approved = run(db, *approve, *keys.signs("gov-bob"))
     assert approved.exit_code == 0, approved.output
     assert json.loads(approved.stdout)["instruction"]["approved_by"] == "gov-bob"
 
@@ -1052,25 +1063,32 @@ def test_cli_instruction_propose_approve_list_show(cli_world):
     assert [(h["action"], h["officer"]) for h in data["history"]] == [("propose", "gov-alice"), ("approve", "gov-bob")]
     assert run(db, "instruction", "show", "NO-SUCH").exit_code == 2
 
-    suspended = run(db, "instruction", "suspend", REF, "--officer", "gov-alice", "--reason", "pause", "--now", iso(NOW))
+    suspended = run(db, "instruction", "suspend", REF, "--reason", "pause", "--now", iso(NOW), *keys.signs("gov-alice"))
     assert suspended.exit_code == 0 and json.loads(suspended.stdout)["instruction"]["status"] == "suspended"
-    assert _reason(run(db, "instruction", "suspend", REF, "--officer", "gov-alice", "--reason", "again"))["rule"] == "R6.instruction-state"
-    assert _reason(run(db, "instruction", "end", REF, "--officer", "gov-alice", "--reason", " "))["rule"] == "governance.reason"
+    assert _reason(run(db, "instruction", "suspend", REF, "--reason", "again", *keys.signs("gov-alice")))["rule"] == "R6.instruction-state"
+    assert _reason(run(db, "instruction", "end", REF, "--reason", " ", *keys.signs("gov-alice")))["rule"] == "governance.reason"
+    # --now is recorded as a clock override; the service clock is not.
+    store = SqliteStore(db)
+    try:
+        overrides = [(e.payload_data()["action"], e.payload_data()["clock_override"]) for e in store.audit_entries(kind="statement")]
+    finally:
+        store.close()
+    assert overrides == [("instruction.propose", True), ("instruction.approve", True), ("instruction.suspend", True)]
 
 
 def test_cli_adt_sign_and_submit(cli_world, tmp_path):
     db, s = cli_world
-    key = tmp_path / "aro-ann.key.pem"
-    key.write_bytes(s.officer_keys["aro-ann"])
+    keys = OfficerKeys(tmp_path, s.officer_keys)
+    key = keys.key("aro-ann")
     adt = tmp_path / "adt.yaml"
     adt.write_bytes(s.adt_file(reference="ADT-CLI-1", thresholds={"1.6": {"per_hour": 7}}))
 
     signed = run(db, "adt", "sign", str(adt), "--key", str(key))
     assert signed.exit_code == 0, signed.output
     assert Path(str(adt) + ".sig").exists()
-    submitted = run(db, "adt", "submit", str(adt), "--aro", "aro-ann", "--now", iso(NOW))
+    submitted = run(db, "adt", "submit", str(adt), "--aro", "aro-ann", "--key", key, "--now", iso(NOW))
     assert submitted.exit_code == 0, submitted.output
-    assert json.loads(submitted.stdout)["adt"]["reference"] == "ADT-CLI-1"
+    assert json.loads(submitted.stdout)["adt_file"] == "ADT-CLI-1"
     listed = {r["reference"]: r["status"] for r in json.loads(run(db, "adt", "list").stdout)}
     assert listed == {s.adt_reference: "superseded", "ADT-CLI-1": "current"}
 
@@ -1079,48 +1097,65 @@ def test_cli_adt_sign_and_submit(cli_world, tmp_path):
     changed.write_bytes(s.adt_file(reference="ADT-CLI-2"))
     assert run(db, "adt", "sign", str(changed), "--key", str(key)).exit_code == 0
     changed.write_bytes(s.adt_file(reference="ADT-CLI-2", thresholds={"1.6": {"per_hour": 99999}}))
-    assert _reason(run(db, "adt", "submit", str(changed), "--aro", "aro-ann"))["rule"] == "R4.adt-signature"
+    assert _reason(run(db, "adt", "submit", str(changed), "--aro", "aro-ann", "--key", key))["rule"] == "R4.adt-signature"
+    # Another officer's statement carrying Ann's signed file: the statement's signer is not its ARO.
+    other = tmp_path / "other.yaml"
+    other.write_bytes(s.adt_file(reference="ADT-CLI-5"))
+    assert run(db, "adt", "sign", str(other), "--key", key).exit_code == 0
+    assert _reason(run(db, "adt", "submit", str(other), "--aro", "aro-ann", "--key", keys.key("sro-sam")))["rule"] == "statement.not-the-officer"
     # Unknown field: refused with the file and line.
     typo = tmp_path / "typo.yaml"
     typo.write_bytes(s.adt_file(reference="ADT-CLI-3") + b"colour: blue\n")
     assert run(db, "adt", "sign", str(typo), "--key", str(key)).exit_code == 0
-    reason = _reason(run(db, "adt", "submit", str(typo), "--aro", "aro-ann"))
+    reason = _reason(run(db, "adt", "submit", str(typo), "--aro", "aro-ann", "--key", key))
     assert reason["rule"] == "R4.adt-format" and f"{typo} line 8" in reason["message"]
     # No signature file: a usage error.
     lonely = tmp_path / "lonely.yaml"
     lonely.write_bytes(s.adt_file(reference="ADT-CLI-4"))
-    assert run(db, "adt", "submit", str(lonely), "--aro", "aro-ann").exit_code == 2
+    assert run(db, "adt", "submit", str(lonely), "--aro", "aro-ann", "--key", key).exit_code == 2
     assert len(json.loads(run(db, "adt", "list").stdout)) == 2
 
 
-def test_cli_quarantine_list_release_discard(cli_world):
+def test_cli_quarantine_list_release_discard(cli_world, tmp_path):
     db, s = cli_world
+    keys = OfficerKeys(tmp_path, s.officer_keys)
     store = SqliteStore(db)
     try:
         activate(store, s)
         engine = Engine(store, PolicySet.load_dir(POLICIES))
         ask = s.requests()
-        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(3)]
+        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(4)]
     finally:
         store.close()
-    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine"]
-    first, second = decisions[1].quarantine_id, decisions[2].quarantine_id
+    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine", "quarantine"]
+    first, second, third = (d.quarantine_id for d in decisions[1:])
 
     listed = run(db, "quarantine", "list", "--status", "held")
     assert listed.exit_code == 0
-    assert [q["id"] for q in json.loads(listed.stdout)] == [first, second]
+    assert [q["id"] for q in json.loads(listed.stdout)] == [first, second, third]
 
-    other_party = run(db, "quarantine", "release", str(first), "--officer", "sro-sam", "--reason", "x", "--now", iso(NOW + HOUR))
+    release = ["quarantine", "release", str(first), "--policies", str(POLICIES)]
+    other_party = run(db, *release, "--reason", "x", "--now", iso(NOW + HOUR), *keys.signs("sro-sam"))
     assert _reason(other_party)["rule"] == "governance.officer-kind"
-    released = run(db, "quarantine", "release", str(first), "--officer", "aro-ann", "--reason", "genuine", "--now", iso(NOW + 10 * MINUTE))
+    released = run(db, *release, "--reason", "genuine", "--now", iso(NOW + 10 * MINUTE), *keys.signs("aro-ann"))
     assert released.exit_code == 0, released.output
     body = json.loads(released.stdout)
-    assert body["released"] is True and body["outcome"] == "allow"
-    assert _reason(run(db, "quarantine", "release", str(first), "--officer", "aro-ann", "--reason", "again"))["rule"] == "R4.quarantine-not-held"
+    assert body["signed_by"] == "aro-ann" and body["decision"]["outcome"] == "allow"
+    assert _reason(run(db, *release, "--reason", "again", *keys.signs("aro-ann")))["rule"] == "R4.quarantine-not-held"
 
-    discarded = run(db, "quarantine", "discard", str(second), "--officer", "gov-bob", "--reason", "no", "--now", iso(NOW + 10 * MINUTE))
-    assert discarded.exit_code == 0 and json.loads(discarded.stdout) == {"done": True, "discarded": second}
-    assert _reason(run(db, "quarantine", "discard", str(second), "--officer", "gov-bob", "--reason", "again"))["rule"] == "R4.quarantine-not-held"
+    discard = ["quarantine", "discard", str(second)]
+    discarded = run(db, *discard, "--reason", "no", "--now", iso(NOW + 10 * MINUTE), *keys.signs("gov-bob"))
+    assert discarded.exit_code == 0, discarded.output
+    assert {k: json.loads(discarded.stdout)[k] for k in ("done", "action", "item", "status")} == {
+        "done": True, "action": "quarantine.discard", "item": second, "status": "discarded",
+    }
+    assert _reason(run(db, *discard, "--reason", "again", *keys.signs("gov-bob")))["rule"] == "R4.quarantine-not-held"
+    # Released after the instruction ended: decided again and refused (exit 1); it stays held.
+    end = run(db, "instruction", "end", REF, "--reason", "over", "--now", iso(NOW + 20 * MINUTE), *keys.signs("gov-bob"))
+    assert end.exit_code == 0, end.output
+    late = run(db, "quarantine", "release", str(third), "--policies", str(POLICIES), "--reason", "late", "--now", iso(NOW + 30 * MINUTE),
+               *keys.signs("aro-ann"))
+    assert late.exit_code == 1 and json.loads(late.stdout)["decision"]["outcome"] == "reject"
     statuses = {q["id"]: q["status"] for q in json.loads(run(db, "quarantine", "list").stdout)}
-    assert statuses == {first: "released", second: "discarded"}
+    assert statuses == {first: "released", second: "discarded", third: "held"}
     assert json.loads(run(db, "audit", "verify").stdout)["intact"] is True

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import OfficerKeys
 from solr_policy import logs
 from solr_policy.cli import Context, cli
 from solr_policy.policy import default_policy_dir
@@ -31,9 +32,33 @@ def _reset_logging():
 def test_defaults_from_an_empty_environment():
     settings = Settings.load({})
     assert settings == Settings(
-        db=Path("solr-policy.db"), policies=default_policy_dir(), duis_xsd=None, log_format=None, log_level="INFO", synchronous="FULL"
+        db=Path("solr-policy.db"), policies=default_policy_dir(), duis_xsd=None, log_format=None, log_level="INFO", synchronous="FULL",
+        log_key=Path("solr-policy.db.log-key.pem"), checkpoint=Path("solr-policy.db.checkpoint"),
     )
     assert (settings.policies / "solr-contingency.yaml").is_file()
+
+
+def test_the_log_key_and_checkpoint_sit_beside_the_database_unless_set(tmp_path):
+    beside = Settings.load({"SOLR_POLICY_DB": str(tmp_path / "data" / "solr.db")})
+    assert (beside.log_key, beside.checkpoint) == (tmp_path / "data" / "solr.db.log-key.pem", tmp_path / "data" / "solr.db.checkpoint")
+    by_url = Settings.load({"SOLR_POLICY_DB": "postgresql://solr@db.example/solr"})
+    assert (by_url.log_key, by_url.checkpoint) == (Path("solr-policy.log-key.pem"), Path("solr-policy.checkpoint"))
+    environ = {"SOLR_POLICY_LOG_KEY": str(tmp_path / "keys" / "log.pem"), "SOLR_POLICY_CHECKPOINT": str(tmp_path / "ship" / "cp")}
+    chosen = Settings.load(environ, checkpoint=tmp_path / "flag.cp")
+    assert (chosen.log_key, chosen.checkpoint) == (tmp_path / "keys" / "log.pem", tmp_path / "flag.cp")
+    with pytest.raises(SettingsError, match="^SOLR_POLICY_LOG_KEY: .* is a folder, not a key file$"):
+        Settings.load({"SOLR_POLICY_LOG_KEY": str(tmp_path)})
+    with pytest.raises(SettingsError, match="^--checkpoint: .* is a folder, not a checkpoint file$"):
+        Settings.load({}, checkpoint=tmp_path)
+
+
+def test_cli_log_key_and_checkpoint_flags_reach_init(tmp_path):
+    keys = OfficerKeys(tmp_path)
+    key, checkpoint = tmp_path / "elsewhere.pem", tmp_path / "shipped.checkpoint"
+    result = invoke("--db", str(tmp_path / "f.db"), "--log-key", str(key), "--checkpoint", str(checkpoint), *keys.init_args("gov-a", "gov-b"))
+    assert result.exit_code == 0, result.output
+    assert key.exists() and checkpoint.exists() and (tmp_path / "elsewhere.pub.pem").exists()
+    assert not (tmp_path / "f.db.log-key.pem").exists()
 
 
 def test_every_variable_is_read_and_normalised(tmp_path):

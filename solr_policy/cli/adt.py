@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from solr_policy.cli.common import Context, at, emit, governance_call, now_option
-from solr_policy.governance.adt import sign_adt, submit_adt
+from solr_policy.cli.acting import Signing, emit_act, signed
+from solr_policy.cli.common import Context, emit, governance_call, read_text
+from solr_policy.governance.adt import parse_adt, sign_adt
 
 
 @click.group()
@@ -31,16 +32,17 @@ def adt_sign(file: str, key_file: str) -> None:
 @adt.command("submit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--signature", "sig_file", type=click.Path(dir_okay=False), help="Detached signature (default FILE.sig).")
-@click.option("--aro", required=True, help="The submitting ARO's id.")
-@now_option
+@signed(officer_flag="--aro")
 @click.pass_obj
-def adt_submit(obj: Context, file: str, sig_file: str | None, aro: str, now: str | None) -> None:
-    """Submit a signed ADT FILE; it replaces the User's current file for that Supplier."""
-    sig_path = Path(sig_file or file + ".sig")
-    if not sig_path.exists():
+def adt_submit(obj: Context, file: str, sig_file: str | None, signing: Signing) -> None:
+    """Submit a signed ADT FILE in a statement signed by the ARO; it replaces the User's current
+    file for that Supplier."""
+    sig_path = sig_file or file + ".sig"
+    if not Path(sig_path).exists():
         raise click.UsageError(f"no signature file {sig_path}")
-    result = governance_call(submit_adt, obj.store, Path(file).read_bytes(), sig_path.read_bytes(), aro=aro, at=at(now), source=file)
-    emit({"done": True, "adt": result.model_dump(mode="json")})
+    text = read_text(file, "FILE")
+    governance_call(parse_adt, text.encode("utf-8"), file)  # a malformed file is named with its line before anything is signed
+    emit_act(signing.act(obj, "adt.submit", {"file": text, "signature": read_text(sig_path, "--signature").strip()}))
 
 
 @adt.command("list")

@@ -30,13 +30,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decide": ("decide", "decide"),
     "demo": ("demo", "demo"),
     "gbcs": ("gbcs", "gbcs"),
+    "init": ("init", "init"),
     "instruction": ("instruction", "instruction"),
+    "log": ("log", "log"),
     "officer": ("officer", "officer"),
     "quarantine": ("quarantine", "quarantine"),
     "rules": ("rules", "rules_command"),
     "sign": ("decide", "sign"),
     "spec": ("spec", "spec"),
     "srp": ("srp", "srp"),
+    "statement": ("statement", "statement"),
     "verify": ("decide", "verify"),
     "world": ("world", "world"),
 }
@@ -72,18 +75,25 @@ class _Commands(click.Group):
 @click.option("--log-format", metavar="json|console", help="Log format on stderr (default: SOLR_POLICY_LOG_FORMAT, else console at a terminal, JSON otherwise).")
 @click.option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: SOLR_POLICY_LOG_LEVEL or INFO).")
 @click.option("--synchronous", metavar="FULL|NORMAL", help="SQLite durability (default: SOLR_POLICY_SYNCHRONOUS or FULL; see README).")
+@click.option("--log-key", type=click.Path(dir_okay=False), help="The log's private key, made by init (default: SOLR_POLICY_LOG_KEY or <db>.log-key.pem).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="The newest signed checkpoint, kept outside the database (default: SOLR_POLICY_CHECKPOINT or <db>.checkpoint).")
 @click.version_option(__version__, prog_name="solr-policy")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, policy_dir: str | None, schema_dir: str | None, log_format: str | None, log_level: str | None, synchronous: str | None) -> None:
+def cli(
+    ctx: click.Context, db: str | None, policy_dir: str | None, schema_dir: str | None, log_format: str | None, log_level: str | None,
+    synchronous: str | None, log_key: str | None, checkpoint: str | None,
+) -> None:
     """Policy engine for the SoLR Contingency User Role (SEC modification MP134B)."""
     try:
         settings = Settings.load(
-            db=db, policies=policy_dir, duis_xsd=schema_dir, log_format=log_format, log_level=log_level, synchronous=synchronous
+            db=db, policies=policy_dir, duis_xsd=schema_dir, log_format=log_format, log_level=log_level, synchronous=synchronous,
+            log_key=log_key, checkpoint=checkpoint,
         )
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     logs.configure(settings.log_format, settings.log_level)
     ctx.obj = Context(settings)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """What every command module shares: exit codes, JSON output, reading input, ``--now``, the
-per-run ``Context`` and the options several commands take.
+per-run ``Context`` (the store, and the keeper of its verifiable log) and the options several
+commands take. Signing and submitting governance statements is in ``acting.py``.
 
 Exit status everywhere: 0 success/valid/allow, 1 refused/invalid/reject, 2 usage error or
 unreadable input, 3 quarantine (``decide``) or waiting (``alerts route``). Machine output is
@@ -22,6 +23,9 @@ from solr_policy.errors import GovernanceRefused
 from solr_policy.policy import PolicySet
 from solr_policy.settings import Settings
 from solr_policy.store import Store, open_store
+from solr_policy.transparency.checkpoint import read_private_key
+from solr_policy.transparency.log import LogKeeper
+from solr_policy.transparency.merkle import LogRefused
 from solr_policy.yamlio import DataFileError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
@@ -65,17 +69,13 @@ def parse_now(text: str | None, option: str = "--now") -> datetime | None:
     return None if text is None else parse_time(text, option)
 
 
-def at(now: str | None) -> datetime:
-    """``--now`` of a governance step, or the current time."""
-    return parse_now(now) or datetime.now(timezone.utc)
-
-
 class Context:
     """What every command gets: the one ``Settings`` of this run, and the store it names."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._store: Store | None = None
+        self._keeper: tuple[LogKeeper | None] | None = None  # (keeper,) once looked for
 
     @property
     def store(self) -> Store:
@@ -83,6 +83,38 @@ class Context:
         if self._store is None:
             self._store = open_store(self.settings.db, synchronous=self.settings.synchronous)
         return self._store
+
+    def close(self) -> None:
+        """Close the store if the command opened it (in-process runs, tests, leave nothing open)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def log_keeper(self) -> LogKeeper | None:
+        """The keeper of the store's verifiable log, signing with the log key ``init`` made;
+        None for a store that was never ``init``-ed (no key file and no checkpoint)."""
+        if self._keeper is None:
+            self._keeper = (self._open_log_keeper(),)
+        return self._keeper[0]
+
+    def _open_log_keeper(self) -> LogKeeper | None:
+        path = self.settings.log_key
+        if not path.exists():
+            # Fail closed: without its key a store that has checkpoints would run unguarded.
+            if self.store.latest_checkpoint() is not None:
+                raise click.UsageError(f"the store has signed checkpoints but there is no log key at {path} (--log-key, SOLR_POLICY_LOG_KEY)")
+            return None
+        try:
+            key = read_private_key(path)
+        except LogRefused as exc:
+            raise click.UsageError(exc.message) from None
+        return LogKeeper(self.store, key.public_key(), key=key, checkpoint_file=self.settings.checkpoint)
+
+
+def public_key_file(log_key: Path) -> Path:
+    """Where ``init`` writes the log's public key (what auditors need): beside the private one."""
+    name = log_key.name.removesuffix(".pem")
+    return log_key.with_name(f"{name}.pub.pem")
 
 
 def from_settings(name: str) -> Callable[[click.Context, click.Parameter, object], object]:
@@ -128,6 +160,15 @@ policy_option = click.option(
 schema_option = click.option(
     "--schema-dir", callback=from_settings("duis_xsd"), help="Folder with the DUIS XSD; validates against it when given."
 )
-now_option = click.option("--now", help="When the step happens (ISO 8601 with zone); default: now.")
-officer_option = click.option("--officer", required=True, help="The officer taking this step (their id).")
+now_option = click.option("--now", help="When the step happens (ISO 8601 with zone); for tests and demos, recorded as a clock override. Default: the service clock.")
 reason_option = click.option("--reason", required=True, help="Why (kept in the audit trail).")
+
+
+def read_text(path: str, option: str) -> str:
+    """A UTF-8 text file a statement carries (a public key, a certificate, an ADT file)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=option) from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path} is not UTF-8 text", param_hint=option) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -21,11 +22,18 @@ from solr_policy.cli.common import (
     refuse,
     schema_option,
 )
+from solr_policy.cli.acting import checkpoint_if_current
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.crypto.verify import Verifier
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.errors import Refused
+
+def decision_engine(obj: Context, policy_dir: str | Path, schema_dir: str | Path | None = None) -> Engine:
+    """The engine on the command's store and its log: it decides nothing while the store is
+    behind its newest checkpoint."""
+    return Engine(obj.store, load_policies(policy_dir), schema=load_schema(schema_dir), audit_log=obj.log_keeper())
+
 
 DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}
 
@@ -41,12 +49,15 @@ DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "quarantine": EXIT_QU
 def decide(obj: Context, source: str, now: str | None, as_json: bool, dry_run: bool, schema_dir: str | None, policy_dir: str) -> None:
     """Decide a signed DUIS request (FILE or '-'). Exit 0 allow, 1 reject, 3 quarantine."""
     raw = read_input(source)
-    engine = Engine(obj.store, load_policies(policy_dir), schema=load_schema(schema_dir))
+    engine = decision_engine(obj, policy_dir, schema_dir)
     decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))
     if as_json:
         emit({**decision.record(), "decided_at": decision.to_json_dict()["decided_at"], "dry_run": dry_run})
     else:
         click.echo(format_decision(decision) + ("\n  (dry run: nothing was recorded)" if dry_run else ""))
+    if not dry_run:
+        # Each decision is covered by a signed checkpoint kept outside the store at once.
+        checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))
     sys.exit(DECISION_EXIT[decision.outcome])
 
 

@@ -1,13 +1,13 @@
-"""``solr-policy instruction``: Authority instructions through their life, four eyes."""
+"""``solr-policy instruction``: Authority instructions through their life, four eyes; every
+step a statement signed by the acting governance officer."""
 
 from __future__ import annotations
 
 import click
-from pydantic import ValidationError
 
-from solr_policy.cli.common import Context, at, emit, governance_call, now_option, officer_option, parse_now, parse_time, reason_option
-from solr_policy.governance import instructions
-from solr_policy.world import Instruction
+from solr_policy.cli.acting import Signing, emit_act, signed
+from solr_policy.cli.common import Context, emit, parse_now, parse_time, reason_option
+from solr_policy.eui import parse_eui64
 
 
 @click.group()
@@ -22,9 +22,8 @@ def instruction() -> None:
 @click.option("--from", "effective_from", required=True, help="Effective from (ISO 8601 with zone).")
 @click.option("--until", "effective_until", help="Effective until (ISO 8601 with zone); open-ended if omitted.")
 @click.option("--device", "devices", multiple=True, help="Limit to these Devices (EUI-64); repeatable.")
-@officer_option
 @reason_option
-@now_option
+@signed()
 @click.pass_obj
 def instruction_propose(
     obj: Context,
@@ -34,42 +33,37 @@ def instruction_propose(
     effective_from: str,
     effective_until: str | None,
     devices: tuple[str, ...],
-    officer: str,
     reason: str,
-    now: str | None,
+    signing: Signing,
 ) -> None:
     """Propose instruction REFERENCE (it needs another officer's approval)."""
+    until = parse_now(effective_until, "--until")
     try:
-        proposal = Instruction(
-            reference=reference,
-            failed_supplier=failed_supplier,
-            solr_party=solr_party,
-            effective_from=parse_time(effective_from, "--from"),
-            effective_until=parse_now(effective_until, "--until"),
-            scope=tuple(devices) or None,
-        )
-    except (ValidationError, ValueError) as exc:
-        raise click.UsageError(str(exc).splitlines()[0]) from None
-    result = governance_call(instructions.propose, obj.store, proposal, officer=officer, reason=reason, at=at(now))
-    emit({"done": True, "instruction": result.model_dump(mode="json")})
+        scope = [parse_eui64(d) for d in devices] or None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+    params = {
+        "reference": reference, "failed_supplier": failed_supplier, "solr_party": solr_party,
+        "effective_from": parse_time(effective_from, "--from").isoformat(), "effective_until": until.isoformat() if until else None,
+        "devices": scope, "reason": reason,
+    }
+    emit_act(signing.act(obj, "instruction.propose", params))
 
 
 def _transition_command(action: str, doc: str) -> click.Command:
     @instruction.command(action, help=doc)
     @click.argument("reference")
-    @officer_option
     @reason_option
-    @now_option
+    @signed()
     @click.pass_obj
-    def command(obj: Context, reference: str, officer: str, reason: str, now: str | None) -> None:
-        result = governance_call(instructions.transition, obj.store, reference, action, officer=officer, reason=reason, at=at(now))
-        emit({"done": True, "instruction": result.model_dump(mode="json")})
+    def command(obj: Context, reference: str, reason: str, signing: Signing) -> None:
+        emit_act(signing.act(obj, f"instruction.{action}", {"reference": reference, "reason": reason}))
 
     return command
 
 
 for _action, _doc in (
-    ("approve", "Approve a proposed instruction (four eyes: not its proposer). It is active from its start."),
+    ("approve", "Approve a proposed instruction (four eyes: another officer, another key). It is active from its start."),
     ("suspend", "Suspend an active instruction: requests are refused until it is resumed."),
     ("resume", "Resume a suspended instruction."),
     ("end", "End an instruction for good."),

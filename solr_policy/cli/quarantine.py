@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from solr_policy.cli.common import (
-    EXIT_OK,
-    EXIT_REFUSED,
-    Context,
-    emit,
-    governance_call,
-    load_policies,
-    now_option,
-    officer_option,
-    parse_now,
-    policy_option,
-    reason_option,
-)
-from solr_policy.engine import Engine
-from solr_policy.governance import quarantine as held
+from solr_policy.cli.acting import Signing, emit_act, signed
+from solr_policy.cli.common import Context, emit, policy_option, reason_option
+from solr_policy.cli.decide import decision_engine
 from solr_policy.records import QuarantineStatus
 
 
@@ -40,27 +26,21 @@ def quarantine_list(obj: Context, status: str | None) -> None:
 
 @quarantine.command("release")
 @click.argument("item", type=int)
-@officer_option
 @reason_option
-@now_option
+@signed()
 @policy_option
 @click.pass_obj
-def quarantine_release(obj: Context, item: int, officer: str, reason: str, now: str | None, policy_dir: str) -> None:
-    """Release a held request: it is decided again without its threshold."""
-    engine = Engine(obj.store, load_policies(policy_dir))
-    decision = governance_call(held.release, engine, item, officer=officer, reason=reason, now=parse_now(now))
-    data = decision.to_json_dict()
-    emit({"released": decision.allowed, **{k: data[k] for k in ("outcome", "response_code", "reasons", "request")}})
-    sys.exit(EXIT_OK if decision.allowed else EXIT_REFUSED)
+def quarantine_release(obj: Context, item: int, reason: str, signing: Signing, policy_dir: str) -> None:
+    """Release a held request (an ARO of its User's Party, or governance): it is decided again
+    without its threshold. Exit 0 released, 1 refused (it stays held)."""
+    emit_act(signing.act(obj, "quarantine.release", {"item": item, "reason": reason}, engine=decision_engine(obj, policy_dir)))
 
 
 @quarantine.command("discard")
 @click.argument("item", type=int)
-@officer_option
 @reason_option
-@now_option
+@signed()
 @click.pass_obj
-def quarantine_discard(obj: Context, item: int, officer: str, reason: str, now: str | None) -> None:
+def quarantine_discard(obj: Context, item: int, reason: str, signing: Signing) -> None:
     """Discard a held request."""
-    governance_call(held.discard, obj.store, item, officer=officer, reason=reason, now=parse_now(now))
-    emit({"done": True, "discarded": item})
+    emit_act(signing.act(obj, "quarantine.discard", {"item": item, "reason": reason}))

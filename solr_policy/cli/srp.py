@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from solr_policy.alerts.routing import UnknownParty, register_srp
-from solr_policy.cli.common import Context, at, emit, load_policies, now_option, policy_option
+from solr_policy.alerts.routing import AlertRouter
+from solr_policy.cli.acting import Signing, emit_act, signed
+from solr_policy.cli.common import Context, emit, load_policies, policy_option
 
 
 @click.group()
@@ -16,18 +17,17 @@ def srp() -> None:
 @srp.command("add")
 @click.argument("srp_id")
 @click.option("--name", required=True)
-@click.option("--endpoint", required=True, help="Where its alerts are delivered (URL or queue name).")
+@click.option("--endpoint", required=True, help="Where its alerts are delivered (an https:// URL).")
 @click.option("--serves", multiple=True, required=True, help="Supplier Party id; repeatable.")
-@now_option
+@signed()
 @policy_option
 @click.pass_obj
-def srp_add(obj: Context, srp_id: str, name: str, endpoint: str, serves: tuple[str, ...], now: str | None, policy_dir: str) -> None:
-    """Register an SRP; alerts waiting for it are routed at once."""
-    try:
-        retried = register_srp(obj.store, srp_id, name=name, endpoint=endpoint, serves=serves, at=at(now), policies=load_policies(policy_dir))
-    except UnknownParty as exc:
-        raise click.UsageError(str(exc)) from None
-    emit({"done": True, "srp": srp_id, "alerts_routed_now": [d.delivery_id for d in retried if d.status == "routed"]})
+def srp_add(obj: Context, srp_id: str, name: str, endpoint: str, serves: tuple[str, ...], signing: Signing, policy_dir: str) -> None:
+    """Register (or update) an SRP, signed by a governance officer; alerts waiting for it are
+    routed at once."""
+    params = {"srp": srp_id, "name": name, "endpoint": endpoint, "serves": list(serves)}
+    router = AlertRouter(obj.store, policies=load_policies(policy_dir))  # routes the alerts waiting for this SRP
+    emit_act(signing.act(obj, "srp.register", params, router=router))
 
 
 @srp.command("list")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
 
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance import certificates, instructions, officers
@@ -35,6 +36,7 @@ from solr_policy.governance.officers import ARO, GOVERNANCE, SRO, require_office
 from solr_policy.governance.statements import (
     Envelope,
     Statement,
+    _first_error,
     check_fresh,
     key_id,
     open_envelope,
@@ -153,7 +155,7 @@ class Governance:
                 raise GovernanceRefused("statement.not-the-officer", f"the statement names {statement.officer}, who {why}")
             check_fresh(statement, now, max_age=self.max_age, max_skew=self.max_skew)
             if self.log is not None and statement.action != "log.recover":
-                behind = self.log.behind()
+                behind = behind_checkpoint(self.log)
                 if behind is not None:
                     raise GovernanceRefused("log.behind-checkpoint", f"{behind}; only a log.recover act is accepted now")
             handler = HANDLERS.get(statement.action)
@@ -186,6 +188,17 @@ class Governance:
         return Act(statement.action, officer.id, tuple(o.id for o in context.cosigners), digest, result)
 
 
+def behind_checkpoint(log: LogKeeper) -> str | None:
+    """Why the store is behind its newest checkpoint, or None; a checkpoint that cannot be read
+    or trusted (a forged or damaged file) is a reason too, not an exception that escapes."""
+    from solr_policy.transparency.merkle import LogRefused
+
+    try:
+        return log.behind()
+    except LogRefused as exc:
+        return f"the newest checkpoint cannot be read or trusted ({exc.message})"
+
+
 # -- the acts --------------------------------------------------------------------------------
 def _instruction(ctx: Context) -> dict[str, Any]:
     p = ctx.params
@@ -195,7 +208,9 @@ def _instruction(ctx: Context) -> dict[str, Any]:
             effective_from=ctx.param("effective_from"), effective_until=p.get("effective_until"), scope=p.get("devices") or None,
         )
     except ValueError as exc:
-        raise GovernanceRefused("statement.params", f"instruction: {str(exc).splitlines()[-1].strip()}") from None
+        # The first error itself: the last line of pydantic's text is a link to its docs.
+        message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        raise GovernanceRefused("statement.params", f"instruction: {message}") from None
     done = instructions.propose(ctx.store, proposal, officer=ctx.officer.id, reason=ctx.param("reason"), at=ctx.at)
     return {"instruction": done.model_dump(mode="json")}
 
@@ -264,13 +279,22 @@ def _release(ctx: Context) -> dict[str, Any]:
     engine = ctx.governance.engine
     if engine is None:
         raise GovernanceRefused("governance.engine", "releasing a held request needs the decision engine")
-    decision = held_requests.release(engine, ctx.param("item", int), officer=ctx.officer.id, reason=ctx.param("reason"), now=ctx.at)
+    decision = held_requests.release(engine, _item(ctx), officer=ctx.officer.id, reason=ctx.param("reason"), now=ctx.at)
     return {"decision": decision.to_json_dict()}
 
 
 def _discard(ctx: Context) -> dict[str, Any]:
-    held_requests.discard(ctx.store, ctx.param("item", int), officer=ctx.officer.id, reason=ctx.param("reason"), now=ctx.at)
+    held_requests.discard(ctx.store, _item(ctx), officer=ctx.officer.id, reason=ctx.param("reason"), now=ctx.at)
     return {"item": ctx.param("item", int), "status": "discarded"}
+
+
+def _item(ctx: Context) -> int:
+    """A quarantine item id: a store row id, so a positive 64-bit integer (larger ones would
+    escape as a database error rather than a refusal)."""
+    item = ctx.param("item", int)
+    if not 0 < item < 2**63:
+        raise GovernanceRefused("statement.params", f"{ctx.statement.action}: no quarantine item {item}")
+    return item
 
 
 def _register_srp(ctx: Context) -> dict[str, Any]:
@@ -294,7 +318,7 @@ def _recover_log(ctx: Context) -> dict[str, Any]:
     log = ctx.governance.log
     if log is None:
         raise GovernanceRefused("governance.log", "recovering the log needs the service's log keeper")
-    problem = log.behind()
+    problem = behind_checkpoint(log)
     newest = log.newest_checkpoint() if problem is None else None
     ctx.store.append_audit(
         "log.recover",

@@ -167,7 +167,10 @@ def anchor_remove(ctx: Context) -> dict[str, Any]:
 
 def certificate_pin(ctx: Context) -> dict[str, Any]:
     require_officer(ctx.store, ctx.officer.id, GOVERNANCE)
-    records = read_certificates(ctx.param("certificate").encode(), "<statement>")
+    try:
+        records = read_certificates(ctx.param("certificate").encode(), "<statement>")
+    except Refused as refusal:  # a certificate refusal is the act's refusal: logged, nothing changed
+        raise GovernanceRefused(refusal.rule, refusal.message) from None
     if len(records) != 1:
         raise GovernanceRefused("statement.params", "certificate.pin pins exactly one certificate")
     status = SmkiStatus.parse(ctx.optional("status") or "I")
@@ -184,7 +187,10 @@ def certificate_pin(ctx: Context) -> dict[str, Any]:
 
 def certificate_set_status(ctx: Context) -> dict[str, Any]:
     require_officer(ctx.store, ctx.officer.id, GOVERNANCE)
-    issuer, serial = issuer_key(ctx.param("issuer")), ctx.param("serial", int)
+    try:
+        issuer, serial = issuer_key(ctx.param("issuer")), ctx.param("serial", int)
+    except ValueError as exc:  # the issuer is not a distinguished name
+        raise GovernanceRefused("statement.params", f"certificate.set-status: {exc}") from None
     try:
         status = SmkiStatus.parse(ctx.param("status"))
     except ValueError as exc:
