@@ -12,7 +12,7 @@ from typing import Any
 
 from solr_policy.decision import Decision, from_outcomes
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
-from solr_policy.rules.r4_adt import usage_windows
+from solr_policy.rules.r4_adt import counting_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +93,10 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     if decision.outcome == "quarantine":
         return replace(about, counter=counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
     usage: tuple[UsageCount, ...] = ()
-    if facts.device is not None and facts.adt_files:
+    count = counting_for(facts)
+    if facts.device is not None and count is not None:
         usage = tuple(
             UsageCount(rid.originator, facts.device.supplier, header.service_reference_variant, period, start)
-            for period, start in usage_windows(facts.now).items()
+            for period, start in count.windows(facts.now).items()
         )
     return replace(about, counter=counter, usage=usage, release=released)

@@ -6,6 +6,7 @@ request over a threshold of that file is held in quarantine (DCC Alert AD1), not
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from solr_policy.records import AdtFileRecord
@@ -23,15 +24,72 @@ from solr_policy.rules.base import (
 )
 
 
-def usage_windows(now: datetime) -> dict[str, str]:
-    """The fixed UTC windows ADT thresholds count in: {period: window start}."""
-    return {"hour": now.strftime("%Y-%m-%dT%H:00Z"), "day": now.strftime("%Y-%m-%d")}
+def window_start(period: str, now: datetime) -> str:
+    """The start of the fixed UTC window ``period`` ("hour", "day", "15_minutes", "6_hours") holding ``now``."""
+    if period == "hour":
+        return now.strftime("%Y-%m-%dT%H:00Z")
+    if period == "day":
+        return now.strftime("%Y-%m-%d")
+    n, unit = period.split("_")
+    if unit == "minutes":
+        return now.strftime("%Y-%m-%dT%H:") + f"{now.minute - now.minute % int(n):02d}Z"
+    return now.strftime("%Y-%m-%dT") + f"{now.hour - now.hour % int(n):02d}:00Z"
+
+
+def usage_windows(now: datetime, limits: dict[str, int] | None = None, bucket: str | None = None) -> dict[str, str]:
+    """The windows a request is counted in: {usage key: window start}. The key is the period
+    ("hour"), or "EXCEPTION/period" for a Device counted against an ADT file's exception."""
+    periods = [k.removeprefix("per_") for k in limits] if limits is not None else ["hour", "day"]
+    return {(f"{bucket}/{p}" if bucket else p): window_start(p, now) for p in periods}
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """How one request is counted against an ADT file: the limits, and the exception if any."""
+
+    adt: AdtFileRecord
+    limits: dict[str, int] | None  # None: neither the file nor the policy sets one (refused)
+    exception: str | None = None
+    exempt: bool = False
+
+    def windows(self, now: datetime) -> dict[str, str]:
+        if self.exempt or self.limits is None:
+            return {}
+        return usage_windows(now, self.limits, self.exception)
+
+
+def counting(adt: AdtFileRecord, srv: str, device_id: str, default: dict[str, int] | None) -> Counting:
+    """The exception naming the Device for this SRV decides; else the file's threshold, else the policy's."""
+    for exc in adt.exceptions:
+        if device_id in exc["devices"] and (not exc.get("srvs") or srv in exc["srvs"]):
+            if exc.get("exempt"):
+                return Counting(adt, None, exc["name"], exempt=True)
+            return Counting(adt, dict(exc["thresholds"]), exc["name"])
+    limits = adt.thresholds.get(srv)
+    return Counting(adt, dict(limits) if limits is not None else default)
+
+
+def adt_file_for(adt_files: tuple[AdtFileRecord, ...], supplier: str) -> AdtFileRecord | None:
+    return next((a for a in adt_files if a.supplier == supplier), None)
 
 
 def _file_for(f: Facts) -> AdtFileRecord | None:
     if f.device is None:
         return None
-    return next((a for a in f.adt_files if a.supplier == f.device.supplier), None)
+    return adt_file_for(f.adt_files, f.device.supplier)
+
+
+def counting_for(f: Facts) -> Counting | None:
+    """The Counting of this request (None when no ADT file applies)."""
+    adt = _file_for(f)
+    if adt is None or f.srv is None or f.device is None:
+        return None
+    default = f.srv.adt_default.model_dump(exclude_none=True) if f.srv.adt_default is not None else None
+    return counting(adt, f.request.header.service_reference_variant, f.device.id, default)
+
+
+def _per(period: str) -> str:
+    return period.replace("_", " ")
 
 
 @rule(
@@ -61,17 +119,22 @@ def adt_threshold(f: Facts) -> Verdict:
     if adt is None:
         return skip("no ADT file for the Device's Supplier")
     srv = f.request.header.service_reference_variant
-    limits = adt.thresholds.get(srv)
-    if limits is None and f.srv.adt_default is not None:
-        limits = f.srv.adt_default.model_dump(exclude_none=True)
+    count = counting_for(f)
+    assert count is not None
+    if count.exempt:
+        return ok(f"the Device is exempt from ADT thresholds for SRV {srv} by exception {count.exception} of file {adt.reference}")
+    limits = count.limits
     if limits is None:
         return fail(f"ADT file {adt.reference} sets no threshold for SRV {srv}, nor does the policy; refused by default", None)
     if f.release is not None:
         return ok(f"released from quarantine by {f.release.officer}")
     usage = f.adt_usage or {}
-    for period in ("hour", "day"):
-        limit = limits.get(f"per_{period}")
-        used = usage.get(period, 0)
-        if limit is not None and used + 1 > limit:
-            return hold(f"{used} SRV {srv} requests this {period} already reach the ADT threshold of {limit} per {period} (file {adt.reference}); the request is quarantined")
-    return ok(f"within ADT thresholds ({usage.get('hour', 0)}/{limits.get('per_hour', '-')} this hour, {usage.get('day', 0)}/{limits.get('per_day', '-')} today)")
+    held_to = f"exception {count.exception} of file {adt.reference}" if count.exception else f"file {adt.reference}"
+    shown = []
+    for key, period in zip(count.windows(f.now), (k.removeprefix("per_") for k in limits)):
+        limit = limits[f"per_{period}"]
+        used = usage.get(key, 0)
+        if used + 1 > limit:
+            return hold(f"{used} SRV {srv} requests this {_per(period)} already reach the ADT threshold of {limit} per {_per(period)} ({held_to}); the request is quarantined")
+        shown.append(f"{used}/{limit} this {_per(period)}")
+    return ok(f"within ADT thresholds of {held_to} (" + ", ".join(shown) + ")")

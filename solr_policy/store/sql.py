@@ -464,17 +464,18 @@ class SqlStore(ABC):
                 (AdtFileStatus.SUPERSEDED.value, record.user_id, record.supplier, AdtFileStatus.CURRENT.value),
             )
             self._execute(
-                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status, exceptions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.reference, record.party, record.user_id, record.supplier, record.aro, _iso(record.submitted_at),
                     json.dumps(record.thresholds, sort_keys=True), record.sha256, AdtFileStatus.CURRENT.value,
+                    json.dumps(list(record.exceptions), sort_keys=True),
                 ),
             )
 
     @staticmethod
     def _adt_file(row: Row) -> AdtFileRecord:
-        return _record(AdtFileRecord, row, submitted_at=_time, thresholds=json.loads, status=AdtFileStatus)
+        return _record(AdtFileRecord, row, submitted_at=_time, thresholds=json.loads, status=AdtFileStatus, exceptions=_json_tuple)
 
     def get_adt_file(self, reference: str) -> AdtFileRecord | None:
         rows = self._read("SELECT * FROM adt_files WHERE reference = ?", (reference,))
@@ -776,6 +777,10 @@ def _record(cls: type[R], row: Row, **convert: Callable[[Any], object]) -> R:
 
 def _same(value: object) -> object:
     return value
+
+
+def _json_tuple(text: str) -> tuple[Any, ...]:
+    return tuple(json.loads(text))
 
 
 def _usages(text: str) -> tuple[str, ...]:

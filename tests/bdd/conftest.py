@@ -137,6 +137,7 @@ REASONS: dict[str, Expected] = {
     "the officer is an officer of another Party": Expected("governance.officer-party", None),
     "the ARO has been removed": Expected("governance.officer-removed", None),
     "the file was changed after it was signed": Expected("R4.adt-signature", None),
+    "the file counts in a window the engine does not know": Expected("R4.adt-format", None, "per_N_minutes"),
     "the file is for a Party other than the ARO's": Expected("R4.adt-party", None),
     "the request is no longer held": Expected("R4.quarantine-not-held", None),
     # R6 the instruction's lifecycle
@@ -574,5 +575,6 @@ def replay_changed_nothing(scene: Scene):
 # -- the other step modules (imported last: they use the names above) ----------------------
 
 from .steps_alerts import *
+from .steps_dcc import *
 from .steps_governance import *
 from .steps_proof import *

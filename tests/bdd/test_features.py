@@ -12,6 +12,7 @@ FEATURES = (
     "R2_certificate_subscriptions.feature",
     "R3_allowed_service_requests.feature",
     "R4_officers_and_thresholds.feature",
+    "R4_adt_exceptions.feature",
     "R5_credit_only_content.feature",
     "R6_authority_instruction.feature",
     "R6_instruction_lifecycle.feature",
