@@ -165,18 +165,19 @@ def sign_adt(data: bytes, key_pem: bytes) -> bytes:
     return base64.b64encode(key.sign(data, ec.ECDSA(hashes.SHA256()))) + b"\n"
 
 
-def _verify(data: bytes, signature: bytes, public_key_pem: str, aro: str) -> None:
+def verify_detached(data: bytes, signature: bytes, public_key_pem: str, aro: str, *, rule: str = "R4.adt-signature", what: str = "ADT file") -> None:
+    """Check a detached signature (as ``sign_adt`` writes it) over every byte of ``data``."""
     try:
         der = base64.b64decode(b"".join(signature.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise GovernanceRefused("R4.adt-signature", "the ADT signature is not base64") from None
+        raise GovernanceRefused(rule, f"the {what}'s signature is not base64") from None
     key = serialization.load_pem_public_key(public_key_pem.encode())
     if not isinstance(key, ec.EllipticCurvePublicKey):  # officers.load_public_key admits P-256 keys only
-        raise GovernanceRefused("R4.adt-signature", f"ARO {aro}'s registered key is not an EC key")
+        raise GovernanceRefused(rule, f"ARO {aro}'s registered key is not an EC key")
     try:
         key.verify(der, data, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
-        raise GovernanceRefused("R4.adt-signature", f"the ADT file's signature does not verify with ARO {aro}'s key (changed after signing, or signed by someone else)") from None
+        raise GovernanceRefused(rule, f"the {what}'s signature does not verify with ARO {aro}'s key (changed after signing, or signed by someone else)") from None
 
 
 def submit_adt(store: Store, data: bytes, signature: bytes, *, aro: str, at: datetime, source: str = "<adt>") -> AdtFile:
@@ -185,7 +186,7 @@ def submit_adt(store: Store, data: bytes, signature: bytes, *, aro: str, at: dat
         officer = require_officer(store, aro, ARO)
         if officer.public_key is None:
             raise GovernanceRefused("R4.adt-signature", f"ARO {aro} has no registered key to verify the ADT file with")
-        _verify(data, signature, officer.public_key, aro)
+        verify_detached(data, signature, officer.public_key, aro)
         adt = parse_adt(data, source)
         if adt.party != officer.party:
             raise GovernanceRefused("R4.adt-party", f"the ADT file is for Party {adt.party}, but ARO {aro} is an officer of {officer.party}")

@@ -138,6 +138,8 @@ REASONS: dict[str, Expected] = {
     "the ARO has been removed": Expected("governance.officer-removed", None),
     "the file was changed after it was signed": Expected("R4.adt-signature", None),
     "the file counts in a window the engine does not know": Expected("R4.adt-format", None, "per_N_minutes"),
+    "it names a request that is not held": Expected("R4.exit-quarantine", None, "no such quarantined request"),
+    "it names requests of another Party's Users": Expected("R4.exit-quarantine", None, "is not a request of Party"),
     "the file is for a Party other than the ARO's": Expected("R4.adt-party", None),
     "the request is no longer held": Expected("R4.quarantine-not-held", None),
     # R6 the instruction's lifecycle

@@ -6,9 +6,12 @@ from __future__ import annotations
 from pytest_bdd import given, then, when
 
 from solr_policy.eui import duis_form
+from solr_policy.governance.acts import Governance
 from solr_policy.governance.adt import sign_adt, submit_adt
+from solr_policy.governance.exit_quarantine import exit_file_text
+from solr_policy.testing.governance import Signatories
 
-from .conftest import Scene, explain
+from .conftest import SOLR_USER, Scene, _switch, explain
 from .steps_governance import OFFICERS, attempt, done, gstep
 
 
@@ -44,3 +47,65 @@ def let_through_by_exception(scene: Scene, meter: str):
     check = next(c for c in decision.checks if c.rule == "R4.adt-threshold")
     assert check.result == "pass" and "exempt" in check.message and "priority-care" in check.message, check
 
+
+
+@given(gstep("{officer:Officer} has submitted an ADT file allowing {hour:d} switch to credit an hour"))
+def adt_plain(scene: Scene, officer: str, hour: int):
+    done(lambda: _submit_adt(scene, officer, {"per_hour": hour}))
+
+
+# -- R4: Exit Quarantine files -----------------------------------------------------------------
+FAILED_SUPPLIER_METERS = ("the SMETS1 electricity meter", "the SMETS1 gas meter", "the SMETS2 electricity meter", "the SMETS2 gas meter")
+
+
+@given(gstep("the SoLR Contingency user has sent {count:d} switches to credit this hour, the last {held:d} held in quarantine"))
+def burst_held(scene: Scene, count: int, held: int):
+    outcomes = [scene.decide(SOLR_USER, _switch(scene, SOLR_USER, FAILED_SUPPLIER_METERS[n % 4], "credit")) for n in range(count)]
+    assert [d.outcome for d in outcomes[count - held:]] == ["quarantine"] * held, [explain(d) for d in outcomes]
+    scene.notes["held"] = [d.quarantine_id for d in outcomes[count - held:]]
+
+
+def _send_exit_file(scene: Scene, officer: str, items: list) -> None:
+    aro = OFFICERS[officer]
+    party = scene.store.get_officer(aro).party
+    data = exit_file_text(reference=f"EQ-SPEC-{len(scene.notes.get('held', []))}", party=party, reason="checked with the operations team", items=items)
+    signature = sign_adt(data, scene.solr.officer_keys[aro]).decode()
+    envelope = Signatories(keys=scene.solr.officer_keys).statement(
+        "quarantine.exit-file", {"file": data.decode(), "signature": signature}, officer=aro, at=scene.now)
+    scene.notes["exit file"] = data
+    attempt(scene, lambda: Governance(scene.store, engine=scene.engine).submit(envelope, now=scene.now))
+
+
+@when(gstep("{officer:Officer} sends a signed Exit Quarantine file releasing the first two held requests and deleting the third"))
+def exit_two_and_one(scene: Scene, officer: str):
+    first, second, third = scene.notes["held"]
+    _send_exit_file(scene, officer, [(first, "release"), (second, "release"), (third, "delete")])
+
+
+@when(gstep("{officer:Officer} sends a signed Exit Quarantine file releasing the first held request and a request that was never held"))
+def exit_with_unknown(scene: Scene, officer: str):
+    _send_exit_file(scene, officer, [(scene.notes["held"][0], "release"), (max(scene.notes["held"]) + 100, "release")])
+
+
+@then("the first two held requests are released and allowed, and the third is deleted")
+def exit_applied(scene: Scene):
+    assert scene.refusal is None, f"the file was refused: {scene.refusal}"
+    assert [scene.store.get_quarantine(i).status.value for i in scene.notes["held"]] == ["released", "released", "discarded"]
+    decisions = [e.payload_data() for e in scene.store.audit_entries(kind="decision")]
+    released = [d for d in decisions if d["effects"]["release"] in scene.notes["held"]]
+    assert [d["outcome"] for d in released] == ["allow", "allow"], released
+
+
+@then(gstep("each of the three is recorded as done by {officer:Officer} under that Exit Quarantine file"))
+def exit_logged(scene: Scene, officer: str):
+    held = scene.notes["held"]
+    for kind, items in (("quarantine.release", held[:2]), ("quarantine.discard", held[2:])):
+        logged = [e for e in scene.store.audit_entries(kind=kind, actor=OFFICERS[officer])]
+        assert sorted(e.payload_data()["item"] for e in logged) == items, logged
+        assert all(e.payload_data()["exit_file"].startswith("EQ-SPEC") for e in logged)
+
+
+@then("the three requests are still held")
+def three_still_held(scene: Scene):
+    assert [scene.store.get_quarantine(i).status.value for i in scene.notes["held"]] == ["held"] * 3
+    assert scene.store.audit_entries(kind="quarantine.release") == [] and scene.store.audit_entries(kind="quarantine.discard") == []
