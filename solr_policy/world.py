@@ -90,6 +90,38 @@ class Device(_Fact):
         return parse_eui64(value)
 
 
+class SupplierChange(_Fact):
+    """From ``effective_from``, ``supplier`` is the Device's responsible Supplier (a change of
+    Supplier, e.g. the failed Supplier's market identifiers moved to the SoLR; may be scheduled)."""
+
+    device: str
+    effective_from: datetime
+    supplier: str = Field(min_length=1, max_length=64)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _eui(cls, value: str) -> str:
+        return parse_eui64(value)
+
+    @field_validator("effective_from")
+    @classmethod
+    def _zoned(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-11-22T00:00:00Z")
+        return value
+
+
+def supplier_at(device: Device, history: tuple[SupplierChange, ...], when: datetime) -> tuple[str, SupplierChange | None]:
+    """The Device's responsible Supplier at ``when``, and the change that made it so (None: its
+    ``supplier``, which holds until the first change). ``history`` is in time order."""
+    current = None
+    for change in history:
+        if change.effective_from > when:
+            break
+        current = change
+    return (current.supplier if current else device.supplier), current
+
+
 class InstructionStatus(str, Enum):
     PROPOSED = "proposed"
     ACTIVE = "active"  # approved; in force within its window

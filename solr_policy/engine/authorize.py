@@ -94,9 +94,9 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
         return replace(about, counter=counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
     usage: tuple[UsageCount, ...] = ()
     count = counting_for(facts)
-    if facts.device is not None and count is not None:
+    if facts.supplier is not None and count is not None:
         usage = tuple(
-            UsageCount(rid.originator, facts.device.supplier, header.service_reference_variant, period, start)
+            UsageCount(rid.originator, facts.supplier, header.service_reference_variant, period, start)
             for period, start in count.windows(facts.now).items()
         )
     return replace(about, counter=counter, usage=usage, release=released)

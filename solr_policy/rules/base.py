@@ -31,7 +31,7 @@ from solr_policy.duis.models import (
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.policy import Policy, SrvRule
 from solr_policy.records import AdtFileRecord, Signer
-from solr_policy.world import Device, Instruction, User
+from solr_policy.world import Device, Instruction, SupplierChange, User, supplier_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ class Facts:
     adt_files: tuple[AdtFileRecord, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
     release: Release | None = None  # set when a quarantined request is released (R4)
+    supplier_history: tuple[SupplierChange, ...] = ()  # the Device's changes of Supplier, in time order (R4, R6)
     # What the decision names as its inputs; no rule reads them.
     content_sha256: str | None = None  # of the canonical signed content
     policy_sha256: str | None = None  # of the policy file
@@ -93,6 +94,16 @@ class Facts:
     @property
     def body(self) -> UpdatePaymentMode | SignedPreCommand | OtherBody:
         return self.request.body
+
+    def supplier_at(self, when: datetime) -> tuple[str, SupplierChange | None]:
+        """The Device's responsible Supplier at ``when`` (and the change that made it so)."""
+        assert self.device is not None
+        return supplier_at(self.device, self.supplier_history, when)
+
+    @property
+    def supplier(self) -> str | None:
+        """The Device's responsible Supplier at the decision time."""
+        return None if self.device is None else self.supplier_at(self.now)[0]
 
     @property
     def active_instructions(self) -> tuple[Instruction, ...]:

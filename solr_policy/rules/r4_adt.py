@@ -76,7 +76,7 @@ def adt_file_for(adt_files: tuple[AdtFileRecord, ...], supplier: str) -> AdtFile
 def _file_for(f: Facts) -> AdtFileRecord | None:
     if f.device is None:
         return None
-    return adt_file_for(f.adt_files, f.device.supplier)
+    return adt_file_for(f.adt_files, f.supplier_at(f.now)[0])
 
 
 def counting_for(f: Facts) -> Counting | None:
@@ -105,8 +105,8 @@ def adt_covers_supplier(f: Facts) -> Verdict:
     adt = _file_for(f)
     if adt is None:
         named = ", ".join(sorted({a.supplier for a in f.adt_files})) or "none"
-        return fail(f"no current ADT file lets this User act on Devices of Supplier {f.device.supplier} (ADT files name: {named})")
-    return ok(f"ADT file {adt.reference} (submitted by ARO {adt.aro}) names Supplier {f.device.supplier}")
+        return fail(f"no current ADT file lets this User act on Devices of Supplier {f.supplier} (ADT files name: {named})")
+    return ok(f"ADT file {adt.reference} (submitted by ARO {adt.aro}) names Supplier {f.supplier}")
 
 
 @rule("R4.adt-threshold", "R4", code="AD1", summary="over an ADT threshold: quarantine, not refusal")

@@ -59,7 +59,7 @@ from solr_policy.store.audit_chain import (
     leaf_of,
     verify_chain,
 )
-from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
+from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, SupplierChange, User, UserStatus
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -309,6 +309,19 @@ class SqlStore(ABC):
                 " type = excluded.type, smets = excluded.smets, supplier = excluded.supplier",
                 (device.id, device.type.value, device.smets.value, device.supplier),
             )
+
+    def put_supplier_history(self, device: str, changes: Sequence[SupplierChange]) -> None:
+        with self._tx():
+            self._execute("DELETE FROM supplier_history WHERE device = ?", (device,))
+            for change in changes:
+                self._execute(
+                    "INSERT INTO supplier_history (device, effective_from, supplier) VALUES (?, ?, ?)",
+                    (device, _iso(change.effective_from), change.supplier),
+                )
+
+    def supplier_history(self, device: str) -> list[SupplierChange]:
+        rows = self._read("SELECT * FROM supplier_history WHERE device = ? ORDER BY effective_from", (device,))
+        return [SupplierChange.model_construct(device=r["device"], effective_from=_time(r["effective_from"]), supplier=r["supplier"]) for r in rows]
 
     def put_instruction(self, instruction: Instruction) -> None:
         with self._tx():

@@ -116,6 +116,8 @@ REASONS: dict[str, Expected] = {
     # R6 when and for whom
     "no Authority instruction is in force": Expected("R6.instruction-active", "E3"),
     "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4", "not to the failed Supplier"),
+    "the meter's Supplier is now another Supplier": Expected("R6.device-of-failed-supplier", "E4", "Supplier is now"),
+    "the meter moves to another Supplier before the switch takes effect": Expected("R6.device-of-failed-supplier", "E4", "moves to Supplier"),
     "the meter is not one of those Ofgem's instruction names": Expected("R6.device-of-failed-supplier", "E4", "not in the scope"),
     "the DCC does not know that meter": Expected("R6.device-known", "E19"),
     "the switch would take effect after Ofgem's instruction ends": Expected("R6.execution-window", "E4"),

@@ -3,6 +3,8 @@ data-value limits and a Device's Supplier history (its Supplier changing mid-eve
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pytest_bdd import given, then, when
 
 from solr_policy.eui import duis_form
@@ -10,9 +12,10 @@ from solr_policy.governance.acts import Governance
 from solr_policy.governance.adt import sign_adt, submit_adt
 from solr_policy.governance.exit_quarantine import exit_file_text
 from solr_policy.testing.governance import Signatories
+from solr_policy.world import SupplierChange
 
 from .conftest import SOLR_USER, Scene, _switch, explain
-from .steps_governance import OFFICERS, attempt, done, gstep
+from .steps_governance import OFFICERS, attempt, done, gstep, party_id
 
 
 # -- R4: ADT files with exceptions -------------------------------------------------------------
@@ -109,3 +112,27 @@ def exit_logged(scene: Scene, officer: str):
 def three_still_held(scene: Scene):
     assert [scene.store.get_quarantine(i).status.value for i in scene.notes["held"]] == ["held"] * 3
     assert scene.store.audit_entries(kind="quarantine.release") == [] and scene.store.audit_entries(kind="quarantine.discard") == []
+
+
+# -- R6: a meter whose Supplier changes mid-event ------------------------------------------------
+def _move(scene: Scene, meter: str, party: str, at) -> None:
+    device = scene.meter_id(meter)
+    scene.store.put_supplier_history(device, [SupplierChange(device=device, effective_from=at, supplier=party_id(scene, party))])
+
+
+@given(gstep("the market identifiers of {meter:Meter} moved to {party:Party} an hour ago"))
+def identifiers_moved(scene: Scene, meter: str, party: str):
+    _move(scene, meter, party, scene.now - timedelta(hours=1))
+
+
+@given(gstep("the move of {meter:Meter}'s market identifiers to {party:Party} is delayed until tomorrow"))
+def move_delayed(scene: Scene, meter: str, party: str):
+    _move(scene, meter, party, scene.now + timedelta(days=1))
+
+
+@then(gstep("the reason names {party:Party} as the meter's Supplier now"))
+def reason_names_owner(scene: Scene, party: str):
+    decision = scene.decision
+    assert decision is not None, "no decision"
+    messages = [r.message for r in decision.reasons if r.rule == "R6.device-of-failed-supplier"]
+    assert any(f"Supplier is now {party_id(scene, party)}" in m for m in messages), explain(decision)

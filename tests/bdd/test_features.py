@@ -17,6 +17,7 @@ FEATURES = (
     "R5_credit_only_content.feature",
     "R6_authority_instruction.feature",
     "R6_instruction_lifecycle.feature",
+    "R6_supplier_changes_mid_event.feature",
     "R6_governance_you_can_prove.feature",
     "R7_alerts_to_the_srp.feature",
 )
