@@ -27,7 +27,7 @@ from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.errors import Refused
 
-DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}
+DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "delete": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}
 
 
 @click.command()

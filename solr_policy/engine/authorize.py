@@ -84,7 +84,8 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     rid = header.request_id
     instruction = next((i.reference for i in facts.active_instructions), None)
     about = Effects(originator=rid.originator, device=rid.target, instruction=instruction)
-    if decision.outcome == "reject":
+    if decision.outcome in ("reject", "delete"):
+        # Nothing taken: a refused or deleted request consumes no counter and no ADT usage.
         return about
     released = facts.release
     # Allowed or quarantined: the counter is taken either way, so neither can be replayed; a

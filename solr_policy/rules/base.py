@@ -123,7 +123,7 @@ RULE_CODE = _Default()  # a failure answers with the rule's own DUIS code unless
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    status: Literal["pass", "fail", "hold", "skip"]
+    status: Literal["pass", "fail", "hold", "delete", "skip"]
     message: str
     code: str | None | _Default = RULE_CODE
 
@@ -139,6 +139,11 @@ def fail(message: str, code: str | None | _Default = RULE_CODE) -> Verdict:
 def hold(message: str) -> Verdict:
     """Anomaly detection: well-formed and authorised, but over a threshold. Held, not refused."""
     return Verdict("hold", message, "AD1")
+
+
+def delete(message: str) -> Verdict:
+    """A SMETS1 data value outside its limits: the DCC deletes such a request (SEC G6), never holds it."""
+    return Verdict("delete", message)
 
 
 def skip(why: str) -> Verdict:
@@ -157,6 +162,8 @@ class Outcome:
     # Anomaly detection: the request is well-formed and authorised but over a threshold;
     # it is held (outcome quarantine, DCC Alert AD1) rather than refused.
     quarantine: bool = False
+    # A SMETS1 data value outside its limits: deleted (outcome delete), neither held nor sent.
+    delete: bool = False
 
 
 # -- what a rule is -------------------------------------------------------------------------
@@ -201,6 +208,7 @@ class Rule:
             code,
             skipped=verdict.status == "skip",
             quarantine=verdict.status == "hold",
+            delete=verdict.status == "delete",
         )
 
 

@@ -9,19 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from solr_policy.duis.models import UpdatePaymentMode
 from solr_policy.records import AdtFileRecord
+from solr_policy.world import Smets
 from solr_policy.rules.base import (
     DEVICE,
     POLICY,
     SRV,
     Facts,
     Verdict,
+    delete,
     fail,
     hold,
     ok,
     rule,
     skip,
 )
+
+# The DCC Alert that tells the User of anomaly detection (DUIS QuarantinedRequest, whose
+# ADAttributeLimitsBreach names a data-value breach). Whether the DCC reports a SMETS1
+# deletion with it is this project's reading: an open question for SECAS.
+DATA_VALUE_CODE = "AD1"
 
 
 def window_start(period: str, now: datetime) -> str:
@@ -138,3 +146,34 @@ def adt_threshold(f: Facts) -> Verdict:
             return hold(f"{used} SRV {srv} requests this {_per(period)} already reach the ADT threshold of {limit} per {_per(period)} ({held_to}); the request is quarantined")
         shown.append(f"{used}/{limit} this {_per(period)}")
     return ok(f"within ADT thresholds of {held_to} (" + ", ".join(shown) + ")")
+
+
+def data_values(f: Facts) -> dict[str, int]:
+    """The data values the request's body carries, by the names policies bound them with."""
+    body = f.body
+    if isinstance(body, UpdatePaymentMode) and body.prepayment is not None:
+        return {"DisablementThreshold": body.prepayment.disablement_threshold}
+    return {}
+
+
+@rule(
+    "R4.smets1-data-values", "R4", code=DATA_VALUE_CODE, needs=(SRV, DEVICE),
+    summary="a SMETS1 Service Request whose data value is outside the policy's limits: deleted, not quarantined",
+)
+def smets1_data_values(f: Facts) -> Verdict:
+    assert f.srv is not None and f.device is not None
+    limits = f.srv.smets1_data_value_limits
+    if not limits:
+        return ok("the policy sets no data-value limits for this SRV")
+    if f.device.smets is not Smets.SMETS1:
+        return ok("data-value limits apply to SMETS1 Devices only")
+    values = data_values(f)
+    for name, limit in limits.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if (limit.min is not None and value < limit.min) or (limit.max is not None and value > limit.max):
+            bounds = f"{'-' if limit.min is None else limit.min}..{'-' if limit.max is None else limit.max}"
+            return delete(f"{name} {value} is outside the SMETS1 data-value limits {bounds}; the request is deleted (ADAttributeLimitsBreach), not quarantined")
+    shown = ", ".join(f"{k} {v}" for k, v in values.items() if k in limits) or "none carried"
+    return ok(f"SMETS1 data values within limits ({shown})")

@@ -136,3 +136,22 @@ def reason_names_owner(scene: Scene, party: str):
     assert decision is not None, "no decision"
     messages = [r.message for r in decision.reasons if r.rule == "R6.device-of-failed-supplier"]
     assert any(f"Supplier is now {party_id(scene, party)}" in m for m in messages), explain(decision)
+
+
+# -- R4: SMETS1 data-value limits ----------------------------------------------------------------
+@given(gstep("the policy lets the role set prepayment, with the disablement threshold of SMETS1 meters at least {least:d}"))
+def policy_bounds_values(scene: Scene, least: int):
+    def change(policy: dict) -> None:
+        policy["srvs"]["1.6"]["content"]["payment_mode"] = "prepayment"
+        policy["srvs"]["1.6"]["smets1_data_value_limits"] = {"DisablementThreshold": {"min": least}}
+
+    scene.changed_policy(change)
+
+
+@then("the request is deleted, not quarantined, and nothing of it is kept to release")
+def request_deleted(scene: Scene):
+    decision = scene.decision
+    assert decision is not None and decision.outcome == "delete", explain(decision)
+    assert decision.response_code == "AD1" and [r.rule for r in decision.reasons] == ["R4.smets1-data-values"], explain(decision)
+    assert decision.quarantine_id is None and scene.store.list_quarantine() == []
+    assert scene.store.get_counter(scene.solr.user_eui) is None, "a deleted request took its counter"

@@ -14,6 +14,7 @@ FEATURES = (
     "R4_officers_and_thresholds.feature",
     "R4_adt_exceptions.feature",
     "R4_exit_quarantine_files.feature",
+    "R4_smets1_data_values.feature",
     "R5_credit_only_content.feature",
     "R6_authority_instruction.feature",
     "R6_instruction_lifecycle.feature",
