@@ -309,6 +309,10 @@ def _as_the_dcc_does_it(folder: Path, now: datetime) -> bool:
     decide("credit, SMETS2 electricity meter (exempt: priority-care)", ask.switch_to_credit(e2))
     held = [decide(f"credit, {label} (over the threshold)", ask.switch_to_credit(device)).quarantine_id or 0
             for label, device in (("SMETS1 gas meter", g1), ("SMETS2 gas meter", g2), ("SMETS1 electricity meter again", e1))]
+    if not all(held):
+        print(f"\nUNEXPECTED (as the DCC does it): not every request over the threshold was held: {held}")
+        store.close()
+        return False
     exit_file = exit_file_text(reference="EQ-SOLR-2026-001", party=scenario.solr_party, reason="checked with the SoLR Party",
                                items=[(held[0], "release"), (held[1], "release"), (held[2], "delete")])
     result = signed_file("quarantine.exit-file", exit_file)

@@ -11,6 +11,8 @@ from solr_policy.eui import duis_form
 from solr_policy.governance.acts import Governance
 from solr_policy.governance.adt import sign_adt, submit_adt
 from solr_policy.governance.exit_quarantine import exit_file_text
+from solr_policy.requirements import REQUIREMENTS
+from solr_policy.spec_report import RequirementStatus, render_markdown
 from solr_policy.testing.governance import Signatories
 from solr_policy.world import SupplierChange
 
@@ -155,3 +157,45 @@ def request_deleted(scene: Scene):
     assert decision.response_code == "AD1" and [r.rule for r in decision.reasons] == ["R4.smets1-data-values"], explain(decision)
     assert decision.quarantine_id is None and scene.store.list_quarantine() == []
     assert scene.store.get_counter(scene.solr.user_eui) is None, "a deleted request took its counter"
+
+
+# -- labels: SEC text and this project's reading ---------------------------------------------------
+READING_TOPICS = {
+    "the role code": "Role code SC", "the allowlist": "The 1.6-only allowlist", "the ADT rules for the role": "ADT rules for the role",
+    "cancellations": "Cancellations", "the Pre-Command signers": "Pre-Command signers", "the file formats": "File formats",
+}
+
+
+@when("the specification report is written for SECAS")
+def report_written(scene: Scene):
+    statuses = {code: RequirementStatus(code, text) for code, text in REQUIREMENTS.items()}
+    scene.notes["report"] = render_markdown(statuses, [], generated=scene.now)
+
+
+def _reading_rows(scene: Scene) -> dict[str, list[str]]:
+    text = str(scene.notes["report"])
+    section = text[text.index("## SEC text and this project's reading"):]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "This project's reading:" in line]
+    return {row[0].lstrip("| "): row for row in rows}
+
+
+@then("it marks the role code, the allowlist, the ADT rules for the role, cancellations, the Pre-Command signers and the file formats as this project's reading")
+def readings_marked(scene: Scene):
+    rows = _reading_rows(scene)
+    for topic in READING_TOPICS.values():
+        assert topic in rows and rows[topic][3].startswith("**This project's reading:**"), (topic, sorted(rows))
+
+
+@then("each reading is shown beside what SEC text says, with an open question for SECAS")
+def readings_questioned(scene: Scene):
+    for topic, row in _reading_rows(scene).items():
+        sec_text, question = row[2], row[4].rstrip(" |")
+        assert sec_text and question.endswith("?"), (topic, row)
+
+
+@then("it has a glossary explaining SRV, CV, ADT, SRO, ARO, SRP, SMETS, GBCS, Pre-Command and the DUIS codes it uses")
+def glossary_present(scene: Scene):
+    text = str(scene.notes["report"])
+    glossary = text[text.index("**Glossary**"):]
+    for term in ("SRV", "CV", "ADT", "SRO", "ARO", "SRP", "SMETS", "GBCS", "Pre-Command", "I99", "E1", "E4", "E12", "AD1"):
+        assert f"| {term} | " in glossary and len(glossary.split(f"| {term} | ")[1].split(" |")[0]) > 10, term

@@ -8,6 +8,7 @@ requirement's feature gets its own test module, or one more line in this list.
 from pytest_bdd import scenarios
 
 FEATURES = (
+    "R1_what_is_sec_text.feature",
     "R1_solr_contingency_role.feature",
     "R2_certificate_subscriptions.feature",
     "R3_allowed_service_requests.feature",
