@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from solr_policy.store.base import Store
-from solr_policy.world import USER_ROLES, Device, Party, SupplierChange, User
+from solr_policy.world import USER_ROLES, Device, Party, SupplierChange, User, ZonedTime
 from solr_policy.yamlio import (
     DataFileError,
     Path_,
@@ -43,14 +43,7 @@ class SupplierEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     supplier: str = Field(min_length=1, max_length=64)
-    effective_from: datetime = Field(alias="from")
-
-    @field_validator("effective_from")
-    @classmethod
-    def _zoned(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-11-22T00:00:00Z")
-        return value
+    effective_from: ZonedTime = Field(alias="from")
 
 
 class DeviceEntry(Device):
