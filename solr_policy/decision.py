@@ -33,14 +33,16 @@ class Reason:
 @dataclass(frozen=True, slots=True)
 class Check:
     rule: str
-    result: Literal["pass", "fail", "skipped", "hold"]
+    result: Literal["pass", "fail", "skipped", "hold", "delete"]
     message: str
 
 
 class Decision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    outcome: Literal["allow", "reject", "quarantine"]
+    # reject: refused; quarantine: held over an ADT threshold (AD1); delete: a SMETS1 data value
+    # outside its limits, deleted as the DCC does (neither held nor sent)
+    outcome: Literal["allow", "reject", "quarantine", "delete"]
     response_code: str | None
     reasons: list[Reason]
     request: dict | None = None
@@ -84,15 +86,20 @@ def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
     """The decision the rules' outcomes add up to; ``about`` fills the identifying fields."""
     failed = [o for o in outcomes if not o.passed]
     checks = [
-        Check(o.rule, "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else "fail")), o.message)
+        Check(o.rule, "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail"))), o.message)
         for o in outcomes
     ]
-    refusals = [o for o in failed if not o.quarantine]
+    refusals = [o for o in failed if not o.quarantine and not o.delete]
+    deletions = [o for o in failed if o.delete]
     code: str | None
     # Default deny: allow only when there were rules and every one of them passed.
     if outcomes and not failed:
         outcome, code = "allow", ALLOW_CODE
         shown = [o for o in outcomes if not o.message.startswith("not applicable")]
+    elif deletions and not refusals:
+        # Otherwise valid, but a SMETS1 data value is outside its limits: deleted, even if also over a threshold.
+        outcome, shown = "delete", deletions
+        code = next((o.code for o in shown if o.code), None)
     elif failed and not refusals:
         # Only anomaly-detection thresholds failed: hold the request (DCC Alert AD1).
         outcome, code, shown = "quarantine", "AD1", failed

@@ -241,6 +241,7 @@ def run_demo(workdir: str | None = None) -> int:
     print(f"a store rolled back by 5 entries (a restored backup) decides: {refusal.outcome} ({refusal.reasons[0].rule}: {refusal.reasons[0].message})")
     restored.close()
     backup.unlink()
+    dcc_ok = _as_the_dcc_does_it(folder, now)  # the last section: its own store, same decision log
     log_file.close()
     print(f"\nThe store stays in {folder} (decision log: decisions.log; checkpoint; log-key.pub.pem; proof.json). Try:")
     # The demo keeps its log key and checkpoint under short names: name them for the CLI.
@@ -261,7 +262,81 @@ def run_demo(workdir: str | None = None) -> int:
     if not ok:
         print("\nUNEXPECTED: a decision, act or check differs from what MP134B and this README require")
         print(f"  decisions {[d.outcome for _, d in rows]}\n  acts {outcomes}")
-    return 0 if ok else 1
+    return 0 if ok and dcc_ok else 1
+
+
+def _as_the_dcc_does_it(folder: Path, now: datetime) -> bool:
+    """Issue 14 on a store of its own: an ADT exception, an Exit Quarantine file releasing two
+    held requests and deleting one, and a meter whose Supplier changes mid-event."""
+    from datetime import timedelta
+
+    from solr_policy.engine import Engine
+    from solr_policy.governance.acts import Governance
+    from solr_policy.governance.adt import sign_adt
+    from solr_policy.governance.exit_quarantine import exit_file_text
+    from solr_policy.policy import PolicySet, default_policy_dir
+    from solr_policy.testing.governance import Signatories
+    from solr_policy.testing.scenario import SolrScenario
+    from solr_policy.world import SupplierChange
+
+    _title("As the DCC does it: ADT exceptions, Exit Quarantine files, Suppliers changing")
+    db = folder / "dcc.db"
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    store = SqliteStore(db)
+    scenario = SolrScenario().install(store, now=now)
+    officers = Signatories(keys=scenario.officer_keys)
+    engine = Engine(store, PolicySet.load_dir(default_policy_dir()))
+    gov = Governance(store, engine=engine)
+    ask = scenario.requests()
+    e1, g1, e2, g2 = (scenario.device(label) for label in (
+        "electricity meter (SMETS1)", "gas meter (SMETS1)", "electricity meter (SMETS2)", "gas meter (SMETS2)"))
+    rows: list[tuple[str, Decision]] = []
+
+    def decide(label: str, raw: bytes, when: datetime = now) -> Decision:
+        decision = engine.decide(raw, now=when)
+        rows.append((label, decision))
+        return decision
+
+    def signed_file(action: str, data: bytes) -> dict:
+        act = gov.submit(officers.statement(action, {"file": data.decode(), "signature": sign_adt(data, officers.key_for("aro-ann")).decode()},
+                                            officer="aro-ann", at=now), now=now)
+        return act.result
+
+    adt = scenario.adt_file(reference="ADT-SOLR-2026-002", thresholds={"1.6": {"per_hour": 1, "per_day": 50}},
+                            exceptions=[{"name": "priority-care", "devices": [e2], "exempt": True}])
+    signed_file("adt.submit", adt)
+    _step(f"adt.submit by aro-ann: 1 switch an hour; exception priority-care: {e2} exempt")
+    decide("credit, SMETS1 electricity meter (the hour's one)", ask.switch_to_credit(e1))
+    decide("credit, SMETS2 electricity meter (exempt: priority-care)", ask.switch_to_credit(e2))
+    held = [decide(f"credit, {label} (over the threshold)", ask.switch_to_credit(device)).quarantine_id or 0
+            for label, device in (("SMETS1 gas meter", g1), ("SMETS2 gas meter", g2), ("SMETS1 electricity meter again", e1))]
+    if not all(held):
+        print(f"\nUNEXPECTED (as the DCC does it): not every request over the threshold was held: {held}")
+        store.close()
+        return False
+    exit_file = exit_file_text(reference="EQ-SOLR-2026-001", party=scenario.solr_party, reason="checked with the SoLR Party",
+                               items=[(held[0], "release"), (held[1], "release"), (held[2], "delete")])
+    result = signed_file("quarantine.exit-file", exit_file)
+    _step("quarantine.exit-file by aro-ann: " + ", ".join(f"{i['action']} {i['item']}" for i in result["items"]))
+    statuses = [item.status.value for item in (store.get_quarantine(i) for i in held) if item is not None]
+    _step(f"held requests now: {statuses}")
+    # The failed Supplier's identifiers for the SMETS1 gas meter move to the SoLR at once; those
+    # of the SMETS2 gas meter move tomorrow (a move the SMKI PMA delayed, SEC MP134A/MP185).
+    store.put_supplier_history(g1, [SupplierChange(device=g1, effective_from=now - timedelta(minutes=1), supplier=scenario.solr_party)])
+    store.put_supplier_history(g2, [SupplierChange(device=g2, effective_from=now + timedelta(days=1), supplier=scenario.solr_party)])
+    _step(f"{g1} moved to {scenario.solr_party} a minute ago; {g2} moves tomorrow")
+    later = now + timedelta(hours=1)  # a new hour: the threshold does not hide the Supplier rules
+    decide("credit, SMETS1 gas meter (moved to the SoLR)", ask.switch_to_credit(g1), later)
+    decide("credit, SMETS2 gas meter (move delayed to tomorrow)", ask.switch_to_credit(g2), later)
+    decide("credit, SMETS2 gas meter, future dated past its move", ask.switch_to_credit(g2, execution=now + timedelta(days=2)), later)
+    _table(rows)
+    store.close()
+    expected = ["allow", "allow", "quarantine", "quarantine", "quarantine", "reject", "allow", "reject"]
+    ok = [d.outcome for _, d in rows] == expected and statuses == ["released", "released", "discarded"]
+    if not ok:
+        print(f"\nUNEXPECTED (as the DCC does it): decisions {[d.outcome for _, d in rows]}, held requests {statuses}")
+    return ok
 
 
 def engine_decision(entry: AuditEntry) -> Decision:

@@ -83,6 +83,25 @@ class AdtDefault(_Strict):
     per_day: int | None = Field(default=None, ge=0)
 
 
+# The data values each Service Request body carries, as policies name them (SMETS1 limits).
+DATA_VALUES: dict[str, tuple[str, ...]] = {"UpdatePaymentMode": ("DisablementThreshold",)}
+
+
+class ValueLimit(_Strict):
+    """The least and most a data value may be; a SMETS1 request outside is deleted (R4)."""
+
+    min: int | None = None
+    max: int | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ValueLimit":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
 class SrvRule(_Strict):
     name: str
     command_variants: tuple[int, ...] = Field(min_length=1)
@@ -91,8 +110,23 @@ class SrvRule(_Strict):
     # R4: used when the User's ADT file sets no threshold for this SRV; without either, the
     # request is refused (default deny). So adding an SRV stays a change to this file only.
     adt_default: AdtDefault | None = None
+    # R4, as the DCC's anomaly detection does for SMETS1 (SEC G6, "data values"): bounds on the
+    # values a SMETS1 Service Request carries; a breach is deleted, not quarantined.
+    smets1_data_value_limits: dict[str, ValueLimit] | None = None
     # R5: the Device types the SRV may address (DUIS E11 otherwise); None: any Device type.
     device_types: tuple[DeviceType, ...] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _known_values(self) -> "SrvRule":
+        if self.smets1_data_value_limits:
+            carried = DATA_VALUES.get(self.service_request_body or "", ())
+            unknown = sorted(set(self.smets1_data_value_limits) - set(carried))
+            if unknown:
+                raise ValueError(
+                    f"smets1_data_value_limits: {', '.join(unknown)} is not a data value of {self.service_request_body or 'this SRV'}"
+                    f" (it carries: {', '.join(carried) or 'none'})"
+                )
+        return self
 
     @field_validator("command_variants")
     @classmethod

@@ -221,9 +221,11 @@ class AdtFileRecord(_Record):
     supplier: str
     aro: str
     submitted_at: datetime
-    thresholds: dict[str, dict[str, int]]  # SRV -> {"per_hour": n, "per_day": n}
+    thresholds: dict[str, dict[str, int]]  # SRV -> {"per_hour": n, "per_day": n, "per_15_minutes": n, ...}
     sha256: str  # of the file's bytes, as signed
     status: AdtFileStatus = AdtFileStatus.CURRENT
+    # Named Device sets: {"name", "devices", "srvs"?, "exempt", "thresholds"?} (governance/adt.py)
+    exceptions: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from solr_policy import __version__
 from solr_policy.policy import PolicySet
+from solr_policy.readings import GLOSSARY, READINGS
+from solr_policy.readings import markdown as readings_markdown
 from solr_policy.requirements import REQUIREMENTS, tag
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -114,7 +116,7 @@ h1{margin-bottom:.2rem} .meta{color:#5b6673;margin-bottom:1.5rem}
 table{border-collapse:collapse;width:100%;margin:1rem 0 2rem} th,td{border:1px solid #d5dbe1;padding:.45rem .6rem;vertical-align:top;text-align:left}
 th{background:#f1f4f7} .green{background:#e3f4e6} .amber{background:#fff4d6} .red{background:#fbe0e0;color:#8a1212;font-weight:600}
 .pill{display:inline-block;border-radius:999px;padding:.05rem .55rem;font-size:.85rem;font-weight:600}
-.pill.pass{background:#2e7d32;color:#fff} .pill.fail{background:#c62828;color:#fff}
+.pill.pass{background:#2e7d32;color:#fff} .pill.fail{background:#c62828;color:#fff} .pill.reading{background:#ef6c00;color:#fff}
 details{margin:.2rem 0} summary{cursor:pointer} .steps{font-family:ui-monospace,Menlo,monospace;font-size:.85rem;color:#37414b;margin:.3rem 0 .3rem 1rem}
 .req{font-weight:600;white-space:nowrap} small{color:#5b6673}
 """
@@ -138,6 +140,12 @@ def render_html(statuses: dict[str, RequirementStatus], policies: list[tuple[str
     policy_rows = "".join(
         f"<tr><td>{e(name)}</td><td>{e(role)}</td><td>{'<br>'.join(e(s) for s in srvs)}</td></tr>" for name, role, srvs in policies
     )
+    readings = "".join(
+        f"<tr><td>{e(r.topic)}</td><td class='req'>{e(r.requirement)}</td><td>{e(r.sec_text)}</td>"
+        f"<td><span class='pill reading'>this project's reading</span> {e(r.our_reading)}</td><td>{e(r.question)}</td></tr>"
+        for r in READINGS
+    )
+    glossary = "".join(f"<tr><td><b>{e(term)}</b></td><td>{e(text)}</td></tr>" for term, text in GLOSSARY.items())
     unique = {(sc.uri, sc.line): sc for s in statuses.values() for sc in s.scenarios}
     total = len(unique)
     passing = sum(sc.passed for sc in unique.values())
@@ -153,6 +161,13 @@ a requirement with no passing scenario is shown in red.</div>
 </tbody></table>
 <h2>Policies in force</h2>
 <table><thead><tr><th>File</th><th>User Role</th><th>Allowed SRVs</th></tr></thead><tbody>{policy_rows}</tbody></table>
+<h2>SEC text and this project's reading</h2>
+<p>No public MP134B document was found beyond its working-group summary. Each row says what public text says, what the
+engine does (<b>this project's reading</b>), and the question for SECAS.</p>
+<table><thead><tr><th>Topic</th><th>Req.</th><th>SEC text</th><th>This project's reading</th><th>Open question for SECAS</th></tr></thead>
+<tbody>{readings}</tbody></table>
+<h2>Glossary</h2>
+<table><tbody>{glossary}</tbody></table>
 </body></html>
 """
 
@@ -177,6 +192,8 @@ def render_markdown(statuses: dict[str, RequirementStatus], policies: list[tuple
         ] or ["- no scenario"]
     lines += ["", "## Policies in force", "", "| File | User Role | Allowed SRVs |", "| --- | --- | --- |"]
     lines += [f"| {name} | {role} | {', '.join(srvs)} |" for name, role, srvs in policies]
+    lines += ["", "## SEC text and this project's reading", "",
+              "No public MP134B document was found beyond its working-group summary.", "", readings_markdown()]
     return "\n".join(lines) + "\n"
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from solr_policy.eui import parse_eui64
 
@@ -88,6 +89,36 @@ class Device(_Fact):
     @classmethod
     def _eui(cls, value: str) -> str:
         return parse_eui64(value)
+
+
+def _with_zone(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2026-11-22T00:00:00Z")
+    return value
+
+
+ZonedTime = Annotated[datetime, AfterValidator(_with_zone)]
+DeviceId = Annotated[str, BeforeValidator(parse_eui64)]
+
+
+class SupplierChange(_Fact):
+    """From ``effective_from``, ``supplier`` is the Device's responsible Supplier (a change of
+    Supplier, e.g. the failed Supplier's market identifiers moved to the SoLR; may be scheduled)."""
+
+    device: DeviceId
+    effective_from: ZonedTime
+    supplier: str = Field(min_length=1, max_length=64)
+
+
+def supplier_at(device: Device, history: tuple[SupplierChange, ...], when: datetime) -> tuple[str, SupplierChange | None]:
+    """The Device's responsible Supplier at ``when``, and the change that made it so (None: its
+    ``supplier``, which holds until the first change). ``history`` is in time order."""
+    current = None
+    for change in history:
+        if change.effective_from > when:
+            break
+        current = change
+    return (current.supplier if current else device.supplier), current
 
 
 class InstructionStatus(str, Enum):

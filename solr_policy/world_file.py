@@ -2,7 +2,8 @@
 
     parties: [{id, name?}]
     users:   [{id: EUI-64, party, role, status?}]
-    devices: [{id: EUI-64, type: ESME|GSME|..., smets: SMETS1|SMETS2+, supplier}]
+    devices: [{id: EUI-64, type: ESME|GSME|..., smets: SMETS1|SMETS2+, supplier,
+               supplier_history?: [{supplier, from: time with zone}]}]
 
 Reference data only. What gives anyone authority (Authority instructions, officers, SRPs,
 certificates and their SMKI statuses) changes only by a governance act: a statement signed by
@@ -22,10 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from solr_policy.store.base import Store
-from solr_policy.world import USER_ROLES, Device, Party, User
+from solr_policy.world import USER_ROLES, Device, Party, SupplierChange, User, ZonedTime
 from solr_policy.yamlio import (
     DataFileError,
     Path_,
@@ -37,11 +38,38 @@ from solr_policy.yamlio import (
 )
 
 
+class SupplierEntry(BaseModel):
+    """From ``from``, ``supplier`` is responsible for the Device (a change, possibly scheduled)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    supplier: str = Field(min_length=1, max_length=64)
+    effective_from: ZonedTime = Field(alias="from")
+
+
+class DeviceEntry(Device):
+    # ``supplier`` is responsible until the first change; each change from its time on.
+    supplier_history: tuple[SupplierEntry, ...] = ()
+
+    @field_validator("supplier_history")
+    @classmethod
+    def _in_order(cls, value: tuple[SupplierEntry, ...]) -> tuple[SupplierEntry, ...]:
+        times = [e.effective_from for e in value]
+        if any(b <= a for a, b in zip(times, times[1:])):
+            raise ValueError("list the changes of Supplier in time order, each at a different time")
+        return value
+
+    def device(self) -> Device:
+        return Device(id=self.id, type=self.type, smets=self.smets, supplier=self.supplier)
+
+    def changes(self) -> list[SupplierChange]:
+        return [SupplierChange(device=self.id, effective_from=e.effective_from, supplier=e.supplier) for e in self.supplier_history]
+
+
 class WorldFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     parties: list[Party] = Field(default_factory=list)
     users: list[User] = Field(default_factory=list)
-    devices: list[Device] = Field(default_factory=list)
+    devices: list[DeviceEntry] = Field(default_factory=list)
 
 
 class WorldLoad(TypedDict):
@@ -130,6 +158,11 @@ def load_world(path: str | Path, store: Store, *, role_codes: frozenset[str] = f
     for i, device in enumerate(world.devices):
         if device.supplier not in parties:
             raise fail("devices", i, "supplier", f"unknown Party {device.supplier!r}")
+        for n, entry in enumerate(device.supplier_history):
+            if entry.supplier not in parties:
+                line = line_of(lines, ("devices", i, "supplier_history", n, "supplier"))
+                where = f"{source} line {line}" if line else source
+                raise DataFileError(f"{where}, field devices.{i}.supplier_history.{n}.supplier: unknown Party {entry.supplier!r}")
 
     loaded = WorldLoad(
         parties=len(world.parties), users=len(world.users), devices=len(world.devices), sha256=hashlib.sha256(data).hexdigest()
@@ -140,7 +173,8 @@ def load_world(path: str | Path, store: Store, *, role_codes: frozenset[str] = f
         for user in world.users:
             store.put_user(user)
         for device in world.devices:
-            store.put_device(device)
+            store.put_device(device.device())
+            store.put_supplier_history(device.id, device.changes())
         # The service's clock, not the caller's: the log says when the reference data changed.
         store.append_audit("world.load", {"file": source, **loaded}, at=datetime.now(timezone.utc))
     return loaded

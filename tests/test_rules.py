@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from solr_policy.duis.models import OtherBody, PrepaymentSettings, SignedPreCommand, UpdatePaymentMode
 from solr_policy.gbcs import decode_general_signing
-from solr_policy.policy import PreCommandSigner
+from solr_policy.policy import PreCommandSigner, ValueLimit
 from solr_policy.rules import RULES, RULES_BY_ID, GbcsError, PreCommandSignature, Release, evaluate
 from solr_policy.rules.base import Facts
-from solr_policy.testing.facts import DEVICE_EUI, FAILED, NOW, USER_EUI, adt_file, allowed_facts, signer, with_request
+from solr_policy.testing.facts import DEVICE_EUI, FAILED, NOW, SOLR, USER_EUI, adt_file, allowed_facts, signer, with_request
 from solr_policy.testing.gbcs import build_general_signing
-from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Smets, User, UserStatus
+from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Smets, SupplierChange, User, UserStatus
 
 ECS02, ECS03, GCS02 = 0x001A, 0x001B, 0x006C
 OTHER_EUI = "90B3D51F30010099"
@@ -67,6 +67,20 @@ def adt(thresholds: dict) -> tuple:
     return (adt_file(thresholds),)
 
 
+def data_limited(threshold: int, smets: Smets = Smets.SMETS1) -> Facts:
+    """A switch carrying DisablementThreshold ``threshold``, under SRV 1.6 bounded to 0..500."""
+    facts = with_request(allowed_facts(), body=UpdatePaymentMode(mode="prepayment", prepayment=PrepaymentSettings(
+        suspend_debt_disabled=False, suspend_debt_emergency=False, disablement_threshold=threshold)))
+    srv = facts.policy.srvs["1.6"].model_copy(update={"smets1_data_value_limits": {"DisablementThreshold": ValueLimit(min=0, max=500)}})
+    policy = facts.policy.model_copy(update={"srvs": {**facts.policy.srvs, "1.6": srv}})
+    return replace(facts, policy=policy, device=facts.device.model_copy(update={"smets": smets}))
+
+
+def moved(hours: int, supplier: str = SOLR) -> tuple[SupplierChange, ...]:
+    """The Device's Supplier changes to ``supplier`` ``hours`` from NOW."""
+    return (SupplierChange(device=DEVICE_EUI, effective_from=NOW + timedelta(hours=hours), supplier=supplier),)
+
+
 # (rule id, what changes, facts, expected result, expected DUIS code, words in the message)
 CASES = [
     ("R1.originator-is-signer", "another certificate signed it", allowed_facts(signer=signer(OTHER_EUI)), "fail", "E1", "is not the signer"),
@@ -89,6 +103,15 @@ CASES = [
     ("R6.no-cancellation", "the DUIS cancellation date", cancellation(False), "fail", "E4", "does not allow cancellations"),
     ("R6.no-cancellation", "a policy that allows cancellations", cancellation(True), "pass", None, "allows cancellations"),
     ("R6.execution-window", "an allowed cancellation executes nothing", cancellation(True), "pass", None, "executes nothing"),
+    ("R6.device-of-failed-supplier", "the identifiers already moved to the SoLR", allowed_facts(supplier_history=moved(-1)), "fail", "E4", "Supplier is now SOLR-1"),
+    ("R6.device-of-failed-supplier", "a delayed move, not yet happened", allowed_facts(supplier_history=moved(24)), "pass", None, "failed Supplier FAILED-ENERGY"),
+    ("R6.device-of-failed-supplier", "future dated past a scheduled move", with_request(allowed_facts(supplier_history=moved(24)), body=UpdatePaymentMode(mode="credit", execution_date_time=NOW + timedelta(days=2))), "fail", "E4", "moves to Supplier SOLR-1"),
+    ("R6.device-of-failed-supplier", "future dated before a scheduled move", with_request(allowed_facts(supplier_history=moved(72)), body=UpdatePaymentMode(mode="credit", execution_date_time=NOW + timedelta(days=2))), "pass", None, "failed Supplier"),
+    ("R6.device-of-failed-supplier", "moved back to the failed Supplier", allowed_facts(supplier_history=moved(-2) + moved(-1, FAILED)), "pass", None, "failed Supplier"),
+    ("R4.adt-covers-supplier", "the identifiers already moved to the SoLR", allowed_facts(supplier_history=moved(-1)), "fail", "E4", "Devices of Supplier SOLR-1"),
+    ("R4.smets1-data-values", "a SMETS1 value over its limit", data_limited(900), "delete", "AD1", "deleted"),
+    ("R4.smets1-data-values", "a SMETS1 value within its limits", data_limited(500), "pass", None, "within limits"),
+    ("R4.smets1-data-values", "a SMETS2 Device is not limited", data_limited(900, Smets.SMETS2), "pass", None, "SMETS1 Devices only"),
     ("R6.execution-window", "future date after the window", replace(with_request(allowed_facts(), body=UpdatePaymentMode(mode="credit", execution_date_time=NOW + timedelta(days=3))), instructions=(instruction(effective_until=NOW + timedelta(days=1)),)), "fail", "E4", "outside the window"),
     ("R5.device-type", "a communications hub", allowed_facts(device=Device(id=DEVICE_EUI, type=DeviceType.COMMS_HUB, smets=Smets.SMETS1, supplier=FAILED)), "fail", "E11", "may address only ESME, GSME"),
     ("R5.gbcs-fits-device", "ECS02 (electricity) to a gas meter", signed_pre_command(ECS02, device_type=DeviceType.GSME), "fail", "E11", "is a command for a ESME, but Device"),
@@ -120,7 +143,7 @@ CASES = [
 def result_of(outcome) -> str:
     if outcome.passed:
         return "pass"
-    return "skip" if outcome.skipped else ("hold" if outcome.quarantine else "fail")
+    return "skip" if outcome.skipped else ("hold" if outcome.quarantine else ("delete" if outcome.delete else "fail"))
 
 
 @pytest.mark.parametrize("rule_id, change, facts, expected, code, words", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
@@ -140,7 +163,7 @@ def test_the_baseline_passes_every_rule():
 
 
 def test_every_rule_has_a_refusing_row():
-    refused = {rule_id for rule_id, _, _, expected, _, _ in CASES if expected in ("fail", "hold")}
+    refused = {rule_id for rule_id, _, _, expected, _, _ in CASES if expected in ("fail", "hold", "delete")}
     assert refused == {r.id for r in RULES}
 
 

@@ -93,3 +93,28 @@ def test_report_from_a_real_run_of_the_features(tmp_path):
     assert (tmp_path / "out" / "spec-report.md").exists()
     for code in REQUIREMENTS:
         assert f"<td class='req'>{code}</td>" in html
+
+
+def test_the_readme_readings_are_the_reports_own():
+    from solr_policy.readings import GLOSSARY, READINGS, markdown
+
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("\n", readme.index("<!-- readings:begin")) + 1
+    assert readme[start : readme.index("<!-- readings:end")] == markdown()
+    for term in ("SRV", "CV", "ADT", "SRO", "ARO", "SRP", "SMETS", "GBCS", "Pre-Command", "I99", "E1", "E4", "E12", "AD1"):
+        assert term in GLOSSARY
+    assert {r.topic for r in READINGS} >= {"Role code SC", "The 1.6-only allowlist", "ADT rules for the role", "Cancellations", "Pre-Command signers", "File formats"}
+
+
+def test_the_report_marks_each_reading_with_its_question(tmp_path):
+    from solr_policy.readings import READINGS
+    from solr_policy.spec_report import _policies
+
+    statuses = read_results(_cucumber(tmp_path, {code: [True] for code in REQUIREMENTS}))
+    generated = __import__("datetime").datetime(2026, 11, 22)
+    page = render_html(statuses, _policies(PROJECT / "policies"), generated=generated)
+    text = render_markdown(statuses, _policies(PROJECT / "policies"), generated=generated)
+    assert page.count("this project's reading</span>") == len(READINGS)
+    for reading in READINGS:
+        assert reading.question.replace('"', "&quot;").replace("'", "&#x27;") in page and reading.question in text
+    assert "<h2>Glossary</h2>" in page and "| Pre-Command |" in text

@@ -35,7 +35,7 @@ def decision_engine(obj: Context, policy_dir: str | Path, schema_dir: str | Path
     return Engine(obj.store, load_policies(policy_dir), schema=load_schema(schema_dir), audit_log=obj.log_keeper())
 
 
-DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}
+DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "delete": EXIT_REFUSED, "quarantine": EXIT_QUARANTINE}
 
 
 @click.command()

@@ -14,7 +14,7 @@ from solr_policy.decision import Decision, from_outcomes
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
 from solr_policy.engine.gather import gbcs_counter_key
 from solr_policy.gbcs import GbcsHeader
-from solr_policy.rules.r4_adt import usage_windows
+from solr_policy.rules.r4_adt import counting_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,8 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     rid = header.request_id
     instruction = next((i.reference for i in facts.active_instructions), None)
     about = Effects(originator=rid.originator, device=rid.target, instruction=instruction)
-    if decision.outcome == "reject":
+    if decision.outcome in ("reject", "delete"):
+        # Nothing taken: a refused or deleted request consumes no counter and no ADT usage.
         return about
     released = facts.release
     # Allowed or quarantined: the counter is taken either way, so neither can be replayed; a
@@ -100,9 +101,10 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     if decision.outcome == "quarantine":
         return replace(about, counter=counter, gbcs_counter=gbcs_counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
     usage: tuple[UsageCount, ...] = ()
-    if facts.device is not None and facts.adt_files:
+    count = counting_for(facts)
+    if facts.supplier is not None and count is not None:
         usage = tuple(
-            UsageCount(rid.originator, facts.device.supplier, header.service_reference_variant, period, start)
-            for period, start in usage_windows(facts.now).items()
+            UsageCount(rid.originator, facts.supplier, header.service_reference_variant, period, start)
+            for period, start in count.windows(facts.now).items()
         )
     return replace(about, counter=counter, gbcs_counter=gbcs_counter, usage=usage, release=released)

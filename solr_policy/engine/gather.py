@@ -19,8 +19,9 @@ from solr_policy.gbcs.signature import verify_gbcs_signature
 from solr_policy.policy import Policy, PolicySet
 from solr_policy.records import ROLE_SUPPLIER, SmkiStatus
 from solr_policy.rules import Facts, PreCommandSignature, Release
-from solr_policy.rules.r4_adt import usage_windows
+from solr_policy.rules.r4_adt import adt_file_for, counting
 from solr_policy.store.base import Store
+from solr_policy.world import supplier_at
 
 
 def gather(
@@ -39,11 +40,16 @@ def gather(
     device = store.get_device(rid.target)
     adt_files = tuple(store.current_adt_files(rid.originator)) if policy and policy.requires_adt_file else ()
     usage = None
-    if device is not None and adt_files:
+    srv_rule = policy.srvs.get(request.header.service_reference_variant) if policy else None
+    history = tuple(store.supplier_history(device.id)) if device is not None else ()
+    supplier = supplier_at(device, history, now)[0] if device is not None else None
+    adt = adt_file_for(adt_files, supplier) if supplier is not None else None
+    if device is not None and supplier is not None and adt is not None and srv_rule is not None:
         srv = request.header.service_reference_variant
+        default = srv_rule.adt_default.model_dump(exclude_none=True) if srv_rule.adt_default is not None else None
         usage = {
-            period: store.adt_usage(rid.originator, device.supplier, srv, period, start)
-            for period, start in usage_windows(now).items()
+            key: store.adt_usage(rid.originator, supplier, srv, key, start)
+            for key, start in counting(adt, srv, device.id, default).windows(now).items()
         }
     signing = tuple(
         str(c.serial)
@@ -67,6 +73,7 @@ def gather(
         adt_files=adt_files,
         adt_usage=usage,
         release=release,
+        supplier_history=history,
         content_sha256=admitted.content_sha256,
         signed_content=admitted.signed_content,
     )

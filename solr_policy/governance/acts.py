@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
 from solr_policy.errors import GovernanceRefused
-from solr_policy.governance import certificates, instructions, officers
+from solr_policy.governance import certificates, exit_quarantine, instructions, officers
 from solr_policy.governance import quarantine as held_requests
 from solr_policy.governance.adt import submit_adt
 from solr_policy.governance.officers import ARO, GOVERNANCE, SRO, require_officer
@@ -297,6 +297,15 @@ def _item(ctx: Context) -> int:
     return item
 
 
+def _exit_quarantine_file(ctx: Context) -> dict[str, Any]:
+    # The file and its detached signature, as for adt.submit; applied all or nothing.
+    engine = ctx.governance.engine
+    if engine is None:
+        raise GovernanceRefused("governance.engine", "applying an Exit Quarantine file needs the decision engine")
+    data, signature = ctx.param("file").encode("utf-8"), ctx.param("signature").encode("ascii", "replace")
+    return exit_quarantine.apply_exit_file(engine, data, signature, aro=ctx.officer.id, at=ctx.at)
+
+
 def _register_srp(ctx: Context) -> dict[str, Any]:
     require_officer(ctx.store, ctx.officer.id, GOVERNANCE)
     srp_id, name, endpoint = ctx.param("srp"), ctx.param("name"), ctx.param("endpoint")
@@ -343,6 +352,7 @@ HANDLERS: dict[str, Handler] = {
     "adt.submit": _submit_adt,
     "quarantine.release": _release,
     "quarantine.discard": _discard,
+    "quarantine.exit-file": _exit_quarantine_file,
     "srp.register": _register_srp,
     "certificate.pin": certificates.certificate_pin,
     "certificate.set-status": certificates.certificate_set_status,

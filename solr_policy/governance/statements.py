@@ -53,6 +53,7 @@ Action = Literal[
     "adt.submit",
     "quarantine.release",
     "quarantine.discard",
+    "quarantine.exit-file",
     "srp.register",
     "certificate.pin",
     "certificate.set-status",

@@ -57,6 +57,7 @@ RULES: tuple[Rule, ...] = (
     # R4 the AROs' limits: which Supplier's Devices, and how many requests (quarantine)
     r4_adt.adt_covers_supplier,
     r4_adt.adt_threshold,
+    r4_adt.smets1_data_values,
     # R6 replay protection last: it is the only rule whose pass changes state
     r6_authority.counter_fresh,
 )

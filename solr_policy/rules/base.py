@@ -31,7 +31,7 @@ from solr_policy.duis.models import (
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.policy import Policy, SrvRule
 from solr_policy.records import AdtFileRecord, Signer
-from solr_policy.world import Device, Instruction, User
+from solr_policy.world import Device, Instruction, SupplierChange, User, supplier_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,7 @@ class Facts:
     adt_files: tuple[AdtFileRecord, ...] = ()  # the User's current ADT files (R4)
     adt_usage: dict | None = None  # {"hour": n, "day": n} for the Device's Supplier and this SRV
     release: Release | None = None  # set when a quarantined request is released (R4)
+    supplier_history: tuple[SupplierChange, ...] = ()  # the Device's changes of Supplier, in time order (R4, R6)
     # What the decision names as its inputs; no rule reads them.
     content_sha256: str | None = None  # of the canonical signed content
     signed_content: bytes | None = None  # those bytes
@@ -96,6 +97,16 @@ class Facts:
     def body(self) -> UpdatePaymentMode | SignedPreCommand | OtherBody:
         return self.request.body
 
+    def supplier_at(self, when: datetime) -> tuple[str, SupplierChange | None]:
+        """The Device's responsible Supplier at ``when`` (and the change that made it so)."""
+        assert self.device is not None
+        return supplier_at(self.device, self.supplier_history, when)
+
+    @property
+    def supplier(self) -> str | None:
+        """The Device's responsible Supplier at the decision time."""
+        return None if self.device is None else self.supplier_at(self.now)[0]
+
     @property
     def active_instructions(self) -> tuple[Instruction, ...]:
         return tuple(i for i in self.instructions if i.in_force_at(self.now))
@@ -114,7 +125,7 @@ RULE_CODE = _Default()  # a failure answers with the rule's own DUIS code unless
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    status: Literal["pass", "fail", "hold", "skip"]
+    status: Literal["pass", "fail", "hold", "delete", "skip"]
     message: str
     code: str | None | _Default = RULE_CODE
 
@@ -130,6 +141,11 @@ def fail(message: str, code: str | None | _Default = RULE_CODE) -> Verdict:
 def hold(message: str) -> Verdict:
     """Anomaly detection: well-formed and authorised, but over a threshold. Held, not refused."""
     return Verdict("hold", message, "AD1")
+
+
+def delete(message: str) -> Verdict:
+    """A SMETS1 data value outside its limits: the DCC deletes such a request (SEC G6), never holds it."""
+    return Verdict("delete", message)
 
 
 def skip(why: str) -> Verdict:
@@ -148,6 +164,8 @@ class Outcome:
     # Anomaly detection: the request is well-formed and authorised but over a threshold;
     # it is held (outcome quarantine, DCC Alert AD1) rather than refused.
     quarantine: bool = False
+    # A SMETS1 data value outside its limits: deleted (outcome delete), neither held nor sent.
+    delete: bool = False
 
 
 # -- what a rule is -------------------------------------------------------------------------
@@ -192,6 +210,7 @@ class Rule:
             code,
             skipped=verdict.status == "skip",
             quarantine=verdict.status == "hold",
+            delete=verdict.status == "delete",
         )
 
 

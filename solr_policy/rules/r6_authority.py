@@ -32,7 +32,7 @@ def device_known(f: Facts) -> Verdict:
     target = f.request.header.request_id.target
     if f.device is None:
         return fail(f"Device {duis_form(target)} does not exist")
-    return ok(f"Device {duis_form(target)} is a {f.device.smets.value} {f.device.type.value} of Supplier {f.device.supplier}")
+    return ok(f"Device {duis_form(target)} is a {f.device.smets.value} {f.device.type.value} of Supplier {f.supplier}")
 
 
 @rule(
@@ -62,14 +62,22 @@ def device_of_failed_supplier(f: Facts) -> Verdict:
     active = f.active_instructions
     if not active:
         return skip("no active Authority instruction")
-    matching = [i for i in active if i.failed_supplier == f.device.supplier]
+    supplier, change = f.supplier_at(f.now)
+    matching = [i for i in active if i.failed_supplier == supplier]
     if not matching:
         failed = ", ".join(sorted({i.failed_supplier for i in active}))
-        return fail(f"the Device belongs to Supplier {f.device.supplier}, not to the failed Supplier ({failed}) of the active instruction")
+        if change is not None:
+            return fail(f"the Device's Supplier is now {supplier} (since {change.effective_from.isoformat()}), not the failed Supplier ({failed}) of the active instruction")
+        return fail(f"the Device belongs to Supplier {supplier}, not to the failed Supplier ({failed}) of the active instruction")
     in_scope = [i for i in matching if i.covers(f.device.id)]
     if not in_scope:
         return fail(f"the Device is not in the scope of instruction {matching[0].reference}")
-    return ok(f"the Device belongs to failed Supplier {f.device.supplier} (instruction {in_scope[0].reference})")
+    when = _execution_time(f)
+    if when is not None and when > f.now and not _is_cancellation(f):
+        later, moved = f.supplier_at(when)
+        if later != supplier and moved is not None:
+            return fail(f"the Device moves to Supplier {later} at {moved.effective_from.isoformat()}, before the request executes at {when.isoformat()}; not to the failed Supplier ({supplier})")
+    return ok(f"the Device belongs to failed Supplier {supplier} (instruction {in_scope[0].reference})")
 
 
 def _execution_time(f: Facts) -> datetime | None:
@@ -107,7 +115,7 @@ def execution_in_window(f: Facts) -> Verdict:
         return ok("the policy needs no Authority instruction")
     if f.device is None:
         return skip(DEVICE.missing)
-    matching = [i for i in f.active_instructions if i.failed_supplier == f.device.supplier]
+    matching = [i for i in f.active_instructions if i.failed_supplier == f.supplier]
     if not matching:
         return skip("no active Authority instruction for the Device's Supplier")
     for instruction in matching:

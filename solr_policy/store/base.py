@@ -43,7 +43,7 @@ from solr_policy.records import (
     StoredCheckpoint,
     TrustAnchor,
 )
-from solr_policy.world import Device, Instruction, Party, User
+from solr_policy.world import Device, Instruction, Party, SupplierChange, User
 
 
 class CertificateStore(Protocol):
@@ -99,6 +99,14 @@ class WorldStore(Protocol):
     def list_parties(self) -> list[Party]: ...
     def list_users(self) -> list[User]: ...
     def list_devices(self) -> list[Device]: ...
+
+    def put_supplier_history(self, device: str, changes: Sequence[SupplierChange]) -> None:
+        """Replace the Device's history of Supplier changes with ``changes``."""
+        ...
+
+    def supplier_history(self, device: str) -> list[SupplierChange]:
+        """The Device's Supplier changes, in time order (empty: its ``supplier`` always)."""
+        ...
     def add_instruction_event(self, reference: str, *, at: datetime, action: str, officer: str, reason: str) -> None: ...
 
     def instruction_events(self, reference: str) -> list[InstructionEvent]:

@@ -59,7 +59,7 @@ from solr_policy.store.audit_chain import (
     leaf_of,
     verify_chain,
 )
-from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, User, UserStatus
+from solr_policy.world import Device, DeviceType, Instruction, InstructionStatus, Party, Smets, SupplierChange, User, UserStatus
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -310,6 +310,19 @@ class SqlStore(ABC):
                 (device.id, device.type.value, device.smets.value, device.supplier),
             )
 
+    def put_supplier_history(self, device: str, changes: Sequence[SupplierChange]) -> None:
+        with self._tx():
+            self._execute("DELETE FROM supplier_history WHERE device = ?", (device,))
+            for change in changes:
+                self._execute(
+                    "INSERT INTO supplier_history (device, effective_from, supplier) VALUES (?, ?, ?)",
+                    (device, _iso(change.effective_from), change.supplier),
+                )
+
+    def supplier_history(self, device: str) -> list[SupplierChange]:
+        rows = self._read("SELECT * FROM supplier_history WHERE device = ? ORDER BY effective_from", (device,))
+        return [SupplierChange.model_construct(device=r["device"], effective_from=_time(r["effective_from"]), supplier=r["supplier"]) for r in rows]
+
     def put_instruction(self, instruction: Instruction) -> None:
         with self._tx():
             self._execute(
@@ -464,17 +477,18 @@ class SqlStore(ABC):
                 (AdtFileStatus.SUPERSEDED.value, record.user_id, record.supplier, AdtFileStatus.CURRENT.value),
             )
             self._execute(
-                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO adt_files (reference, party, user_id, supplier, aro, submitted_at, thresholds, sha256, status, exceptions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.reference, record.party, record.user_id, record.supplier, record.aro, _iso(record.submitted_at),
                     json.dumps(record.thresholds, sort_keys=True), record.sha256, AdtFileStatus.CURRENT.value,
+                    json.dumps(list(record.exceptions), sort_keys=True),
                 ),
             )
 
     @staticmethod
     def _adt_file(row: Row) -> AdtFileRecord:
-        return _record(AdtFileRecord, row, submitted_at=_time, thresholds=json.loads, status=AdtFileStatus)
+        return _record(AdtFileRecord, row, submitted_at=_time, thresholds=json.loads, status=AdtFileStatus, exceptions=_json_tuple)
 
     def get_adt_file(self, reference: str) -> AdtFileRecord | None:
         rows = self._read("SELECT * FROM adt_files WHERE reference = ?", (reference,))
@@ -776,6 +790,10 @@ def _record(cls: type[R], row: Row, **convert: Callable[[Any], object]) -> R:
 
 def _same(value: object) -> object:
     return value
+
+
+def _json_tuple(text: str) -> tuple[Any, ...]:
+    return tuple(json.loads(text))
 
 
 def _usages(text: str) -> tuple[str, ...]:

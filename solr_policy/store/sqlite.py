@@ -150,6 +150,13 @@ MIGRATIONS: list[str] = [
         fingerprint TEXT PRIMARY KEY, subject TEXT NOT NULL, der BLOB NOT NULL, added_at TEXT NOT NULL, added_by TEXT NOT NULL
     );
     """,
+    # 10: ADT file exceptions, and each Device's responsible Supplier as a history (PostgreSQL 0003)
+    """
+    ALTER TABLE adt_files ADD COLUMN exceptions TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE supplier_history (
+        device TEXT NOT NULL, effective_from TEXT NOT NULL, supplier TEXT NOT NULL, PRIMARY KEY (device, effective_from)
+    );
+    """,
 ]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -209,6 +209,7 @@ class SolrScenario:
         supplier: str | None = None,
         thresholds: dict[str, dict[str, int]] | None = None,
         party: str | None = None,
+        exceptions: list[dict] | None = None,
     ) -> bytes:
         from solr_policy.governance.adt import adt_text
 
@@ -218,6 +219,7 @@ class SolrScenario:
             user=duis_form(self.user_eui),
             supplier=supplier or self.failed_supplier,
             thresholds=thresholds or self.thresholds,
+            exceptions=exceptions,
         )
 
     def submit_adt(
@@ -230,11 +232,12 @@ class SolrScenario:
         supplier: str | None = None,
         thresholds: dict[str, dict[str, int]] | None = None,
         party: str | None = None,
+        exceptions: list[dict] | None = None,
     ) -> None:
         """``adt_file`` with these values, signed by ``aro`` and submitted."""
         from solr_policy.governance.adt import sign_adt, submit_adt
 
-        data = self.adt_file(reference=reference, supplier=supplier, thresholds=thresholds, party=party)
+        data = self.adt_file(reference=reference, supplier=supplier, thresholds=thresholds, party=party, exceptions=exceptions)
         submit_adt(store, data, sign_adt(data, self.officer_keys[aro]), aro=aro, at=now)
 
     def requests(self, counter: int = 1000) -> RequestBuilder:

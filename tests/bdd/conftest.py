@@ -116,6 +116,8 @@ REASONS: dict[str, Expected] = {
     # R6 when and for whom
     "no Authority instruction is in force": Expected("R6.instruction-active", "E3"),
     "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4", "not to the failed Supplier"),
+    "the meter's Supplier is now another Supplier": Expected("R6.device-of-failed-supplier", "E4", "Supplier is now"),
+    "the meter moves to another Supplier before the switch takes effect": Expected("R6.device-of-failed-supplier", "E4", "moves to Supplier"),
     "the meter is not one of those Ofgem's instruction names": Expected("R6.device-of-failed-supplier", "E4", "not in the scope"),
     "the DCC does not know that meter": Expected("R6.device-known", "E19"),
     "the switch would take effect after Ofgem's instruction ends": Expected("R6.execution-window", "E4"),
@@ -137,6 +139,9 @@ REASONS: dict[str, Expected] = {
     "the officer is an officer of another Party": Expected("governance.officer-party", None),
     "the ARO has been removed": Expected("governance.officer-removed", None),
     "the file was changed after it was signed": Expected("R4.adt-signature", None),
+    "the file counts in a window the engine does not know": Expected("R4.adt-format", None, "per_N_minutes"),
+    "it names a request that is not held": Expected("R4.exit-quarantine", None, "no such quarantined request"),
+    "it names requests of another Party's Users": Expected("R4.exit-quarantine", None, "is not a request of Party"),
     "the file is for a Party other than the ARO's": Expected("R4.adt-party", None),
     "the request is no longer held": Expected("R4.quarantine-not-held", None),
     # R6 the instruction's lifecycle
@@ -574,5 +579,6 @@ def replay_changed_nothing(scene: Scene):
 # -- the other step modules (imported last: they use the names above) ----------------------
 
 from .steps_alerts import *
+from .steps_dcc import *
 from .steps_governance import *
 from .steps_proof import *

@@ -98,7 +98,7 @@ DEFAULT_REASONS = {
 STATUSES = {s.value: s for s in InstructionStatus}
 
 # What a governance refusal is written as, after "the ... is refused because".
-REFUSABLE = ("registration", "appointment", "ADT file", "proposal", "approval", "resumption", "release")
+REFUSABLE = ("registration", "appointment", "ADT file", "Exit Quarantine file", "proposal", "approval", "resumption", "release")
 
 
 def _typed(words):

@@ -33,7 +33,7 @@ from solr_policy.records import (
 )
 from solr_policy.store.audit_chain import canonical_payload, canonical_time, entry_hash
 from solr_policy.store.base import Store
-from solr_policy.world import Device, DeviceType, InstructionStatus, Party, Smets, User, UserStatus
+from solr_policy.world import Device, DeviceType, InstructionStatus, Party, Smets, SupplierChange, User, UserStatus
 
 from .kinds import STORE_KINDS, StoreKind
 from .samples import (
@@ -205,6 +205,29 @@ def test_a_new_adt_file_supersedes_only_the_same_users_file_for_the_same_supplie
         ("ADT-1", AdtFileStatus.SUPERSEDED), ("ADT-2", AdtFileStatus.CURRENT), ("ADT-3", AdtFileStatus.CURRENT)
     ]
     assert store.current_adt_files(OTHER_USER) == [] and store.get_adt_file("ADT-9") is None
+
+
+def test_an_adt_files_exceptions_round_trip(store):
+    exceptions = (
+        {"name": "priority-care", "devices": [METER], "exempt": True},
+        {"name": "trial", "devices": [GAS_METER], "srvs": ["1.6"], "exempt": False, "thresholds": {"per_15_minutes": 2}},
+    )
+    store.put_adt_file(dataclasses.replace(adt_file("ADT-X", per_hour=5), exceptions=exceptions))
+    assert store.get_adt_file("ADT-X").exceptions == exceptions
+    assert store.get_adt_file("ADT-X").thresholds == {"1.6": {"per_hour": 5, "per_day": 50}}
+
+
+def test_a_devices_supplier_history_is_kept_in_time_order_and_replaced_whole(store):
+    assert store.supplier_history(METER) == []
+    later = SupplierChange(device=METER, effective_from=NOW + 24 * HOUR, supplier="SOLR")
+    earlier = SupplierChange(device=METER, effective_from=NOW - HOUR, supplier="INTERIM")
+    store.put_supplier_history(METER, [later, earlier])
+    assert store.supplier_history(METER) == [earlier, later]
+    assert store.supplier_history(GAS_METER) == []
+    store.put_supplier_history(METER, [later])
+    assert store.supplier_history(METER) == [later]
+    store.put_supplier_history(METER, [])
+    assert store.supplier_history(METER) == []
 
 
 def test_adt_usage_counts_each_window_separately(store):
