@@ -12,6 +12,7 @@ SOLR_POLICY_DUIS_XSD       --schema-dir      DUIS XSD folder; validate against i
 SOLR_POLICY_LOG_FORMAT     --log-format      ``json`` or ``console`` (console at a terminal)
 SOLR_POLICY_LOG_LEVEL      --log-level       DEBUG, INFO, WARNING, ERROR, CRITICAL (INFO)
 SOLR_POLICY_SYNCHRONOUS    --synchronous     SQLite ``FULL`` or ``NORMAL`` (FULL)
+SOLR_POLICY_API_TOKEN      (none)            bearer token of ``serve``'s decision endpoints (none)
 =========================  ================  ==============================================
 """
 
@@ -74,6 +75,13 @@ def _choice(choices: tuple[str, ...], *, upper: bool) -> Callable[[object], str]
     return check
 
 
+def _token(value: object) -> str:
+    text = _text(value).strip()
+    if len(text) < 16 or any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("an API token is at least 16 printable characters without spaces")
+    return text
+
+
 def _optional(check: Callable[[object], str]) -> Callable[[object], str | None]:
     return lambda value: None if value is None else check(value)
 
@@ -86,6 +94,8 @@ _SOURCES: dict[str, tuple[str, str, Callable[[object], Any]]] = {
     "log_format": ("SOLR_POLICY_LOG_FORMAT", "--log-format", _optional(_choice(LOG_FORMATS, upper=False))),
     "log_level": ("SOLR_POLICY_LOG_LEVEL", "--log-level", _choice(LOG_LEVELS, upper=True)),
     "synchronous": ("SOLR_POLICY_SYNCHRONOUS", "--synchronous", _choice(SYNCHRONOUS_MODES, upper=True)),
+    # No flag: a token on the command line would show in the process list.
+    "api_token": ("SOLR_POLICY_API_TOKEN", "SOLR_POLICY_API_TOKEN", _optional(_token)),
 }
 
 
@@ -97,6 +107,7 @@ class Settings:
     log_format: str | None = None  # None: console at a terminal, JSON otherwise
     log_level: str = "INFO"
     synchronous: str = "FULL"
+    api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Built by hand or by load(): either way a value that passed is in its normal form.
