@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.policy
 import hmac
 import json
 import re
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.parser import BytesParser
 from importlib import resources
 from typing import Any
 
@@ -149,7 +151,8 @@ def create_app(config: ServiceConfig) -> Starlette:
 
     async def post_batch(request: Request) -> Response:
         require_pipeline(request)
-        raws = _batch_items(await body(request, config.batch_bytes, ("application/json",)), config)
+        raw_body = await body(request, config.max_batch_bytes, ("application/json", "multipart/mixed", "multipart/form-data"))
+        raws = _batch_items(raw_body, request.headers.get("content-type", ""), config)
         answers: list[dict[str, Any] | None] = [None] * len(raws)
 
         async def run_group(indexes: list[int]) -> None:
@@ -328,25 +331,51 @@ def _log_position(store: Store, decision: Decision) -> int | None:
     return None
 
 
-def _batch_items(data: bytes, config: ServiceConfig) -> list[bytes]:
+def _batch_items(data: bytes, media: str, config: ServiceConfig) -> list[bytes]:
+    """The requests of a batch: JSON (``{"requests": [base64, ...]}`` or the bare list), or
+    multipart with one ``application/xml`` part per request."""
+    if media.startswith("multipart/"):
+        raws = _multipart_items(data, media)
+    else:
+        raws = _json_items(data)
+    if not raws:
+        raise Problem(400, "batch.malformed", "the batch holds no request")
+    if len(raws) > config.max_batch_items:
+        raise Problem(413, "batch.too-many", f"a batch holds at most {config.max_batch_items} requests")
+    for n, raw in enumerate(raws):
+        if len(raw) > config.max_request_bytes:
+            raise Problem(413, "http.body-too-large", f"request {n} of the batch is larger than {config.max_request_bytes} bytes")
+    return raws
+
+
+def _json_items(data: bytes) -> list[bytes]:
     try:
         parsed = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "batch.malformed", "the body is not JSON") from None
-    items = parsed.get("requests") if isinstance(parsed, dict) else None
-    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
-        raise Problem(400, "batch.malformed", 'the body must be {"requests": [base64 of a signed DUIS request, ...]}')
-    if len(items) > config.max_batch_items:
-        raise Problem(413, "batch.too-many", f"a batch holds at most {config.max_batch_items} requests")
+    items = parsed.get("requests") if isinstance(parsed, dict) else parsed
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise Problem(400, "batch.malformed", 'the body must be {"requests": [base64 of a signed DUIS request, ...]} or that list')
     raws = []
     for n, item in enumerate(items):
         try:
-            raw = base64.b64decode(item, validate=True)
+            raws.append(base64.b64decode(item, validate=True))
         except (binascii.Error, ValueError):
             raise Problem(400, "batch.base64", f"requests[{n}] is not base64") from None
-        if len(raw) > config.max_request_bytes:
-            raise Problem(413, "http.body-too-large", f"requests[{n}] is larger than {config.max_request_bytes} bytes")
-        raws.append(raw)
+    return raws
+
+
+def _multipart_items(data: bytes, content_type: str) -> list[bytes]:
+    # The standard library's MIME parser, fed the header it needs: no extra dependency.
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + data)
+    if not message.is_multipart() or message.defects:
+        raise Problem(400, "batch.malformed", "the multipart body cannot be read (boundary?)")
+    raws = []
+    for n, part in enumerate(message.iter_parts()):
+        if part.get_content_type() not in XML_TYPES:
+            raise Problem(415, "http.content-type", f"part {n} of the batch must be application/xml, not {part.get_content_type()}")
+        payload = part.get_payload(decode=True)
+        raws.append(payload if isinstance(payload, bytes) else b"")
     return raws
 
 

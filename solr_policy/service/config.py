@@ -8,6 +8,7 @@ from pathlib import Path
 
 MAX_REQUEST_BYTES = 1024 * 1024 + 64 * 1024  # the pre-scan's 1 MiB, plus a margin for the HTTP layer to leave it the refusal
 MAX_BATCH_ITEMS = 100
+MAX_BATCH_BYTES = 16 * 1024 * 1024  # a batch of many small requests, not of 100 largest ones: memory per call stays bounded
 BODY_TIMEOUT_SECONDS = 10.0  # a client sending its body slower than this is cut off (slow-loris)
 
 
@@ -23,6 +24,7 @@ class ServiceConfig:
     checkpoint_interval: float = 30.0  # seconds between checkpoints while the log grows; 0: only after acts
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_batch_items: int = MAX_BATCH_ITEMS
+    max_batch_bytes: int = MAX_BATCH_BYTES
     body_timeout: float = BODY_TIMEOUT_SECONDS
     synchronous: str = "FULL"
 
@@ -32,11 +34,6 @@ class ServiceConfig:
     @classmethod
     def from_json(cls, text: str) -> "ServiceConfig":
         return cls(**json.loads(text))
-
-    @property
-    def batch_bytes(self) -> int:
-        # base64 grows a request by 4/3; plus the JSON around it
-        return self.max_batch_items * (self.max_request_bytes * 4 // 3 + 64)
 
     def log_key_path(self) -> Path | None:
         return Path(self.log_key) if self.log_key else None

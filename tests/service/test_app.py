@@ -96,6 +96,21 @@ class TestDecisions:
         positions = [d["log_position"] for d in decisions[:3]]
         assert positions[1] < positions[2] < positions[0]  # decided in counter order
 
+    def test_batch_as_a_bare_list_or_multipart(self, service):
+        ask = service.scenario.requests(counter=4000)
+        raws = [ask.switch_to_credit(service.scenario.device(GAS), counter=c) for c in (4002, 4001)]
+        listed = service.client.post("/v1/decisions:batch", json=[base64.b64encode(raws[0]).decode()], headers=AUTH)
+        assert [d["outcome"] for d in listed.json()["decisions"]] == ["allow"]
+        more = [ask.switch_to_credit(service.scenario.device(GAS), counter=c) for c in (4005, 4003)]
+        boundary = "b0undary"
+        parts = b"".join(f"--{boundary}\r\nContent-Type: application/xml\r\n\r\n".encode() + raw + b"\r\n" for raw in more)
+        body = parts + f"--{boundary}--\r\n".encode()
+        answer = service.client.post("/v1/decisions:batch", content=body, headers={**AUTH, "Content-Type": f"multipart/mixed; boundary={boundary}"})
+        assert answer.status_code == 200, answer.text
+        assert [(d["outcome"], d["request"]["counter"]) for d in answer.json()["decisions"]] == [("allow", 4005), ("allow", 4003)]
+        text_part = f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n".encode()
+        _problem(service.client.post("/v1/decisions:batch", content=text_part, headers={**AUTH, "Content-Type": f"multipart/mixed; boundary={boundary}"}), 415, "http.content-type")
+
     def test_out_of_order_singles_are_refused_as_replays(self, service):
         ask = service.scenario.requests(counter=3000)
         later, earlier = (ask.switch_to_credit(service.scenario.device(ELEC), counter=c) for c in (3002, 3001))
@@ -106,6 +121,7 @@ class TestDecisions:
         post = lambda body: service.client.post("/v1/decisions:batch", content=body, headers={**AUTH, "Content-Type": "application/json"})  # noqa: E731
         _problem(post(b"[1,2"), 400, "batch.malformed")
         _problem(post(b'{"requests": []}'), 400, "batch.malformed")
+        _problem(post(b'{"requests": [1]}'), 400, "batch.malformed")
         _problem(post(b'{"requests": ["***"]}'), 400, "batch.base64")
         _problem(post(json.dumps({"requests": ["QQ=="] * 101}).encode()), 413, "batch.too-many")
 
