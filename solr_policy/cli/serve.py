@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
 import tempfile
 from pathlib import Path
@@ -60,12 +61,18 @@ def serve(
         checkpoint_interval=checkpoint_interval, synchronous=settings.synchronous,
     )
     os.environ[CONFIG_VARIABLE] = config.to_json()
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # The workers' counters in files one scrape adds up (prometheus_client's multiprocess mode).
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="solr-policy-metrics-")
-    uvicorn.run(
-        "solr_policy.cli.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
-        ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if mtls else ssl.CERT_NONE, timeout_keep_alive=timeout_keep_alive,
-        limit_concurrency=1000, log_level=settings.log_level.lower(), access_log=False, server_header=False,
-    )
+        metrics_dir = tempfile.mkdtemp(prefix="solr-policy-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "solr_policy.cli.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
+            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if ssl_ca_certs else ssl.CERT_NONE, timeout_keep_alive=timeout_keep_alive,
+            limit_concurrency=1000, log_level=settings.log_level.lower(), access_log=False, server_header=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,13 +1,15 @@
 """Three service nodes (real ``solr-policy serve`` processes) on one PostgreSQL database, driven
 by concurrent clients, one node killed with SIGKILL midway. Then: no request allowed twice,
 every answered decision is in the log where its answer says, the log verifies against its
-checkpoints, and counters and ADT usage reconcile with the logged decisions."""
+checkpoints, and counters and ADT usage reconcile with the logged decisions. And one node
+with two workers on SQLite."""
 
 from __future__ import annotations
 
 import random
 import threading
 import urllib.error
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -29,9 +31,7 @@ DUPLICATE_EVERY = 7  # this request goes to two nodes at once
 KILL_AFTER = 50  # answers before node 3 is killed
 CLIENTS = 8
 
-pytestmark = pytest.mark.postgres
-
-
+@pytest.mark.postgres
 def test_three_nodes_one_killed(tmp_path, pki):
     url = pg.store_url(tmp_path)
     try:
@@ -109,3 +109,28 @@ def _run(tmp_path, pki, url: str) -> None:
         assert store.get_counter(scenario.user_eui) == max(logged_allowed)
     finally:
         store.close()
+
+
+def test_two_workers_on_sqlite_share_the_store_and_the_metrics(tmp_path, pki):
+    """``serve --workers 2``: each worker opens the file itself; a scrape of either counts both."""
+    db = str(tmp_path / "two.db")
+    store = open_store(db)
+    scenario = SolrScenario(pki=pki).install(store, now=datetime.now(timezone.utc))
+    store.close()
+    save_private_key(tmp_path / "log-key.pem", generate_log_key())
+    ask = scenario.requests(counter=0)
+    raws = [ask.switch_to_credit(scenario.device("electricity meter (SMETS1)"), counter=n) for n in range(1, 21)]
+    node = start_node(db, str(scenario.write_policies(tmp_path / "policies")), TOKEN, str(tmp_path / "log-key.pem"), tmp_path, workers=2)
+    try:
+        wait_ready(node)
+        answers = [post(node.url + "/v1/decisions", raw, TOKEN)[1] for raw in raws]  # a new connection each
+        assert [a["outcome"] for a in answers] == ["allow"] * 20, [a["reasons"][0] for a in answers if a["outcome"] != "allow"]
+        with urllib.request.urlopen(node.url + "/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("solr_policy_decisions_total{"))
+        assert counted == 20
+    finally:
+        stop(node)
+    store = open_store(db)
+    assert store.get_counter(scenario.user_eui) == 20
+    store.close()
