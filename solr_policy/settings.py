@@ -16,6 +16,7 @@ SOLR_POLICY_LOG_KEY        --log-key         the log's private key, made by ``in
                                              (``<db>.log-key.pem`` beside a SQLite db)
 SOLR_POLICY_CHECKPOINT     --checkpoint      the newest signed checkpoint, outside the db
                                              (``<db>.checkpoint`` beside a SQLite db)
+SOLR_POLICY_API_TOKEN      (none)            bearer token of ``serve``'s decision endpoints (none)
 =========================  ================  ==============================================
 
 A database named by URL (``scheme://...``) has no folder to sit beside: its log key and
@@ -92,6 +93,13 @@ def _choice(choices: tuple[str, ...], *, upper: bool) -> Callable[[object], str]
     return check
 
 
+def _token(value: object) -> str:
+    text = _text(value).strip()
+    if len(text) < 16 or any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("an API token is at least 16 printable characters without spaces")
+    return text
+
+
 def _optional(check: Callable[[object], str]) -> Callable[[object], str | None]:
     return lambda value: None if value is None else check(value)
 
@@ -106,6 +114,8 @@ _SOURCES: dict[str, tuple[str, str, Callable[[object], Any]]] = {
     "synchronous": ("SOLR_POLICY_SYNCHRONOUS", "--synchronous", _choice(SYNCHRONOUS_MODES, upper=True)),
     "log_key": ("SOLR_POLICY_LOG_KEY", "--log-key", _file("a key file")),
     "checkpoint": ("SOLR_POLICY_CHECKPOINT", "--checkpoint", _file("a checkpoint file")),
+    # No flag: a token on the command line would show in the process list.
+    "api_token": ("SOLR_POLICY_API_TOKEN", "SOLR_POLICY_API_TOKEN", _optional(_token)),
 }
 
 # Default of the files kept beside the database: filled in from ``db`` when not given.
@@ -135,6 +145,7 @@ class Settings:
     synchronous: str = "FULL"
     log_key: Path = BESIDE_DB  # the log's private key (``init`` makes it)
     checkpoint: Path = BESIDE_DB  # the newest signed checkpoint, kept outside the database
+    api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Built by hand or by load(): either way a value that passed is in its normal form.

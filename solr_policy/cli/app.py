@@ -36,10 +36,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "officer": ("officer", "officer"),
     "quarantine": ("quarantine", "quarantine"),
     "rules": ("rules", "rules_command"),
+    "serve": ("serve", "serve"),
     "sign": ("decide", "sign"),
     "spec": ("spec", "spec"),
     "srp": ("srp", "srp"),
     "statement": ("statement", "statement"),
+    "status": ("status", "status"),
     "verify": ("decide", "verify"),
     "world": ("world", "world"),
 }

@@ -96,9 +96,10 @@ class LogKeeper:
         root = self.source().root(head.size) if head.size else root_of([])
         checkpoint = Checkpoint(self.origin, head.size, root, now)
         note = sign_checkpoint(checkpoint, self.key)
-        self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
+        # The file first: another process's LogGuard that sees the store's checkpoint must find the file too.
         if self.checkpoint_file is not None:
             write_checkpoint_file(self.checkpoint_file, note)
+        self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
         return checkpoint, note
 
     def newest_checkpoint(self) -> tuple[Checkpoint, str] | None:
