@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from solr_policy.crypto.certs import public_key
 from solr_policy.duis.models import SignedPreCommand
 from solr_policy.engine.admit import Admitted
+from solr_policy.engine.facts import FactView, uncached
 from solr_policy.errors import GovernanceRefused
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.signature import verify_gbcs_signature
@@ -24,20 +25,27 @@ from solr_policy.store.base import Store
 
 
 def gather(
-    store: Store, admitted: Admitted, policies: PolicySet, now: datetime, *, release: Release | None = None
+    store: Store, admitted: Admitted, policies: PolicySet, now: datetime, *, release: Release | None = None,
+    static: FactView | None = None,
 ) -> Facts:
-    """Facts for ``admitted`` at ``now``."""
+    """Facts for ``admitted`` at ``now``; the static ones from ``static`` when given (see
+    ``engine.facts``), the counter, ADT usage and quarantine always from the store."""
     request = admitted.request
+    static = static if static is not None else uncached()
     rid = request.header.request_id
     if release is not None:
         # Read again inside the transaction: of two officers releasing at once, one wins.
         held = store.get_quarantine(release.item)
         if held is None or not held.held:
             raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {release.item} is no longer held")
-    user = store.get_user(rid.originator)
+    originator = rid.originator
+    user = static.get("user", originator, lambda: store.get_user(originator))
     policy = policies.for_role(user.role) if user else None
     device = store.get_device(rid.target)
-    adt_files = tuple(store.current_adt_files(rid.originator)) if policy and policy.requires_adt_file else ()
+    adt_files = (
+        static.get("adt_files", originator, lambda: tuple(store.current_adt_files(originator)))
+        if policy and policy.requires_adt_file else ()
+    )
     usage = None
     if device is not None and adt_files:
         srv = request.header.service_reference_variant
@@ -45,11 +53,11 @@ def gather(
             period: store.adt_usage(rid.originator, device.supplier, srv, period, start)
             for period, start in usage_windows(now).items()
         }
-    signing = tuple(
+    signing = static.get("signing", originator, lambda: tuple(
         str(c.serial)
-        for c in store.find_certificates(eui=rid.originator, role=ROLE_SUPPLIER)
+        for c in store.find_certificates(eui=originator, role=ROLE_SUPPLIER)
         if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
-    )
+    ))
     return Facts(
         gbcs_signature=_check_pre_command_signature(store, admitted, policy, now),
         request=request,
@@ -59,7 +67,7 @@ def gather(
         policy=policy,
         policy_sha256=policies.digests.get(policy.role.code) if policy else None,
         device=device,
-        instructions=tuple(store.instructions(solr_party=user.party)) if user else (),
+        instructions=static.get("instructions", user.party, lambda: tuple(store.instructions(solr_party=user.party))) if user else (),
         last_counter=_last_counter(store, rid.originator),
         gbcs=admitted.gbcs,
         signing_certificates=signing,
