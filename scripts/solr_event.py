@@ -5,13 +5,15 @@ the SoLR Contingency User, decided through ``solr-policy decide --batch`` with d
     python scripts/solr_event.py                    # 300,000 meters, 600,000 requests
     python scripts/solr_event.py --meters 5000      # small: 10,000 requests
     python scripts/solr_event.py --json             # the report as JSON
+    python scripts/solr_event.py --smki 1000000 --no-event   # only a synthetic SMKI extract synced
 
 The mix (deterministic): about 92 % switches to Credit (CV 4) to the failed Supplier's
 electricity and gas meters, 4 % switches to Prepayment (refused, R5), 3 % requests to another
 Supplier's meters (refused, R6), 1 % replays of earlier requests (refused, counter), and the
 ADT threshold set QUARANTINED below the Credit requests, so that the last ones are held (AD1).
 
-Preparing (world, User, ADT file, and signing every request, in processes on all cores) is
+Preparing (world, User, ADT file, the meters imported from a CSV inventory with
+``world import-devices``'s library call, and signing every request, in processes on all cores) is
 timed apart and cached in --dir between runs (keyed by the sizes). Each run decides on a fresh
 copy of the prepared store. Reported: decision time, decisions/s, the peak RSS of the deciding
 process, outcome counts (checked against the mix), the audit chain and the reconciliation.
@@ -37,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from solr_policy.store import SqliteStore  # noqa: E402
 from solr_policy.testing.scenario import SolrScenario, request_document  # noqa: E402
-from solr_policy.world import Device, DeviceType, Smets  # noqa: E402
+from solr_policy.inventory import import_devices  # noqa: E402
 
 QUARANTINED = 25
 CREDIT = "<sr:UpdatePaymentMode><sr:Credit/></sr:UpdatePaymentMode>"
@@ -46,7 +48,7 @@ PREPAYMENT = (
     "<sr:SuspendDebtEmergency>false</sr:SuspendDebtEmergency><sr:DisablementThreshold>0</sr:DisablementThreshold>"
     "</sr:Prepayment></sr:UpdatePaymentMode>"
 )
-PREPARED_VERSION = 1  # bump when what prepare() writes changes
+PREPARED_VERSION = 2  # bump when what prepare() writes changes
 
 
 def meter_id(n: int) -> str:
@@ -116,12 +118,14 @@ def prepare(folder: Path, meters: int, total: int) -> dict:
     started = time.perf_counter()
     store = SqliteStore(seed, synchronous="NORMAL")
     scenario = SolrScenario(thresholds={"1.6": {"per_hour": per_window, "per_day": per_window}}).install(store, now=now)
-    with store.transaction():
+    inventory = folder / f"inventory-{tag}.csv"  # the meters as the DCC's inventory would list them
+    with inventory.open("w", encoding="utf-8") as out:
+        out.write("id,type,smets,supplier\n")
         for n in range(meters):
-            kind = DeviceType.ESME if n % 2 == 0 else DeviceType.GSME
-            store.put_device(Device(id=meter_id(n), type=kind, smets=Smets.SMETS2, supplier=scenario.failed_supplier))
+            out.write(f"{meter_id(n)},{'ESME' if n % 2 == 0 else 'GSME'},SMETS2+,{scenario.failed_supplier}\n")
         for n in range(max(1, meters // 100)):
-            store.put_device(Device(id=other_meter_id(n), type=DeviceType.ESME, smets=Smets.SMETS2, supplier=scenario.other_supplier))
+            out.write(f"{other_meter_id(n)},ESME,SMETS2+,{scenario.other_supplier}\n")
+    import_devices(inventory, store)
     store.close()
     world_seconds = time.perf_counter() - started
 
@@ -189,6 +193,67 @@ def check(meta: dict, db: str) -> dict:
         store.close()
 
 
+def prepare_smki(folder: Path, records: int) -> dict:
+    """A synthetic extract of ``records`` records (1 % Organisation Certificates from a test CA
+    that the seed store trusts, the rest Device Certificates) and its seed store; cached."""
+    import gzip
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from solr_policy.records import TrustAnchor
+    from solr_policy.testing.pki import TestPki
+
+    tag = f"v{PREPARED_VERSION}-s{records}"
+    extract, seed = folder / f"SMKIKR_FULL_{tag}.xml.gz", folder / f"smki-seed-{tag}.db"
+    if extract.exists() and seed.exists():
+        return {"extract": str(extract), "seed": str(seed), "cached": True}
+    folder.mkdir(parents=True, exist_ok=True)
+    seed.unlink(missing_ok=True)
+    pki = TestPki("SMKI")
+    anchor = x509.load_pem_x509_certificate(pki.ca_cert_pem).public_bytes(Encoding.DER)
+    store = SqliteStore(seed, synchronous="NORMAL")
+    store.add_trust_anchor(TrustAnchor(fingerprint=hashlib.sha256(anchor).hexdigest(), subject="OU=07,CN=SMKI", der=anchor,
+                                       added_at=datetime.now(timezone.utc), added_by="setup"))
+    store.close()
+    organisations = [
+        base64.b64encode(x509.load_pem_x509_certificate(pki.issue(f"90B3D51F40{n:06X}", 135).cert_pem).public_bytes(Encoding.DER)).decode()
+        for n in range(min(500, max(1, records // 100)))
+    ]
+    rng = random.Random(7)
+    device_body = base64.b64encode(rng.randbytes(420)).decode()  # skipped unread: any bytes will do
+    with gzip.open(extract, "wt", encoding="utf-8", compresslevel=1) as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<Extract xmlns="http://example.invalid/smki"><Certificates>\n')
+        for n in range(records):
+            if n % 100 == 0:
+                body, name = organisations[(n // 100) % len(organisations)], "<CertificateSubjectName>CN=org</CertificateSubjectName>"
+            else:
+                body, name = device_body, f"<CertificateSubjectAltName>00-DB-{n:012X}</CertificateSubjectAltName>"
+            out.write(f"<CertificateResponse><CertificateStatus>I</CertificateStatus><CertificateBody>{body}</CertificateBody>{name}</CertificateResponse>\n")
+        out.write("</Certificates></Extract>\n")
+    return {"extract": str(extract), "seed": str(seed), "cached": False}
+
+
+def sync_smki(folder: Path, records: int) -> dict:
+    """``solr-policy certs sync`` on the extract, in a child process: time and peak RSS."""
+    prepared = prepare_smki(folder, records)
+    db = folder / "smki.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copy(prepared["seed"], db)
+    command = [sys.executable, "-m", "solr_policy.cli", "--db", str(db), "--log-level", "WARNING", "certs", "sync", prepared["extract"]]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"certs sync failed: {output[-2000:]!r}")
+    return {"records": records, "seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "counts": json.loads(output), "prepared_cached": prepared["cached"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=300_000)
@@ -196,8 +261,15 @@ def main() -> int:
     parser.add_argument("--dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "solr-event"))
     parser.add_argument("--group", type=int, default=256, help="decisions per transaction")
     parser.add_argument("--workers", type=int, default=2, help="threads verifying signatures")
+    parser.add_argument("--smki", type=int, default=0, metavar="N",
+                        help="also sync a synthetic N-record SMKI extract, and one of N/10 to compare memory")
+    parser.add_argument("--no-event", action="store_true", help="only the SMKI sync")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.no_event:
+        smki = [sync_smki(Path(args.dir), n) for n in (max(1, args.smki // 10), args.smki)]
+        print(json.dumps({"smki": smki}, indent=2))
+        return 0
     folder = Path(args.dir)
     total = args.requests or 2 * args.meters
 
@@ -223,6 +295,8 @@ def main() -> int:
         "check": checked,
         "minutes_for_600000_at_this_rate": round(600_000 / (summary["decided"] / run["seconds"]) / 60, 1),
     }
+    if args.smki:
+        report["smki"] = [sync_smki(folder, n) for n in (max(1, args.smki // 10), args.smki)]
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -232,6 +306,8 @@ def main() -> int:
               f" {report['decide_cpu_seconds']} CPU s ({report['decisions_per_cpu_second']:,.0f} decisions per CPU second)")
         print(f"outcomes {got} (expected {expected}); refused by rule {summary['not_allowed_by_rule']}")
         print(f"audit intact: {checked['audit_intact']} ({checked['audit_entries']:,} entries), reconciled: {checked['reconciled']}")
+        for smki in report.get("smki", []):
+            print(f"SMKI extract of {smki['records']:,} records synced in {smki['seconds']} s, peak RSS {smki['peak_rss_mib']:.0f} MiB: {smki['counts']}")
     ok = got == expected and checked["audit_intact"] and checked["reconciled"]
     return 0 if ok else 1
 

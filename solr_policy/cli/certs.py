@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from solr_policy.cli.certsync import certs_sync
 from solr_policy.cli.common import EXIT_OK, EXIT_REFUSED, Context, emit, read_input
 from solr_policy.governance.csr import check_csr
 from solr_policy.records import SmkiStatus
@@ -23,6 +24,9 @@ def _status(text: str, param_hint: str) -> SmkiStatus:
 @click.group()
 def certs() -> None:
     """SMKI Organisation Certificates in the store."""
+
+
+certs.add_command(certs_sync)
 
 
 @certs.command("import")
