@@ -265,6 +265,7 @@ def main() -> int:
                         help="also sync a synthetic N-record SMKI extract, and one of N/10 to compare memory")
     parser.add_argument("--no-event", action="store_true", help="only the SMKI sync")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.no_event:
         smki = [sync_smki(Path(args.dir), n) for n in (max(1, args.smki // 10), args.smki)]
@@ -273,7 +274,15 @@ def main() -> int:
     folder = Path(args.dir)
     total = args.requests or 2 * args.meters
 
-    meta = prepare(folder, args.meters, total)
+    if args.prepare_only:
+        print(json.dumps(prepare(folder, args.meters, total)))
+        return 0
+    # Prepared in a process of its own: a child forked from a parent holding the signed
+    # requests would count the parent's pages in the deciding process's peak RSS.
+    meta = json.loads(subprocess.run(
+        [sys.executable, __file__, "--prepare-only", "--meters", str(args.meters), "--requests", str(total), "--dir", str(folder)],
+        check=True, stdout=subprocess.PIPE,
+    ).stdout)
     run = decide(meta, folder, args.group, args.workers)
     checked = check(meta, run["db"])
     summary = run["summary"]
