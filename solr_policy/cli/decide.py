@@ -23,6 +23,7 @@ from solr_policy.cli.common import (
     schema_option,
 )
 from solr_policy.cli.acting import checkpoint_if_current
+from solr_policy.cli.batch import run_batch
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.crypto.verify import Verifier
 from solr_policy.decision import Decision
@@ -39,15 +40,32 @@ DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "delete": EXIT_REFUSE
 
 
 @click.command()
-@click.argument("source")
+@click.argument("source", required=False)
 @click.option("--now", help="Decision time (ISO 8601 with zone); default: the current time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.option("--dry-run", is_flag=True, help="Say what the decision would be, changing nothing (no counter, no audit entry).")
+@click.option("--batch", "batch", metavar="PATH", help="Decide many: a folder, a file of base64 requests one per line, or '-'. Prints a JSON summary.")
+@click.option("--group", default=256, show_default=True, type=click.IntRange(1, 10_000), help="With --batch: decisions per transaction.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="With --batch: threads verifying signatures.")
+@click.option("--decisions", "decisions_file", metavar="FILE", help="With --batch: write each decision as a JSON line here.")
 @schema_option
 @policy_option
 @click.pass_obj
-def decide(obj: Context, source: str, now: str | None, as_json: bool, dry_run: bool, schema_dir: str | None, policy_dir: str) -> None:
-    """Decide a signed DUIS request (FILE or '-'). Exit 0 allow, 1 reject, 3 quarantine."""
+def decide(obj: Context, source: str | None, now: str | None, as_json: bool, dry_run: bool, batch: str | None, group: int,
+           workers: int, decisions_file: str | None, schema_dir: str | None, policy_dir: str) -> None:
+    """Decide a signed DUIS request (FILE or '-'). Exit 0 allow, 1 reject, 3 quarantine.
+    With --batch PATH: many requests, group-committed; exit 0 when all were read."""
+    if batch is not None:
+        if source is not None or dry_run:
+            raise click.UsageError("--batch takes no SOURCE and no --dry-run")
+        engine = decision_engine(obj, policy_dir, schema_dir)
+        try:
+            run_batch(engine, batch, now=parse_now(now), group=group, workers=workers, decisions_file=decisions_file)
+        finally:
+            # The batch is covered by one signed checkpoint, kept outside the store.
+            checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))
+    if source is None:
+        raise click.UsageError("give a SOURCE (FILE or '-') or --batch PATH")
     raw = read_input(source)
     engine = decision_engine(obj, policy_dir, schema_dir)
     decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))

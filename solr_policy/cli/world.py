@@ -7,6 +7,7 @@ import sys
 import click
 
 from solr_policy.cli.common import EXIT_REFUSED, Context, emit, load_policies, policy_option
+from solr_policy.cli.inventory import import_devices
 from solr_policy.world_file import load_world
 from solr_policy.yamlio import DataFileError
 
@@ -29,6 +30,9 @@ def world_load(obj: Context, file: str, policy_dir: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
     emit({"loaded": file, **counts})
+
+
+world.add_command(import_devices)
 
 
 @world.command("show")

@@ -11,6 +11,9 @@ check. ``evaluate`` runs the same stages without ``commit``: a dry run that chan
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,14 +24,16 @@ from solr_policy.decision import Decision, refused_input
 from solr_policy.engine.admit import Admitted, InputRefusal, admit
 from solr_policy.engine.authorize import NO_EFFECTS, Effects, authorize
 from solr_policy.engine.commit import commit
+from solr_policy.engine.facts import FactView, StaticFacts
 from solr_policy.engine.gather import gather
+from solr_policy.engine.group import GroupCommit
 from solr_policy.errors import GovernanceRefused, StoreUnavailable
 from solr_policy.policy import PolicySet
 from solr_policy.rules import RULES, Release, Rule
 from solr_policy.store.base import Store
 from solr_policy.transparency.log import LogGuard, LogKeeper
 
-__all__ = ["Admitted", "Engine", "InputRefusal"]
+__all__ = ["Admitted", "Engine", "InputRefusal", "Pending"]
 
 
 class Engine:
@@ -52,6 +57,9 @@ class Engine:
         rules: tuple[Rule, ...] = RULES,
         logger: Any = None,
         audit_log: LogKeeper | None = None,
+        group_commit: bool = False,
+        group_max: int = 256,
+        group_wait: float = 0.0,
     ) -> None:
         self.store = store
         self.policies = policies
@@ -60,6 +68,14 @@ class Engine:
         self.log = logger or logs.get_logger("solr_policy.decision")
         # With a verifiable log: no decision while the store is behind its newest checkpoint.
         self.guard = LogGuard(audit_log) if audit_log is not None else None
+        self.static_facts = StaticFacts()
+        # Concurrent callers of decide share transactions through one writer thread.
+        self._writer = GroupCommit(self.decide_group, max_batch=group_max, max_wait=group_wait) if group_commit else None  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Finish the decisions handed to the group commit (if on) and stop its writer."""
+        if self._writer is not None:
+            self._writer.close()
 
     @classmethod
     def open(cls, db: str | Path | None = None, policy_dir: str | Path | None = None, **kwargs: Any) -> "Engine":
@@ -70,6 +86,9 @@ class Engine:
 
     def decide(self, raw: bytes, *, now: datetime | None = None) -> Decision:
         """Decide ``raw`` (a signed DUIS request) and record the decision durably."""
+        if self._writer is not None:
+            # Verified here, in the caller's thread; decided and committed with others' requests.
+            return self._writer.submit(self.prepare(raw, now)).result()
         return self._run(raw, _utc(now), commit_effects=True)
 
     def evaluate(self, raw: bytes, *, now: datetime | None = None) -> Decision:
@@ -86,6 +105,42 @@ class Engine:
             raise GovernanceRefused("R4.quarantine-unknown", f"no quarantined request {item}")
         return self._run(held.raw, _utc(now), commit_effects=True, release=Release(item, officer))
 
+    def decide_many(
+        self, raws: Iterable[bytes], *, now: datetime | None = None, batch: int = 256, workers: int = 2
+    ) -> Iterator[Decision]:
+        """Decide ``raws`` in order, as ``decide`` would one by one, yielding each decision once
+        it is durable. Signatures are verified by ``workers`` threads while the previous group
+        is decided; each group of up to ``batch`` decisions is one transaction (one fsync)."""
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="solr-admit") as pool:
+            waiting: list[Future[Pending]] = []
+            for chunk in _chunks(raws, max(1, batch)):
+                admitting = [pool.submit(self.prepare, raw, now) for raw in chunk]
+                if waiting:
+                    yield from self.decide_group([f.result() for f in waiting])
+                waiting = admitting
+            if waiting:
+                yield from self.decide_group([f.result() for f in waiting])
+
+    def prepare(self, raw: bytes, now: datetime | None = None) -> Pending:
+        """Stage 1 for a later ``decide_group``: admit ``raw`` (no lock, any thread)."""
+        when = _utc(now)
+        return Pending(raw, when, str(uuid.uuid4()), admit(raw, self.verifier, when))
+
+    def decide_group(self, group: Sequence[Pending]) -> list[Decision]:
+        """Decide and record admitted requests, in order, in ONE transaction: the same decisions
+        as one transaction each (each decision reads what the ones before it wrote), one commit."""
+        behind = self.guard.problem() if self.guard is not None else None
+        if behind is not None:
+            return [self._run(p.raw, p.now, commit_effects=True) for p in group]
+        try:
+            with self.store.transaction():
+                static = self.static_facts.at_generation(self.store)  # read once for the group
+                decided = [self._decide_in_tx(p, static=static) for p in group]
+        except Exception:  # noqa: BLE001 - a fault in one decision must not decide the others
+            # Nothing of the group was written: decide each alone, with the usual fault handling.
+            return [self._run_admitted(p, commit_effects=True) for p in group]
+        return [self._log(d) for d in decided]
+
     # -- the stages, composed -------------------------------------------------------------
     def _run(self, raw: bytes, now: datetime, *, commit_effects: bool, release: Release | None = None) -> Decision:
         decision_id = str(uuid.uuid4())
@@ -95,10 +150,13 @@ class Engine:
             decision = refused_input("log.behind-checkpoint", f"{behind}; refused until an officer signs a recovery act", None,
                                      decision_id=decision_id, decided_at=now)
             return self._log(decision, dry_run=not commit_effects)
-        admitted = admit(raw, self.verifier, now)
+        pending = Pending(raw, now, decision_id, admit(raw, self.verifier, now))
+        return self._run_admitted(pending, commit_effects=commit_effects, release=release)
+
+    def _run_admitted(self, pending: Pending, *, commit_effects: bool, release: Release | None = None) -> Decision:
+        admitted, raw, now, decision_id = pending.admitted, pending.raw, pending.now, pending.decision_id
         if isinstance(admitted, InputRefusal):
-            decision = refused_input(admitted.rule, admitted.message, admitted.code, decision_id=decision_id, decided_at=now)
-            return self._finish(decision, NO_EFFECTS, raw, commit_effects)
+            return self._finish(pending.refusal(), NO_EFFECTS, raw, commit_effects)
         identity = {"decision_id": decision_id, "decided_at": now, "content_sha256": admitted.content_sha256}
         try:
             if not commit_effects:
@@ -106,9 +164,7 @@ class Engine:
                 decision, _ = authorize(facts, self.rules, decision_id=decision_id)
                 return self._log(decision, dry_run=True)
             with self.store.transaction():
-                facts = gather(self.store, admitted, self.policies, now, release=release)
-                decision, effects = authorize(facts, self.rules, decision_id=decision_id)
-                decision = commit(self.store, decision, effects, raw=raw)
+                decision = self._decide_in_tx(pending, release=release)
         except GovernanceRefused:
             raise
         except StoreUnavailable as fault:
@@ -126,6 +182,16 @@ class Engine:
             return self._finish(decision, NO_EFFECTS, raw, commit_effects)
         return self._log(decision)
 
+    def _decide_in_tx(self, pending: Pending, *, release: Release | None = None, static: FactView | None = None) -> Decision:
+        """gather -> authorize -> commit inside the caller's transaction (or record a refusal)."""
+        admitted = pending.admitted
+        if isinstance(admitted, InputRefusal):
+            return commit(self.store, pending.refusal(), NO_EFFECTS, raw=pending.raw)
+        static = static if static is not None else self.static_facts.at_generation(self.store)
+        facts = gather(self.store, admitted, self.policies, pending.now, release=release, static=static)
+        decision, effects = authorize(facts, self.rules, decision_id=pending.decision_id)
+        return commit(self.store, decision, effects, raw=pending.raw)
+
     def _finish(self, decision: Decision, effects: Effects, raw: bytes, commit_effects: bool) -> Decision:
         """Record a decision made without the rules (a refusal at the boundary or a fault)."""
         if commit_effects:
@@ -139,6 +205,32 @@ class Engine:
     def _log(self, decision: Decision, *, dry_run: bool = False) -> Decision:
         self.log.info("evaluation" if dry_run else "decision", **decision.record())
         return decision
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A request admitted (or refused at the boundary), waiting to be decided."""
+
+    raw: bytes
+    now: datetime
+    decision_id: str
+    admitted: Admitted | InputRefusal
+
+    def refusal(self) -> Decision:
+        refused = self.admitted
+        assert isinstance(refused, InputRefusal)
+        return refused_input(refused.rule, refused.message, refused.code, decision_id=self.decision_id, decided_at=self.now)
+
+
+def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _utc(now: datetime | None) -> datetime:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from solr_policy.crypto.certs import public_key
 from solr_policy.duis.models import SignedPreCommand
 from solr_policy.engine.admit import Admitted
+from solr_policy.engine.facts import FactView, uncached
 from solr_policy.errors import GovernanceRefused
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.signature import verify_gbcs_signature
@@ -25,20 +26,27 @@ from solr_policy.world import supplier_at
 
 
 def gather(
-    store: Store, admitted: Admitted, policies: PolicySet, now: datetime, *, release: Release | None = None
+    store: Store, admitted: Admitted, policies: PolicySet, now: datetime, *, release: Release | None = None,
+    static: FactView | None = None,
 ) -> Facts:
-    """Facts for ``admitted`` at ``now``."""
+    """Facts for ``admitted`` at ``now``; the static ones from ``static`` when given (see
+    ``engine.facts``), the counter, ADT usage and quarantine always from the store."""
     request = admitted.request
+    static = static if static is not None else uncached()
     rid = request.header.request_id
     if release is not None:
         # Read again inside the transaction: of two officers releasing at once, one wins.
         held = store.get_quarantine(release.item)
         if held is None or not held.held:
             raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {release.item} is no longer held")
-    user = store.get_user(rid.originator)
+    originator = rid.originator
+    user = static.get("user", originator, lambda: store.get_user(originator))
     policy = policies.for_role(user.role) if user else None
     device = store.get_device(rid.target)
-    adt_files = tuple(store.current_adt_files(rid.originator)) if policy and policy.requires_adt_file else ()
+    adt_files = (
+        static.get("adt_files", originator, lambda: tuple(store.current_adt_files(originator)))
+        if policy and policy.requires_adt_file else ()
+    )
     usage = None
     srv_rule = policy.srvs.get(request.header.service_reference_variant) if policy else None
     history = tuple(store.supplier_history(device.id)) if device is not None else ()
@@ -51,11 +59,11 @@ def gather(
             key: store.adt_usage(rid.originator, supplier, srv, key, start)
             for key, start in counting(adt, srv, device.id, default).windows(now).items()
         }
-    signing = tuple(
+    signing = static.get("signing", originator, lambda: tuple(
         str(c.serial)
-        for c in store.find_certificates(eui=rid.originator, role=ROLE_SUPPLIER)
+        for c in store.find_certificates(eui=originator, role=ROLE_SUPPLIER)
         if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
-    )
+    ))
     return Facts(
         gbcs_signature=_check_pre_command_signature(store, admitted, policy, now),
         request=request,
@@ -65,7 +73,7 @@ def gather(
         policy=policy,
         policy_sha256=policies.digests.get(policy.role.code) if policy else None,
         device=device,
-        instructions=tuple(store.instructions(solr_party=user.party)) if user else (),
+        instructions=static.get("instructions", user.party, lambda: tuple(store.instructions(solr_party=user.party))) if user else (),
         last_counter=_last_counter(store, rid.originator),
         last_gbcs_counter=store.get_counter(gbcs_counter_key(rid.originator)) if isinstance(admitted.gbcs, GbcsHeader) else None,
         gbcs=admitted.gbcs,

@@ -89,6 +89,11 @@ def _optional_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+# The tables of facts a decision reads that change only by a governance act or a world load;
+# any change to them bumps the store's world generation (a trigger, in the same transaction).
+STATIC_FACT_TABLES = ("users", "instructions", "adt_files", "certificates")
+
+
 class SqlStore(ABC):
     """The role protocols of ``store.base.Store`` over one SQL connection per transaction."""
 
@@ -298,7 +303,9 @@ class SqlStore(ABC):
         with self._tx():
             self._execute(
                 "INSERT INTO users (id, party, role, status) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " party = excluded.party, role = excluded.role, status = excluded.status",
+                " party = excluded.party, role = excluded.role, status = excluded.status"
+                # An unchanged User is not rewritten: the world generation (the facts cache) stays.
+                " WHERE users.party <> excluded.party OR users.role <> excluded.role OR users.status <> excluded.status",
                 (user.id, user.party, user.role, user.status.value),
             )
 
@@ -349,6 +356,10 @@ class SqlStore(ABC):
     def get_party(self, party_id: str) -> Party | None:
         rows = self._read("SELECT * FROM parties WHERE id = ?", (party_id,))
         return Party(**rows[0]) if rows else None
+
+    def world_generation(self) -> int:
+        rows = self._read("SELECT generation FROM world_generation WHERE id = 1")
+        return int(rows[0]["generation"]) if rows else 0
 
     def get_user(self, eui: str) -> User | None:
         self._serialise_originator(eui)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from solr_policy.errors import StoreUnavailable
-from solr_policy.store.sql import Cursor, Row, SqlStore
+from solr_policy.store.sql import STATIC_FACT_TABLES, Cursor, Row, SqlStore
 
 ENV_DB = "SOLR_POLICY_DB"
 # FULL (default): a committed decision survives a power cut. NORMAL: it survives a crash of
@@ -157,9 +157,29 @@ MIGRATIONS: list[str] = [
         device TEXT NOT NULL, effective_from TEXT NOT NULL, supplier TEXT NOT NULL, PRIMARY KEY (device, effective_from)
     );
     """,
+    # 11: a generation of the static world facts (Users, instructions, ADT files, certificates),
+    # bumped by triggers (see _generation_triggers) in the transaction of any change to them
+    """
+    CREATE TABLE world_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
+    INSERT INTO world_generation (id, generation) VALUES (1, 0);
+    """,
 ]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _generation_triggers() -> list[str]:
+    """Triggers bumping ``world_generation`` on any change to a table of ``STATIC_FACT_TABLES``:
+    a cache of those facts (``engine.facts``) is right exactly while the generation is unchanged,
+    whichever program or node made the change."""
+    return [
+        f"CREATE TRIGGER {table}_generation_{op.lower()} AFTER {op} ON {table}"
+        # Not INSERT OR IGNORE: in a trigger the outer statement's conflict policy would win.
+        " BEGIN INSERT INTO world_generation (id, generation) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM world_generation);"
+        " UPDATE world_generation SET generation = generation + 1 WHERE id = 1; END"
+        for table in STATIC_FACT_TABLES
+        for op in ("INSERT", "UPDATE", "DELETE")
+    ]
 
 
 def default_db_path() -> Path:
@@ -314,6 +334,9 @@ class SqliteStore(SqlStore):
                 conn.execute(f"PRAGMA user_version = {number}")
                 if number == 6:
                     self._build_log()  # the tree over an older store's entries
+                if number == 11:
+                    for trigger in _generation_triggers():
+                        conn.execute(trigger)  # one statement each: their bodies hold a ';'
 
     def close(self) -> None:
         with self._lock:

@@ -91,7 +91,9 @@ def _sqlite_damage(folder: Path) -> None:
     path = _sqlite_path(folder)
     size = path.stat().st_size
     page = 4096
-    start = (size // 2) // page * page
+    with closing(sqlite3.connect(path)) as conn:  # the schema's pages may lie past the middle
+        schema_end = max(n for (n,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'sqlite_schema'"))
+    start = max((size // 2) // page, schema_end) * page
     with path.open("r+b") as file:
         file.seek(start)
         file.write(random.Random(11).randbytes(size - start))

@@ -1,0 +1,173 @@
+"""Group commit decides exactly as one transaction per decision does: same outcomes, reasons,
+counters, ADT usage, quarantine and audit entries, on a sequence with replays, quarantines,
+input refusals and two originators. And concurrent callers sharing transactions add up."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from solr_policy.engine import Engine
+from solr_policy.policy import PolicySet
+from solr_policy.store import SqliteStore
+from solr_policy.testing.scenario import SolrScenario
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
+
+
+@pytest.fixture()
+def world(tmp_path, pki):
+    """One store with two SoLR Users, copied so that each way of deciding starts from the same bytes."""
+    path = tmp_path / "seed.db"
+    store = SqliteStore(path)
+    first = SolrScenario(pki=pki, thresholds={"1.6": {"per_hour": 6, "per_day": 1000}}).install(store, now=NOW)
+    second = SolrScenario(pki=pki, user_eui="90B3D51F300F0002", adt_reference="ADT-SOLR-2026-002",
+                          thresholds={"1.6": {"per_hour": 4, "per_day": 1000}})
+    second.officer_keys = first.officer_keys
+    second.install(store, now=NOW)
+    store.close()
+    return path, first, second
+
+
+def _sequence(first: SolrScenario, second: SolrScenario) -> list[bytes]:
+    a, b = first.requests(counter=100), second.requests(counter=500)
+    elec, gas = first.device("electricity meter (SMETS1)"), first.device("gas meter (SMETS1)")
+    other = first.device("other Supplier's electricity meter")
+    raws: list[bytes] = []
+    for n in range(14):
+        raws.append(a.switch_to_credit(elec if n % 2 else gas))
+        if n % 3 == 0:
+            raws.append(b.switch_to_credit(gas))
+        if n % 4 == 1:
+            raws.append(raws[-2])  # a replay of a request already decided
+        if n == 5:
+            raws.append(a.switch_to_prepayment(elec))
+            raws.append(b"<not xml")
+            raws.append(raws[0].replace(b"<sr:Credit/>", b"<sr:Credit />"))  # altered after signing
+        if n == 7:
+            raws.append(a.switch_to_credit(other))
+            raws.append(b.switch_to_credit(elec, counter=400))  # below b's last counter
+    return raws
+
+
+def _fingerprint(path: Path, decisions) -> dict:
+    store = SqliteStore(path)
+    try:
+        entries = store.audit_entries()
+        audit = []
+        for entry in entries:
+            payload = entry.payload_data()
+            payload.pop("decision_id", None)
+            audit.append((entry.seq, entry.kind, entry.originator, entry.device, entry.counter, payload))
+        return {
+            "decisions": [
+                (d.outcome, d.response_code, [r.rule for r in d.reasons], d.quarantine_id, (d.request or {}).get("counter"))
+                for d in decisions
+            ],
+            "counters": [store.get_counter(u) for u in ("90B3D51F300F0001", "90B3D51F300F0002")],
+            "usage": [(u.user_id, u.supplier, u.srv, u.period, u.window_start, u.count) for u in store.all_adt_usage()],
+            "quarantine": [(q.id, q.originator, q.device, q.counter, q.status) for q in store.list_quarantine()],
+            "audit": audit,
+            "intact": store.verify_audit().intact,
+        }
+    finally:
+        store.close()
+
+
+def _decide(path: Path, raws: list[bytes], how: str):
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES), group_commit=(how == "writer"), group_max=5)
+    try:
+        if how == "one by one":
+            return [engine.decide(raw, now=NOW) for raw in raws]
+        if how == "decide_many":
+            return list(engine.decide_many(raws, now=NOW, batch=4, workers=3))
+        return [engine.decide(raw, now=NOW) for raw in raws]  # the writer, one caller
+    finally:
+        engine.close()
+        engine.store.close()
+
+
+def test_group_commit_decides_as_one_by_one(world, tmp_path):
+    seed, first, second = world
+    raws = _sequence(first, second)
+    results = {}
+    for how in ("one by one", "decide_many", "writer"):
+        path = tmp_path / f"{how.replace(' ', '_')}.db"
+        shutil.copy(seed, path)
+        results[how] = _fingerprint(path, _decide(path, raws, how))
+    expected = results["one by one"]
+    outcomes = Counter(d[0] for d in expected["decisions"])
+    rules = {rule for d in expected["decisions"] for rule in d[2]}
+    # The sequence exercises what must come out the same: all three outcomes, replays, refusals at the boundary.
+    assert outcomes["allow"] and outcomes["quarantine"] and outcomes["reject"], outcomes
+    assert {"R6.counter-fresh", "R5.payment-mode", "R6.device-of-failed-supplier"} <= rules, rules
+    assert any(rule.startswith("xml.") or rule.startswith("signature.") for rule in rules), rules
+    assert expected["intact"]
+    assert len(expected["audit"]) > len(raws)
+    assert results["decide_many"] == expected
+    assert results["writer"] == expected
+
+
+def test_a_fault_in_one_decision_does_not_decide_the_others(world, tmp_path, monkeypatch):
+    """One decision of a group fails inside the transaction: the group is undone and each is
+    decided alone, so only that one is refused (engine.internal-error), as one by one."""
+    seed, first, second = world
+    a = first.requests(counter=100)
+    raws = [a.switch_to_credit(first.device("gas meter (SMETS1)")) for _ in range(5)]
+    path = tmp_path / "fault.db"
+    shutil.copy(seed, path)
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES))
+    import solr_policy.engine as engine_module
+
+    real = engine_module.authorize
+    calls = {"n": 0}
+
+    def flaky(facts, rules, **kw):
+        calls["n"] += 1
+        if facts.request.header.request_id.counter == 103:
+            raise RuntimeError("boom")
+        return real(facts, rules, **kw)
+
+    monkeypatch.setattr(engine_module, "authorize", flaky)
+    decided = list(engine.decide_many(raws, now=NOW, batch=5))
+    engine.store.close()
+    assert [d.outcome for d in decided] == ["allow", "allow", "reject", "allow", "allow"]
+    assert [r.rule for r in decided[2].reasons] == ["engine.internal-error"]
+    fp = _fingerprint(path, decided)
+    assert fp["counters"][0] == 105 and fp["intact"]
+    assert len([e for e in fp["audit"] if e[1] == "decision"]) == 5
+
+
+def test_concurrent_callers_share_transactions_and_add_up(world, tmp_path):
+    seed, first, second = world
+    a, b = first.requests(counter=100), second.requests(counter=500)
+    gas = first.device("gas meter (SMETS1)")
+    streams = [[a.switch_to_credit(gas) for _ in range(20)], [b.switch_to_credit(gas) for _ in range(20)]]
+    path = tmp_path / "concurrent.db"
+    shutil.copy(seed, path)
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES), group_commit=True, group_max=64, group_wait=0.005)
+    out: dict[int, list] = {}
+
+    def caller(i: int) -> None:
+        out[i] = [engine.decide(raw, now=NOW) for raw in streams[i]]
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.close()
+    engine.store.close()
+    # Each caller's own stream is decided in its order: the thresholds (6 and 4 an hour) are
+    # what limits, never a replay.
+    for i, limit in ((0, 6), (1, 4)):
+        assert [d.outcome for d in out[i]] == ["allow"] * limit + ["quarantine"] * (20 - limit)
+    fp = _fingerprint(path, out[0] + out[1])
+    assert fp["counters"] == [120, 520] and fp["intact"]
+    assert len(fp["quarantine"]) == 30
