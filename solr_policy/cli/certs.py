@@ -15,11 +15,18 @@ from pathlib import Path
 import click
 
 from solr_policy.cli.acting import Signing, checkpoint_if_current, emit_act, signed
-from solr_policy.cli.common import EXIT_OK, EXIT_REFUSED, Context, emit, governance_call, read_input, reason_option
+from solr_policy.cli.certsync import certs_sync
+from solr_policy.cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    Context,
+    emit,
+    governance_call,
+    read_input,
+    reason_option,
+)
 from solr_policy.crypto.certs import issuer_key
 from solr_policy.governance.certificates import import_certificates, import_crl
-from solr_policy.cli.certsync import certs_sync
-from solr_policy.cli.common import EXIT_OK, EXIT_REFUSED, Context, emit, read_input
 from solr_policy.governance.csr import check_csr
 from solr_policy.records import SmkiStatus
 from solr_policy.serials import parse_serial, select_by_serial

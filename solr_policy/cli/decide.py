@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from solr_policy.cli.acting import checkpoint_if_current
+from solr_policy.cli.batch import run_batch
 from solr_policy.cli.common import (
     EXIT_OK,
     EXIT_QUARANTINE,
@@ -22,13 +24,12 @@ from solr_policy.cli.common import (
     refuse,
     schema_option,
 )
-from solr_policy.cli.acting import checkpoint_if_current
-from solr_policy.cli.batch import run_batch
 from solr_policy.crypto.sign import sign_duis
 from solr_policy.crypto.verify import Verifier
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.errors import Refused
+
 
 def decision_engine(obj: Context, policy_dir: str | Path, schema_dir: str | Path | None = None) -> Engine:
     """The engine on the command's store and its log: it decides nothing while the store is
