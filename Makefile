@@ -11,8 +11,8 @@ STAMP := $(VENV)/.installed
 # the flat layout, not a problem); any real build warning still shows.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --quiet --upgrade pip
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
