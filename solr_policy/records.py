@@ -136,6 +136,11 @@ def _json_value(value: object) -> object:
     return value
 
 
+def gbcs_counter_key(originator: str) -> str:
+    """GBCS originator counters share the counters table with DUIS counters, under their own key."""
+    return f"gbcs:{originator}"
+
+
 @dataclass(frozen=True)
 class Signer:
     """Who signed a DUIS message: the certificate, and how KeyInfo led to it."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from solr_policy.decision import Decision, from_outcomes
-from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
-from solr_policy.engine.gather import gbcs_counter_key
 from solr_policy.gbcs import GbcsHeader
+from solr_policy.records import gbcs_counter_key
+from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
 from solr_policy.rules.r4_adt import counting_for
 
 

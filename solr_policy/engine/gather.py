@@ -18,7 +18,7 @@ from solr_policy.errors import GovernanceRefused
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.signature import verify_gbcs_signature
 from solr_policy.policy import Policy, PolicySet
-from solr_policy.records import ROLE_SUPPLIER, SmkiStatus
+from solr_policy.records import ROLE_SUPPLIER, SmkiStatus, gbcs_counter_key
 from solr_policy.rules import Facts, PreCommandSignature, Release
 from solr_policy.rules.r4_adt import adt_file_for, counting
 from solr_policy.store.base import Store
@@ -85,11 +85,6 @@ def gather(
         content_sha256=admitted.content_sha256,
         signed_content=admitted.signed_content,
     )
-
-
-def gbcs_counter_key(originator: str) -> str:
-    """GBCS originator counters share the counters table with DUIS counters, under their own key."""
-    return f"gbcs:{originator}"
 
 
 def _last_counter(store: Store, originator: str) -> int | None:
