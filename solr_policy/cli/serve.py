@@ -61,7 +61,8 @@ def serve(
     config = ServiceConfig(
         db=str(settings.db), policies=str(policy_dir), schema_dir=str(schema_dir) if schema_dir else None,
         api_token=settings.api_token, mtls=mtls, log_key=log_key,
-        checkpoint_file=checkpoint_file or (str(settings.checkpoint) if log_key else None),
+        # On PostgreSQL the store keeps the checkpoints (several nodes, one log) unless a file is given.
+        checkpoint_file=checkpoint_file or (str(settings.checkpoint) if log_key and isinstance(settings.db, Path) else None),
         checkpoint_interval=checkpoint_interval, synchronous=settings.synchronous,
     )
     os.environ[CONFIG_VARIABLE] = config.to_json()
