@@ -7,6 +7,8 @@ anything else for bad input: callers catch ``Refused`` and never see a traceback
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class Refused(Exception):
     """Input refused with a named reason."""
@@ -57,3 +59,10 @@ class StoreUnavailable(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first validation error of ``exc`` as one line: ``where: what``."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))

@@ -41,7 +41,7 @@ from solr_policy.duis.strict import (  # noqa: E402 - shared strict readers
     _text,
     _where,
 )
-from solr_policy.errors import ParseRefused
+from solr_policy.errors import ParseRefused, first_error
 
 
 def _request_id(element: etree._Element) -> RequestId:
@@ -82,7 +82,7 @@ def _header(element: etree._Element) -> RequestHeader:
             service_reference_variant=_text(found["ServiceReferenceVariant"][0]),
         )
     except ValidationError as exc:
-        raise ParseRefused("duis.header", _pydantic_message(exc)) from None
+        raise ParseRefused("duis.header", first_error(exc)) from None
 
 
 def _update_payment_mode(element: etree._Element) -> UpdatePaymentMode:
@@ -110,7 +110,7 @@ def _update_payment_mode(element: etree._Element) -> UpdatePaymentMode:
             disablement_threshold=_int(fields["DisablementThreshold"][0]),
         )
     except ValidationError as exc:
-        raise ParseRefused("duis.value", _pydantic_message(exc)) from None
+        raise ParseRefused("duis.value", first_error(exc)) from None
     return UpdatePaymentMode(execution_date_time=execution, mode="prepayment", prepayment=settings)
 
 
@@ -165,8 +165,3 @@ def build_request(root: etree._Element) -> DuisRequest:
     header, body = structural
     return DuisRequest(schema_version=version or "", header=_header(header), body=_body(body))
 
-
-def _pydantic_message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid")

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
-from solr_policy.errors import GovernanceRefused
+from solr_policy.errors import GovernanceRefused, first_error
 from solr_policy.governance import certificates, exit_quarantine, instructions, officers
 from solr_policy.governance import quarantine as held_requests
 from solr_policy.governance.adt import submit_adt
@@ -36,7 +36,6 @@ from solr_policy.governance.officers import ARO, GOVERNANCE, SRO, require_office
 from solr_policy.governance.statements import (
     Envelope,
     Statement,
-    _first_error,
     check_fresh,
     key_id,
     open_envelope,
@@ -209,7 +208,7 @@ def _instruction(ctx: Context) -> dict[str, Any]:
         )
     except ValueError as exc:
         # The first error itself: the last line of pydantic's text is a link to its docs.
-        message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        message = first_error(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         raise GovernanceRefused("statement.params", f"instruction: {message}") from None
     done = instructions.propose(ctx.store, proposal, officer=ctx.officer.id, reason=ctx.param("reason"), at=ctx.at)
     return {"instruction": done.model_dump(mode="json")}

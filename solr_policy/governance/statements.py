@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from solr_policy.errors import GovernanceRefused
+from solr_policy.errors import GovernanceRefused, first_error
 
 PAYLOAD_TYPE = "application/vnd.solr-policy.statement+json"
 MAX_ENVELOPE_BYTES = 256 * 1024  # an ADT file travels inside; anything larger is not a statement
@@ -133,7 +133,7 @@ def make_statement(action: str, params: dict[str, Any], *, officer: str, at: dat
             {"action": action, "params": params, "officer": officer, "issued_at": at or datetime.now(timezone.utc), "nonce": new_nonce()}
         )
     except ValidationError as exc:
-        raise GovernanceRefused("statement.malformed", _first_error(exc)) from None
+        raise GovernanceRefused("statement.malformed", first_error(exc)) from None
 
 
 def sign(statement: Statement, key: ec.EllipticCurvePrivateKey) -> Envelope:
@@ -173,7 +173,7 @@ def parse_envelope(data: bytes | str) -> Envelope:
     try:
         return Envelope.model_validate(obj)
     except ValidationError as exc:
-        raise GovernanceRefused("statement.malformed", _first_error(exc)) from None
+        raise GovernanceRefused("statement.malformed", first_error(exc)) from None
 
 
 def open_envelope(envelope: Envelope, keys: dict[str, ec.EllipticCurvePublicKey]) -> tuple[Statement, tuple[str, ...]]:
@@ -201,7 +201,7 @@ def open_envelope(envelope: Envelope, keys: dict[str, ec.EllipticCurvePublicKey]
     try:
         statement = Statement.model_validate(json.loads(payload, object_pairs_hook=_no_duplicate_keys))
     except (ValueError, UnicodeDecodeError) as exc:
-        message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        message = first_error(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         raise GovernanceRefused("statement.malformed", f"the signed statement is not valid: {message}") from None
     if statement.canonical() != payload:
         raise GovernanceRefused("statement.not-canonical", "the signed statement is not in canonical form")
@@ -227,8 +227,3 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
     return dict(pairs)
 
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))
