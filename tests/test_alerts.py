@@ -27,11 +27,11 @@ from conftest import REFERENCE, OfficerKeys
 from lxml import etree
 
 from solr_policy.alerts.parse import Alert, build_alert
-from solr_policy.alerts.routing import AlertRouter, UnknownParty, plan, register_srp
+from solr_policy.alerts.routing import AlertRouter, plan
 from solr_policy.cli import cli
 from solr_policy.crypto.certs import read_certificates
 from solr_policy.crypto.sign import sign_duis
-from solr_policy.errors import ParseRefused
+from solr_policy.errors import GovernanceRefused, ParseRefused
 from solr_policy.eui import duis_form
 from solr_policy.policy import PolicySet
 from solr_policy.records import AlertStatus, SmkiStatus, SrpRecord
@@ -648,7 +648,17 @@ class TestNothingLost:
 
 
 class TestRegisterSrp:
-    """The service behind ``srp add``: register, audit, then route what waited for the SRP."""
+    """``srp.register``, the signed governance act behind ``srp add`` (there is no unsigned path):
+    register, audit, then route what waited for the SRP."""
+
+    @staticmethod
+    def register(store, scenario, serves, *, officer: str = "gov-alice"):
+        from solr_policy.governance.acts import Governance
+        from solr_policy.testing.governance import Signatories
+
+        params = {"srp": SRP_ID, "name": "North SRP Ltd", "endpoint": SRP_ENDPOINT, "serves": list(serves)}
+        statement = Signatories(keys=scenario.officer_keys).statement("srp.register", params, officer=officer, at=NOW)
+        return Governance(store, router=AlertRouter(store)).submit(statement, now=NOW)
 
     def test_registers_audits_and_routes_the_waiting_alerts(self, store, scenario, alerts):
         fail_supplier(scenario, store, srp=False)
@@ -656,23 +666,25 @@ class TestRegisterSrp:
         unrelated = AlertRouter(store).route(alerts.power_outage(COMMS_HUB, UNKNOWN_USER), now=NOW)
         assert (waiting.status, unrelated.status) == ("pending", "pending")
 
-        retried = register_srp(store, SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=(FAILED,), at=NOW)
+        act = self.register(store, scenario, (FAILED,))
 
-        assert sorted((d.delivery_id, d.status) for d in retried) == [(waiting.delivery_id, "routed"), (unrelated.delivery_id, "pending")]
+        assert act.result["alerts_routed_now"] == [waiting.delivery_id]
+        assert store.get_alert_delivery(waiting.delivery_id).status is AlertStatus.ROUTED
         assert store.list_srps() == [SrpRecord(SRP_ID, "North SRP Ltd", SRP_ENDPOINT, (FAILED,))]
-        (entry,) = audit(store, "srp.add")
+        (entry,) = audit(store, "srp.register")
         assert entry["payload"] == {"srp": SRP_ID, "name": "North SRP Ltd", "endpoint": SRP_ENDPOINT, "serves": [FAILED]}
-        assert entry["at"].startswith(NOW.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert entry["actor"] == "gov-alice" and entry["at"].startswith(NOW.strftime("%Y-%m-%dT%H:%M:%S"))
         assert [r.id for r in store.alert_deliveries(status=AlertStatus.PENDING)] == [unrelated.delivery_id]
 
     def test_an_unknown_supplier_writes_nothing(self, store, scenario, alerts):
         fail_supplier(scenario, store, srp=False)
         waiting = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
         entries = len(store.audit_entries())
-        with pytest.raises(UnknownParty, match="unknown Party: NO-SUCH-PARTY$"):
-            register_srp(store, SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=(FAILED, "NO-SUCH-PARTY"), at=NOW)
+        with pytest.raises(GovernanceRefused) as refused:
+            self.register(store, scenario, (FAILED, "NO-SUCH-PARTY"))
+        assert refused.value.rule == "governance.unknown-party" and "NO-SUCH-PARTY" in str(refused.value)
         assert store.list_srps() == []
-        assert len(store.audit_entries()) == entries
+        assert [e.kind for e in store.audit_entries()[entries:]] == ["statement.refused"]
         assert store.get_alert_delivery(waiting.delivery_id).status is AlertStatus.PENDING
 
 

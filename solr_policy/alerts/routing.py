@@ -192,23 +192,3 @@ class AlertRouter:
         if retry:
             payload["retry"] = True
         self.store.append_audit("alert.route", payload, at=now, originator=alert.originator, device=alert.device)
-
-
-class UnknownParty(LookupError):
-    """An SRP is said to serve a Supplier that is not a Party in the store."""
-
-
-def register_srp(
-    store: Store, srp_id: str, *, name: str, endpoint: str, serves: Sequence[str], at: datetime, policies: PolicySet | None = None
-) -> list[Delivery]:
-    """Register (or update) an SRP and the Suppliers it serves, with its audit entry, in one
-    transaction; then route the alerts that were waiting for it. Returns the retried
-    deliveries. ``UnknownParty`` names the Suppliers that are not Parties; nothing is written.
-    """
-    with store.transaction():
-        unknown = [s for s in serves if store.get_party(s) is None]
-        if unknown:
-            raise UnknownParty(f"unknown Party: {', '.join(unknown)}")
-        store.put_srp(srp_id, name=name, endpoint=endpoint, serves=list(serves))
-        store.append_audit("srp.add", {"srp": srp_id, "name": name, "endpoint": endpoint, "serves": list(serves)}, at=at)
-    return AlertRouter(store, policies=policies).retry_pending(now=at)

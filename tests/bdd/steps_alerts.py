@@ -11,7 +11,9 @@ from parse import with_pattern
 from pytest_bdd import given, parsers, then, when
 
 from solr_policy.alerts.routing import AlertRouter, Delivery, Target
+from solr_policy.governance.acts import Governance
 from solr_policy.records import AlertStatus
+from solr_policy.testing.governance import Signatories
 
 from .conftest import TYPES, UNREGISTERED_EUI, Scene, _choice
 
@@ -110,8 +112,11 @@ def revoke_failed(scene: Scene):
 
 
 def _register_srp(scene: Scene, srp: str) -> None:
+    # As in production: a governance officer signs the registration (the act srp.register).
     srp_id, endpoint = SRPS[srp]
-    scene.store.put_srp(srp_id, name=srp, endpoint=endpoint, serves=[scene.solr.failed_supplier])
+    params = {"srp": srp_id, "name": srp, "endpoint": endpoint, "serves": [scene.solr.failed_supplier]}
+    statement = Signatories(keys=scene.solr.officer_keys).statement("srp.register", params, officer="gov-alice", at=scene.now)
+    Governance(scene.store, engine=scene.engine).submit(statement, now=scene.now)
     assert scene.store.srp_for_supplier(scene.solr.failed_supplier).id == srp_id
 
 
