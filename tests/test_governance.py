@@ -1159,3 +1159,44 @@ def test_cli_quarantine_list_release_discard(cli_world, tmp_path):
     statuses = {q["id"]: q["status"] for q in json.loads(run(db, "quarantine", "list").stdout)}
     assert statuses == {first: "released", second: "discarded", third: "held"}
     assert json.loads(run(db, "audit", "verify").stdout)["intact"] is True
+
+
+def test_cli_quarantine_exit_file(cli_world, tmp_path):
+    """An ARO releases and deletes held requests in bulk with one signed Exit Quarantine file."""
+    from solr_policy.governance.exit_quarantine import exit_file_text
+
+    db, s = cli_world
+    keys = OfficerKeys(tmp_path, s.officer_keys)
+    store = SqliteStore(db)
+    try:
+        activate(store, s)
+        engine = Engine(store, PolicySet.load_dir(POLICIES))
+        ask = s.requests()
+        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(3)]
+    finally:
+        store.close()
+    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine"]
+    first, second = (d.quarantine_id for d in decisions[1:])
+    eq = tmp_path / "exit.yaml"
+    eq.write_bytes(exit_file_text(reference="EQ-CLI-1", party=s.solr_party, reason="checked", items=[(first, "release"), (second, "delete")]))
+    ann = ["--aro", "aro-ann", "--key", keys.key("aro-ann")]
+    apply = ["quarantine", "exit-file", str(eq), "--policies", str(POLICIES), "--now", iso(NOW + 10 * MINUTE)]
+
+    assert run(db, *apply, *ann).exit_code == 2  # no FILE.sig yet: a usage error
+    assert run(db, "adt", "sign", str(eq), "--key", keys.key("aro-ann")).exit_code == 0
+    # Ann's signed file in a statement signed by another officer: the statement says who acts.
+    assert _reason(run(db, *apply, "--aro", "aro-ann", "--key", keys.key("sro-sam")))["rule"] == "statement.not-the-officer"
+    applied = run(db, *apply, *ann)
+    assert applied.exit_code == 0, applied.output
+    body = json.loads(applied.stdout)
+    assert body["signed_by"] == "aro-ann" and [i["action"] for i in body["items"]] == ["release", "delete"]
+    statuses = {q["id"]: q["status"] for q in json.loads(run(db, "quarantine", "list").stdout)}
+    assert statuses == {first: "released", second: "discarded"}
+    # The same file again: applied once only; nothing changes.
+    assert _reason(run(db, *apply, *ann))["rule"] == "R4.exit-quarantine"
+    # A malformed file is named before anything is signed or submitted.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("exit_quarantine_version: 1\nreference: EQ-BAD\ncolour: blue\n")
+    assert run(db, "adt", "sign", str(bad), "--key", keys.key("aro-ann")).exit_code == 0
+    assert _reason(run(db, "quarantine", "exit-file", str(bad), *ann))["rule"].startswith("R4.")
+    assert json.loads(run(db, "audit", "verify").stdout)["intact"] is True
