@@ -146,6 +146,21 @@ def test_a_rotated_key_replaces_the_old_one(gov, officers, world):
     assert info.value.rule == "R4.quarantine-unknown"
 
 
+def test_a_rotated_away_key_is_never_used_again(gov, officers, world, store):
+    """Red team: the key Ann rotated away (a lost laptop) is registered for a new ARO, or given
+    back to Ann: both refused; the log names the retired key by its fingerprint only."""
+    old_key = officers.public("aro-ann")
+    gov.submit(officers.statement("officer.rotate-key", {"officer": "aro-ann", "public_key": Signatories().public("aro-ann"), "reason": "lost laptop"},
+                                  officer="sro-sam", at=NOW), now=NOW)
+    appoint = {"officer": "aro-eve", "name": "Eve", "party": world.solr_party, "public_key": old_key}
+    refused("governance.key-in-use", gov, officers.statement("officer.appoint-aro", appoint, officer="sro-sam", at=NOW))
+    assert store.get_officer("aro-eve") is None
+    back = {"officer": "aro-ann", "public_key": old_key, "reason": "found it"}
+    refused("governance.key-in-use", gov, officers.statement("officer.rotate-key", back, officer="sro-sam", at=NOW))
+    (rotated,) = store.audit_entries(kind="officer.rotate-key")
+    assert "BEGIN PUBLIC KEY" not in rotated.payload and len(rotated.payload_data()["retired_key_sha256"]) == 64
+
+
 # -- init ----------------------------------------------------------------------------------------
 def test_init_registers_the_first_officers_and_is_the_first_entry(tmp_path):
     from solr_policy.store import SqliteStore

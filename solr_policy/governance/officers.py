@@ -4,12 +4,13 @@ Governance officers run SoLR events (instructions). Governance registers a Party
 Responsible Officer (SRO); the SRO appoints and removes Authorised Responsible Officers
 (AROs). Every officer holds a P-256 key and signs every act with it (``governance/acts.py``);
 a public key belongs to one officer only, across all roles and for ever (a removed officer's
-key is never reused). Every step is audited with who did it and why.
+key, or one rotated away, is never reused). Every step is audited with who did it and why.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import datetime
 
 from cryptography import x509
@@ -62,12 +63,27 @@ def _new(store: Store, officer_id: str, key_pem: str) -> None:
     _key_unused(store, key_pem, officer_id)
 
 
+def key_fingerprint(key_pem: str) -> str:
+    """SHA-256 of the SPKI PEM as ``load_public_key`` writes it: names a key in the log
+    without the key itself."""
+    return hashlib.sha256(key_pem.encode("ascii")).hexdigest()
+
+
 def _key_unused(store: Store, key_pem: str, who: str) -> None:
     holder = next((o for o in store.list_officers() if o.public_key == key_pem), None)
     if holder is not None:
         raise GovernanceRefused(
             "governance.key-in-use", f"the key given for {who} is already the key of officer {holder.id}: one key, one officer"
         )
+    # A key rotated away is retired for ever: it may be the one that leaked.
+    fingerprint = key_fingerprint(key_pem)
+    for entry in store.audit_entries(kind="officer.rotate-key"):
+        if entry.payload_data().get("retired_key_sha256") == fingerprint:
+            raise GovernanceRefused(
+                "governance.key-in-use",
+                f"the key given for {who} was officer {entry.payload_data().get('officer')}'s until it was rotated away: "
+                "a retired key is never used again",
+            )
 
 
 def register_governance_officer(
@@ -157,6 +173,12 @@ def rotate_key(store: Store, officer_id: str, *, public_key: bytes | str, by: st
         key = load_public_key(public_key, officer_id)
         _key_unused(store, key, officer_id)
         store.put_officer(dataclasses.replace(officer, public_key=key))
-        store.append_audit("officer.rotate-key", {"officer": officer_id, "reason": reason}, at=at, actor=by)
+        store.append_audit(
+            "officer.rotate-key",
+            {"officer": officer_id, "reason": reason,
+             "retired_key_sha256": key_fingerprint(officer.public_key) if officer.public_key else None,
+             "key_sha256": key_fingerprint(key)},
+            at=at, actor=by,
+        )
         return dataclasses.replace(officer, public_key=key)
 
