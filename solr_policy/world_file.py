@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -103,7 +104,7 @@ GOVERNED: dict[str, str] = {
 }
 
 
-def refuse_governed_sections(data: dict[Any, Any], lines: dict[Path_, int], source: str) -> None:
+def refuse_governed_sections(data: dict[Any, Any], lines: Mapping[Path_, int], source: str) -> None:
     """Refuse, in file order, every section that only a signed governance act may change."""
     refused = []
     for section in data:
@@ -115,7 +116,7 @@ def refuse_governed_sections(data: dict[Any, Any], lines: dict[Path_, int], sour
         raise DataFileError("; ".join(refused))
 
 
-def parse_world(text: str, source: str) -> tuple[WorldFile, dict[Path_, int]]:
+def parse_world(text: str, source: str) -> tuple[WorldFile, Mapping[Path_, int]]:
     data, lines = load_yaml(text, source)
     if data is None:
         data = {}

@@ -442,3 +442,21 @@ class TestExample:
             assert f"`{name}`" in section
             for key in model.model_fields:
                 assert f"`{key}`" in section, f"README, The world file: {name}.{key} is not documented"
+
+
+def test_a_large_file_wrong_throughout_names_the_first_errors_and_counts_the_rest():
+    from solr_policy.world_file import parse_world
+    from solr_policy.yamlio import MAX_ERRORS
+
+    devices = "".join(f"  - {{id: '00DB{i:012X}', type: TOASTER, smets: SMETS2+, supplier: FAILED}}\n" for i in range(30))
+    with pytest.raises(DataFileError) as info:
+        parse_world("parties:\n  - {id: FAILED, name: Failed}\ndevices:\n" + devices, "big.yaml")
+    message = str(info.value)
+    assert message.count("field devices.") == MAX_ERRORS and message.endswith("and 10 more errors")
+    assert message.startswith("big.yaml line 4, field devices.0.type")
+
+
+def test_a_duplicate_key_is_named_with_its_line_and_field():
+    with pytest.raises(DataFileError) as info:
+        load_yaml("parties:\n  - id: A\n    name: x\n    name: y\n", "dup.yaml")
+    assert str(info.value) == "dup.yaml line 4, field parties.0.name: key 'name' appears twice"
