@@ -18,12 +18,20 @@ named rule:
 * more attributes, namespace declarations, distinct names or text than ``ParserLimits``.
 
 What is left can reach libxml2's dictionary only from a fixed, finite set of strings.
+
+Everything but the sizes and the markup depends on the tags alone (each start or end tag
+with the whitespace run after it), and requests of one kind repeat their tags exactly:
+only their text differs. So the checks of the tags run once per tag sequence and their
+verdict is remembered (bounded, small documents only); a request with the same sequence is
+checked by one C-level scan for its tags, the same per-document size and markup checks,
+and a dictionary look-up of the exact sequence.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
@@ -76,6 +84,10 @@ _RESERVED_PREFIXES = frozenset({b"xml", b"xmlns"})
 _MAX_BLANK_LINE_BREAKS = 2
 _MAX_BLANK_FORMS = 256
 _INTERNED_BLANK = 60
+# Verdicts on tag sequences: for documents up to this size (a request is a few KiB), at
+# most this many, the oldest forgotten first: a few MiB at most, whatever is sent.
+_REMEMBER_BYTES = 16_384
+_REMEMBERED = 256
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,9 @@ class Scan:
 
     # (index of the declaring element in document order, its tag, the prefix; b"" = default)
     scoped_declarations: tuple[tuple[int, bytes, bytes], ...] = ()
+    # How deep the elements nest (the root alone: 1), read from the tags; None: not measured
+    # here (the parse measures it on the tree).
+    depth: int | None = None
 
 
 def prescan(raw: bytes, limits: ParserLimits) -> Scan:
@@ -93,11 +108,53 @@ def prescan(raw: bytes, limits: ParserLimits) -> Scan:
     start = _check_encoding(text)
     _check_markup(text, start, limits)
     tags = _tags(text, start, limits)
-    _check_text(text, start, tags, limits)
-    names, attributes, blanked = _names(tags, limits)
-    scan = _check_namespaces(tags, names, attributes, blanked, limits)
-    _check_vocabulary(names, attributes, limits)
+    _check_text_size(text, start, limits)
+    parts = None
+    if len(text) - start > limits.max_text_bytes_total:  # else the text cannot be more
+        parts = _tag_parts(text, start, limits)
+        _check_text_total(text, start, parts, limits)
+    if len(text) > _REMEMBER_BYTES:
+        return _check_tags(parts if parts is not None else _tag_parts(text, start, limits), limits, depth=False)
+    # NUL cannot occur (refused above), so the joined sequence is the tags, exactly.
+    key = (limits, b"\x00".join(tags))
+    scan = _VERDICTS.get(key)
+    if scan is None:
+        scan = _check_tags(parts if parts is not None else _tag_parts(text, start, limits), limits, depth=True)
+        _remember(key, scan)
     return scan
+
+
+_VERDICTS: dict[tuple[ParserLimits, bytes], Scan] = {}
+_VERDICTS_LOCK = threading.Lock()
+
+
+def _remember(key: tuple[ParserLimits, bytes], scan: Scan) -> None:
+    with _VERDICTS_LOCK:
+        while len(_VERDICTS) >= _REMEMBERED:
+            del _VERDICTS[next(iter(_VERDICTS))]  # the oldest (dicts keep insertion order)
+        _VERDICTS[key] = scan
+
+
+def _check_tags(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]], limits: ParserLimits, *, depth: bool) -> Scan:
+    """The checks that depend on the tags alone (and the limits): one verdict per sequence."""
+    _check_blanks(parts)
+    names, attributes, blanked = _names(parts, limits)
+    scan = _check_namespaces(parts, names, attributes, blanked, limits)
+    _check_vocabulary(names, attributes, limits)
+    return replace(scan, depth=_depth(parts)) if depth else scan
+
+
+def _depth(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]]) -> int:
+    # Every '<' opens a tag, so if lxml parses the document these tags are its elements.
+    level = deepest = 0
+    for whole, end, _, _, _ in parts:
+        if end:
+            level -= 1
+        else:
+            deepest = max(deepest, level + 1)
+            if not whole.endswith(b"/>"):
+                level += 1
+    return deepest
 
 
 def _refuse(rule: str, message: str) -> NoReturn:
@@ -158,11 +215,12 @@ def _check_markup(text: bytes, start: int, limits: ParserLimits) -> None:
         )
 
 
-def _tags(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
+def _tags(text: bytes, start: int, limits: ParserLimits) -> list[bytes]:
+    """Each tag with the whitespace run after it, as _tag_pattern matches them."""
     opened = text.count(b"<", start)
     if opened > 2 * limits.max_elements + 1:
         _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements ({opened} '<')")
-    tags = _tag_pattern(limits.max_attributes).findall(text, start)
+    tags = _tag_only_pattern(limits.max_attributes).findall(text, start)
     if len(tags) != opened:
         # Only now (a refusal either way) is it worth telling the two causes apart.
         if _too_many_attributes(limits.max_attributes).search(text, start):
@@ -178,14 +236,30 @@ def _tags(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, by
 _WHOLE, _END, _NAME_OF, _ATTRIBUTES_OF, _BLANK = range(5)  # groups of a tag match
 
 
+def _tag_parts(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
+    """The tags _tags found (it refused any other '<'), in their parts."""
+    return _tag_pattern(limits.max_attributes).findall(text, start)
+
+
 @lru_cache(maxsize=8)
 def _tag_pattern(max_attributes: int) -> re.Pattern[bytes]:
     # One start or end tag with at most max_attributes attributes: (whole tag, "/" for an
     # end tag, name, attributes), then a whitespace-only run when the next tag follows it
     # directly (the text libxml2 interns).
-    return re.compile(
-        rb"(<(/?)(" + _NAME + rb")((?:" + _ATTRIBUTE + rb"){0,%d}+)" % max_attributes
-        + _WS + rb"*+/?>)(?:(" + _WS + rb"++)(?=<))?"
+    return re.compile(_tag_regex(max_attributes, b"("))
+
+
+@lru_cache(maxsize=8)
+def _tag_only_pattern(max_attributes: int) -> re.Pattern[bytes]:
+    # The same pattern without its groups: each match whole (the tag and the run after it),
+    # which findall gives without building a tuple per tag.
+    return re.compile(_tag_regex(max_attributes, b"(?:"))
+
+
+def _tag_regex(max_attributes: int, group: bytes) -> bytes:
+    return (
+        group + b"<" + group + b"/?)" + group + _NAME + b")" + group + b"(?:" + _ATTRIBUTE + b"){0,%d}+)" % max_attributes
+        + _WS + b"*+/?>)(?:" + group + _WS + b"++)(?=<))?"
     )
 
 
@@ -194,14 +268,21 @@ def _too_many_attributes(limit: int) -> re.Pattern[bytes]:
     return re.compile(rb"<" + _NAME + rb"(?:" + _ATTRIBUTE + rb"){%d}" % (limit + 1))
 
 
-def _check_text(text: bytes, start: int, tags: list, limits: ParserLimits) -> None:
+def _check_text_size(text: bytes, start: int, limits: ParserLimits) -> None:
     # A piece between two '<' holds one tag and the text after it: an upper bound on any
-    # text node or attribute value, found without a loop in Python.
-    if max(map(len, text[start:].split(b"<"))) > limits.max_text_bytes:
+    # text node or attribute value, found without a loop in Python (and none is longer
+    # than the document).
+    if len(text) - start > limits.max_text_bytes and max(map(len, text[start:].split(b"<"))) > limits.max_text_bytes:
         _refuse("xml.text_too_long", f"a text or attribute value is longer than {limits.max_text_bytes} bytes")
+
+
+def _check_text_total(text: bytes, start: int, tags: list, limits: ParserLimits) -> None:
     total = len(text) - start - sum(map(len, map(itemgetter(_WHOLE), tags)))
     if total > limits.max_text_bytes_total:
         _refuse("xml.too_much_text", f"the document holds {total} bytes of text; the limit is {limits.max_text_bytes_total}")
+
+
+def _check_blanks(tags: list) -> None:
     blanks = set(map(itemgetter(_BLANK), tags))
     if len(blanks) > _MAX_BLANK_FORMS:
         # Pretty-printed messages have one or two per nesting level; this also keeps the
