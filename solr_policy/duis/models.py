@@ -13,6 +13,7 @@ from solr_policy.eui import duis_form, parse_eui64
 MAX_COUNTER = 2**64 - 1
 
 Eui64 = Annotated[str, Field(pattern=r"^[0-9A-F]{16}$")]
+_DECIMAL = re.compile(r"[0-9]+")
 
 
 class _Frozen(BaseModel):
@@ -33,7 +34,7 @@ class RequestId(_Frozen):
             raise ValueError(f"{text!r} is not originator:target:counter")
         originator, target, counter = parts
         # ASCII digits only: str.isdigit() and int() also take e.g. Arabic-Indic digits.
-        if not re.fullmatch(r"[0-9]+", counter) or (len(counter) > 1 and counter[0] == "0"):
+        if not _DECIMAL.fullmatch(counter) or (len(counter) > 1 and counter[0] == "0"):
             raise ValueError(f"counter {counter!r} is not a decimal number without leading zeros")
         value = int(counter)
         if value > MAX_COUNTER:
