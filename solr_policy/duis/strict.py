@@ -48,8 +48,9 @@ def _children(parent: etree._Element, limit: int | None = None) -> list[etree._E
     text = parent.text
     if text is not None and text.strip(_XML_SPACE):
         raise ParseRefused("duis.mixed_content", f"unexpected text inside {_where(parent)}")
-    # A slice is a list made in C (comments and processing instructions included).
-    children: list[etree._Element] = parent[:] if limit is None else parent[: limit + 1]
+    # A slice is a list made in C (comments and processing instructions included); lxml-stubs
+    # type only integer indexes.
+    children: list[etree._Element] = parent[: len(parent) if limit is None else limit + 1]  # type: ignore[index, assignment]
     for child in children:
         if child.tag.__class__ is not str:  # a comment, processing instruction or entity
             if isinstance(child, etree._Comment):
