@@ -349,3 +349,36 @@ class TestRememberedVerdicts:
         assert len(big) > prescan._REMEMBER_BYTES
         parse_document(big)
         assert all(len(key) <= prescan._REMEMBER_BYTES for _, key in prescan._VERDICTS)
+
+    @pytest.mark.parametrize(
+        "signature, rule",
+        [
+            (SIGNATURE, None),
+            (SIGNATURE.replace("<ds:Signature ", '<ds:Signature Id="s1" '), "signature.attribute"),
+            (SIGNATURE.replace('URI=""', 'URI="" ds:Type="x"'), "signature.attribute"),
+            (SIGNATURE.replace("</ds:SignedInfo>", "</ds:SignedInfo><ds:Object/>"), "signature.object"),
+            # the default namespace as XMLDSig, declared on the Signature
+            (SIGNATURE.replace("ds:", "").replace(f'xmlns:ds="{NS_DS}"', f'xmlns="{NS_DS}" Id="s"'), "signature.attribute"),
+            (SIGNATURE.replace("ds:", "").replace(f'xmlns:ds="{NS_DS}"', f'xmlns="{NS_DS}"'), None),
+            # another prefix bound to XMLDSig on an inner element
+            (SIGNATURE.replace("<ds:SignatureValue>", f'<x:SignatureValue xmlns:x="{NS_DS}" Id="v">')
+             .replace("</ds:SignatureValue>", "</x:SignatureValue>"), "signature.attribute"),
+        ],
+    )
+    def test_the_tags_rule_out_signature_additions_only_when_there_are_none(self, signature, rule):
+        from solr_policy.duis.parser import _check_signature_additions
+        from solr_policy.duis.prescan import prescan
+
+        raw = signed_shape(signature=signature)
+        ruled_out = prescan(raw, ParserLimits()).no_signature_additions
+        if rule is None:
+            assert ruled_out
+            _check_signature_additions(parse_document(raw))  # the tree agrees
+        else:
+            assert not ruled_out
+            assert refused(raw).rule == rule
+
+    def test_xmldsig_names_outside_the_signature_are_still_looked_at(self):
+        body = f'<sr:Credit/><ds:KeyInfo xmlns:ds="{NS_DS}" Id="k"/>'
+        assert refused(with_body(body)).rule == "signature.attribute"
+        assert refused(with_body(f'<ds:Object xmlns:ds="{NS_DS}"/>')).rule == "signature.object"

@@ -52,6 +52,7 @@ from solr_policy.crypto.profile import KeyRef, check_shape
 from solr_policy.duis.models import DuisRequest
 from solr_policy.duis.parser import (
     DEFAULT_LIMITS,
+    ROOTS,
     ParserLimits,
     _parser,
     parse_document,
@@ -101,6 +102,7 @@ class VerifiedMessage:
     # C14N the Reference names (exclusive for DUIS Users' signatures, C14N 1.0 when no
     # C14N transform is listed, as in DCC-signed messages).
     signed_bytes: bytes = b""
+    signed_sha256: str = ""  # of signed_bytes, hex, when the verifier has it (the fast one)
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class Verifier:
         root = parse_document(raw, self.limits)
         if self.schema is not None:
             self.schema.validate(root)
-        kind = etree.QName(root).localname
+        kind = ROOTS[root.tag]  # parse_document admits these roots only
         shape = check_shape(root)
         ref = shape.key
         certificates = self.certificates.view()
@@ -223,7 +225,7 @@ class Verifier:
         for record in candidates:
             try:
                 self._check_certificate(record, kind, now, certificates)
-                signed_root, signed_bytes = self._crypto_verify(raw, shape.parts, record, now)
+                signed_root, signed_bytes, signed_sha256 = self._crypto_verify(raw, shape.parts, record, now)
             except SignatureRefused as refusal:
                 failures.append(refusal)
                 continue
@@ -234,7 +236,8 @@ class Verifier:
                     f"the signature verified with the stored DCC certificate serial {record.serial}",
                 )
             return VerifiedMessage(
-                kind=kind, signed_root=signed_root, signer=Signer(record, resolved_by), notes=notes, signed_bytes=signed_bytes
+                kind=kind, signed_root=signed_root, signer=Signer(record, resolved_by), notes=notes,
+                signed_bytes=signed_bytes, signed_sha256=signed_sha256,
             )
         # KeyInfo named a stored certificate: its own refusal is the answer. Otherwise, if no
         # stored DCC key even verifies the signature, the signer is simply not known to us;
@@ -324,7 +327,7 @@ class Verifier:
 
     def _crypto_verify(
         self, raw: bytes, parts: fastverify.SignatureParts, record: CertRecord, now: datetime
-    ) -> tuple[etree._Element, bytes]:
+    ) -> tuple[etree._Element, bytes, str]:
         key = _p256_key(record.der)
         if key is None:
             if not is_p256(public_key(record)):
@@ -335,10 +338,10 @@ class Verifier:
             )
         if self.backend == "fast":
             result = fastverify.verify(parts, key)
-            return result.signed_root, result.signed_bytes
+            return result.signed_root, result.signed_bytes, result.signed_sha256
         cert = _certificate_object(record.der)
         assert cert is not None  # for mypy: _p256_key(record.der) read the key from it
-        return _signxml_verify(raw, cert, now)
+        return (*_signxml_verify(raw, cert, now), "")
 
 
 def _who(record: CertRecord) -> str:

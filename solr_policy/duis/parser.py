@@ -24,7 +24,7 @@ from typing import Any
 
 from lxml import etree
 
-from solr_policy.duis.prescan import Scan, prescan, refuse_unused
+from solr_policy.duis.prescan import SIGNATURE_ATTRIBUTES, Scan, prescan, refuse_unused
 from solr_policy.errors import ParseRefused
 
 NS_SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
@@ -145,19 +145,8 @@ def _check_shape(root: etree._Element, limits: ParserLimits, scan: Scan) -> None
     # max_elements: counted exactly by the pre-scan (one start tag per element).
 
 
-# What a DUIS signature may carry beyond its elements: the algorithm of each method and
-# transform, and the (empty) reference URI. Id, Type, MimeType... are XMLDSig, not DUIS.
 _NONE: frozenset[str] = frozenset()
-_DS_ATTRIBUTES = {
-    f"{{{NS_DS}}}{name}": frozenset(allowed)
-    for name, allowed in {
-        "CanonicalizationMethod": {"Algorithm"},
-        "SignatureMethod": {"Algorithm"},
-        "Transform": {"Algorithm"},
-        "DigestMethod": {"Algorithm"},
-        "Reference": {"URI"},
-    }.items()
-}
+_DS_ATTRIBUTES = {f"{{{NS_DS}}}{name}": allowed for name, allowed in SIGNATURE_ATTRIBUTES.items()}
 _USES_PREFIX = etree.XPath(
     "boolean(descendant-or-self::*[starts-with(name(), $p)] | descendant-or-self::*/@*[starts-with(name(), $p)])"
 )
@@ -166,6 +155,16 @@ _USES_DEFAULT = etree.XPath("boolean(descendant-or-self::*[not(contains(name(), 
 
 def _check_unsigned_additions(root: etree._Element, scan: Scan) -> None:
     """Refuse what can be added to a signed message without breaking its signature."""
+    if not scan.no_signature_additions:  # else the pre-scan ruled them out from the tags
+        _check_signature_additions(root)
+    for index, tag, prefix in scan.scoped_declarations:
+        element = next(islice(root.iter(), index, None))
+        used = _USES_PREFIX(element, p=prefix.decode() + ":") if prefix else _USES_DEFAULT(element)
+        if not used:
+            refuse_unused(b"xmlns:" + prefix if prefix else b"xmlns", tag)
+
+
+def _check_signature_additions(root: etree._Element) -> None:
     for _ in root.iter(f"{{{NS_DS}}}Object"):
         raise ParseRefused("signature.object", "ds:Object is not allowed: a DUIS signature covers only the message itself")
     for element in root.iter(f"{{{NS_DS}}}*"):
@@ -177,11 +176,6 @@ def _check_unsigned_additions(root: etree._Element, scan: Scan) -> None:
                 f"attribute(s) {', '.join(sorted(str(a) for a in extra))} on ds:{etree.QName(element).localname} "
                 "are not part of a DUIS signature",
             )
-    for index, tag, prefix in scan.scoped_declarations:
-        element = next(islice(root.iter(), index, None))
-        used = _USES_PREFIX(element, p=prefix.decode() + ":") if prefix else _USES_DEFAULT(element)
-        if not used:
-            refuse_unused(b"xmlns:" + prefix if prefix else b"xmlns", tag)
 
 
 @lru_cache(maxsize=8)

@@ -78,6 +78,16 @@ _XML_DECLARATION = re.compile(
 # ns0-ns999 or dsig. A fixed set of about 36,000, never an unbounded one.
 _PREFIX = re.compile(rb"[a-z][a-z0-9]{0,2}|ns[0-9]{1,3}|dsig")
 _RESERVED_PREFIXES = frozenset({b"xml", b"xmlns"})
+# What a DUIS signature may carry beyond its elements: the algorithm of each method and
+# transform, and the (empty) reference URI. Id, Type, MimeType... are XMLDSig, not DUIS.
+SIGNATURE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "CanonicalizationMethod": frozenset({"Algorithm"}),
+    "SignatureMethod": frozenset({"Algorithm"}),
+    "Transform": frozenset({"Algorithm"}),
+    "DigestMethod": frozenset({"Algorithm"}),
+    "Reference": frozenset({"URI"}),
+}
+_SIGNATURE_ATTRIBUTES = {local.encode(): frozenset(n.encode() for n in names) for local, names in SIGNATURE_ATTRIBUTES.items()}
 # libxml2 interns whitespace-only text shorter than 60 bytes: any mix of spaces, tabs and
 # line breaks would be 3^59 strings. Allowed: at most two line breaks, and spaces or tabs
 # but not both (indentation, a blank line, trailing spaces): about 72,000 strings in all.
@@ -100,6 +110,9 @@ class Scan:
     # How deep the elements nest (the root alone: 1), read from the tags; None: not measured
     # here (the parse measures it on the tree).
     depth: int | None = None
+    # True when the tags show that no element can be ds:Object or an XMLDSig element with an
+    # attribute a DUIS signature does not carry; False: the parse looks on the tree.
+    no_signature_additions: bool = False
 
 
 def prescan(raw: bytes, limits: ParserLimits) -> Scan:
@@ -141,7 +154,9 @@ def _check_tags(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]], limits: P
     names, attributes, blanked = _names(parts, limits)
     scan = _check_namespaces(parts, names, attributes, blanked, limits)
     _check_vocabulary(names, attributes, limits)
-    return replace(scan, depth=_depth(parts)) if depth else scan
+    if not depth:
+        return scan
+    return replace(scan, depth=_depth(parts), no_signature_additions=_no_signature_additions(parts, blanked))
 
 
 def _depth(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]]) -> int:
@@ -155,6 +170,29 @@ def _depth(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]]) -> int:
             if not whole.endswith(b"/>"):
                 level += 1
     return deepest
+
+
+def _no_signature_additions(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]], blanked: bytes) -> bool:
+    """Whether the tags rule out what the parse refuses as unsigned additions to a signature.
+
+    An element can be in the XMLDSig namespace only if its prefix (or, unprefixed, the default
+    namespace) is declared as XMLDSig somewhere: scopes aside, so an over-estimate."""
+    hits = [m.start() for m in _NAMESPACE_DECLARATION.finditer(blanked)]
+    declared = [declaration for _, _, here in _declaring(parts, blanked, hits) for declaration in here]
+    xmldsig = {name[6:] if name != b"xmlns" else b"" for name, uri in declared if uri == NS_DS.encode()}
+    if not xmldsig:
+        return True
+    for _, end, qname, section, _ in parts:
+        prefix, local = _split(qname)
+        if end or (prefix or b"") not in xmldsig:
+            continue
+        if local == b"Object":
+            return False
+        allowed = _SIGNATURE_ATTRIBUTES.get(local, frozenset())
+        # An attribute named with a prefix is in a namespace: never one of the allowed.
+        if any(n not in allowed and not _is_declaration(n) for n in _QUOTED.sub(b" ", section).replace(b"=", b" ").split()):
+            return False
+    return True
 
 
 def _refuse(rule: str, message: str) -> NoReturn:
@@ -174,7 +212,8 @@ def _check_encoding(text: bytes) -> int:
     if nul != -1:
         _refuse("xml.malformed", f"not well-formed XML: a NUL byte at offset {nul} (DUIS messages are UTF-8)")
     try:
-        text.decode("utf-8")
+        if not text.isascii():  # ASCII (the usual case) is UTF-8: no decoded copy needed
+            text.decode("utf-8")
     except UnicodeDecodeError as exc:
         _refuse("xml.encoding", f"the document is not UTF-8 (byte offset {exc.start}); DUIS messages are UTF-8")
     if not (text.startswith(b"<?xml") and text[5:6] in (b" ", b"\t", b"\r", b"\n")):

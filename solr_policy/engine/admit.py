@@ -61,7 +61,7 @@ def admit(raw: bytes, verifier: Verifier, now: datetime) -> Admitted | InputRefu
         signer=verified.signer,
         gbcs=_decode_gbcs(request),
         signed_content=signed,
-        content_sha256=hashlib.sha256(signed).hexdigest(),
+        content_sha256=verified.signed_sha256 or hashlib.sha256(signed).hexdigest(),
         notes=verified.notes,
     )
 
