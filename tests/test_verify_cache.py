@@ -179,7 +179,46 @@ def test_the_engine_sees_a_revocation_by_another_node_at_the_next_request(nodes,
     assert engine.decide(ask.switch_to_credit(meter), now=NOW).outcome == "allow"
     (record,) = node_b.find_certificates(eui=scenario.user_eui, role=135)
     node_b.set_certificate_status(record.issuer, record.serial, SmkiStatus.REVOKED)
-    prepared = engine.prepare(ask.switch_to_credit(meter), NOW)
-    assert getattr(prepared.admitted, "rule", None) == "signature.certificate_revoked"
     refused = engine.decide(ask.switch_to_credit(meter), now=NOW)
     assert refused.outcome == "reject" and refused.reasons[0].rule == "signature.certificate_revoked"
+    node_b.set_certificate_status(record.issuer, record.serial, SmkiStatus.IN_USE)
+    assert engine.decide(ask.switch_to_credit(meter), now=NOW).outcome == "allow"
+
+
+def test_a_request_prepared_before_a_change_is_decided_after_it(nodes, pki):
+    """prepare() takes the certificates as of the generation last seen, without reading it; the
+    group's transaction reads it and admits again whatever was prepared at another one."""
+    node_a, node_b = nodes
+    scenario = SolrScenario(pki=pki).install(node_a, now=NOW)
+    ask = scenario.requests(counter=10)
+    meter = scenario.device("electricity meter (SMETS1)")
+    engine = Engine(node_a, PolicySet.load_dir(POLICIES))
+    assert engine.decide_group([engine.prepare(ask.switch_to_credit(meter), NOW)])[0].outcome == "allow"
+    (record,) = node_b.find_certificates(eui=scenario.user_eui, role=135)
+
+    stale = engine.prepare(ask.switch_to_credit(meter), NOW)
+    assert stale.certificates_at is not None and not hasattr(stale.admitted, "rule")  # as last seen
+    node_b.set_certificate_status(record.issuer, record.serial, SmkiStatus.REVOKED)
+    (decided,) = engine.decide_group([stale])
+    assert decided.outcome == "reject" and decided.reasons[0].rule == "signature.certificate_revoked"
+
+    refused = engine.prepare(ask.switch_to_credit(meter), NOW)  # the revocation is what it last saw
+    assert getattr(refused.admitted, "rule", None) == "signature.certificate_revoked"
+    node_b.set_certificate_status(record.issuer, record.serial, SmkiStatus.IN_USE)
+    assert [d.outcome for d in engine.decide_group([refused, engine.prepare(ask.switch_to_credit(meter), NOW)])] == ["allow", "allow"]
+
+
+def test_prepare_reads_no_generation_while_the_certificates_are_known(store, pki, monkeypatch):
+    scenario = SolrScenario(pki=pki).install(store, now=NOW)
+    ask = scenario.requests(counter=10)
+    meter = scenario.device("electricity meter (SMETS1)")
+    reads: list[int] = []
+    read = store.world_generation
+    monkeypatch.setattr(store, "world_generation", lambda: reads.append(1) or read())
+    engine = Engine(store, PolicySet.load_dir(POLICIES))
+    engine.prepare(ask.switch_to_credit(meter), NOW)
+    assert len(reads) == 1  # the first time: nothing known yet
+    prepared = [engine.prepare(ask.switch_to_credit(meter), NOW) for _ in range(3)]
+    assert len(reads) == 1
+    assert [d.outcome for d in engine.decide_group(prepared)] == ["allow"] * 3
+    assert len(reads) == 2  # the group's transaction, once

@@ -148,17 +148,34 @@ class CertificateCache:
         self._generation: int | None = None
         self._kept: dict[tuple[Any, ...], Any] = {}
 
-    def view(self) -> "CertificateView":
-        """The certificates as of the store's generation now (all dropped if it moved)."""
+    def view(self, *, fresh: bool = True) -> "CertificateView":
+        """The certificates as of the store's generation now (all dropped if it moved).
+
+        ``fresh=False``: as of the generation last read, without reading it (the first time it
+        is read). The view names that generation: whoever uses it must check it is still the
+        store's before acting on what it gave (``Engine.decide_group`` does, in its transaction)."""
         if self._read_generation is None or _in_transaction(self._store):
             # A store without a generation, or a transaction of this thread that may change
             # certificates and roll back: read through, keep nothing.
-            return CertificateView(self._store, None)
+            return CertificateView(self._store, None, None)
+        if not fresh:
+            with self._lock:
+                if self._generation is not None:
+                    return CertificateView(self._store, self._kept, self._generation)
         generation = self._read_generation()  # before any certificate is read for this view
         with self._lock:
             if generation != self._generation:
                 self._generation, self._kept = generation, {}
-            return CertificateView(self._store, self._kept)
+            return CertificateView(self._store, self._kept, generation)
+
+
+    def advance(self, generation: int) -> None:
+        """The store was at ``generation`` (read in a transaction that changed no certificate
+        and has committed): what is kept of another generation is dropped, and views taken
+        without reading the generation are of this one."""
+        with self._lock:
+            if generation != self._generation:
+                self._generation, self._kept = generation, {}
 
 
 def _in_transaction(store: object) -> bool:
@@ -169,10 +186,12 @@ def _in_transaction(store: object) -> bool:
 class CertificateView:
     """The store's certificate reads, each made at most once per generation (None: every time)."""
 
-    __slots__ = ("_store", "_kept")
+    __slots__ = ("_store", "_kept", "generation")
 
-    def __init__(self, store: CertificateStore, kept: dict[tuple[Any, ...], Any] | None) -> None:
+    def __init__(self, store: CertificateStore, kept: dict[tuple[Any, ...], Any] | None, generation: int | None) -> None:
         self._store, self._kept = store, kept
+        # The world generation the kept certificates are of; None: read from the store now.
+        self.generation = generation
 
     def _get(self, key: tuple[Any, ...], read: Callable[[], T], *, keep_none: bool = True) -> T:
         kept = self._kept
@@ -211,7 +230,11 @@ class Verifier:
         self.backend = backend  # "fast" (the default) or "signxml" (the reference implementation)
         self.certificates = CertificateCache(store)
 
-    def verify(self, raw: bytes, *, now: datetime | None = None) -> VerifiedMessage:
+    def verify(
+        self, raw: bytes, *, now: datetime | None = None, certificates: CertificateView | None = None
+    ) -> VerifiedMessage:
+        """``certificates``: the view to read them through (default: as of the store's
+        generation now)."""
         now = now or datetime.now(timezone.utc)
         root = parse_document(raw, self.limits)
         if self.schema is not None:
@@ -219,7 +242,7 @@ class Verifier:
         kind = ROOTS[root.tag]  # parse_document admits these roots only
         shape = check_shape(root)
         ref = shape.key
-        certificates = self.certificates.view()
+        certificates = certificates if certificates is not None else self.certificates.view()
         candidates, resolved_by = self._resolve(ref, kind, certificates)
         failures: list[SignatureRefused] = []
         for record in candidates:
@@ -272,7 +295,7 @@ class Verifier:
 
     # -- steps --------------------------------------------------------------------------
     def _resolve(self, ref: KeyRef, kind: str, certificates: CertificateView | None = None) -> tuple[list[CertRecord], str]:
-        certificates = certificates or CertificateView(self.store, None)
+        certificates = certificates or CertificateView(self.store, None, None)
         record = certificates.get_certificate(ref.issuer, ref.serial)
         if record is not None:
             return [record], "issuer-serial"
@@ -312,7 +335,7 @@ class Verifier:
                 f"signature.certificate_{record.status.name.lower()}",
                 f"{_who(record)} has SMKI status {record.status.label}; only In use certificates may sign",
             )
-        self._check_key_separation(record, certificates or CertificateView(self.store, None))
+        self._check_key_separation(record, certificates or CertificateView(self.store, None, None))
 
     def _check_key_separation(self, record: CertRecord, certificates: CertificateView) -> None:
         # SEC MP104: an XML signing key must not also be a Digital Signing or Key Agreement key.
