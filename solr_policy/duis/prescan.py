@@ -35,7 +35,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from solr_policy.duis.vocabulary import (
     ATTRIBUTE_NAMES,
@@ -120,19 +121,20 @@ def prescan(raw: bytes, limits: ParserLimits) -> Scan:
     text = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
     start = _check_encoding(text)
     _check_markup(text, start, limits)
-    tags = _tags(text, start, limits)
-    _check_text_size(text, start, limits)
-    parts = None
-    if len(text) - start > limits.max_text_bytes_total:  # else the text cannot be more
-        parts = _tag_parts(text, start, limits)
+    if len(text) > _REMEMBER_BYTES:  # checked from the tags' parts, as they are not remembered
+        parts = _tags(text, start, limits, _tag_pattern)
+        _check_text_size(text, start, limits)
         _check_text_total(text, start, parts, limits)
-    if len(text) > _REMEMBER_BYTES:
-        return _check_tags(parts if parts is not None else _tag_parts(text, start, limits), limits, depth=False)
+        return _check_tags(parts, limits, depth=False)
+    tags = _tags(text, start, limits, _tag_only_pattern)
+    _check_text_size(text, start, limits)
+    if len(text) - start > limits.max_text_bytes_total:  # else the text cannot be more
+        _check_text_total(text, start, _tag_pattern(limits.max_attributes).findall(text, start), limits)
     # NUL cannot occur (refused above), so the joined sequence is the tags, exactly.
     key = (limits, b"\x00".join(tags))
     scan = _VERDICTS.get(key)
     if scan is None:
-        scan = _check_tags(parts if parts is not None else _tag_parts(text, start, limits), limits, depth=True)
+        scan = _check_tags(_tag_pattern(limits.max_attributes).findall(text, start), limits, depth=True)
         _remember(key, scan)
     return scan
 
@@ -254,12 +256,13 @@ def _check_markup(text: bytes, start: int, limits: ParserLimits) -> None:
         )
 
 
-def _tags(text: bytes, start: int, limits: ParserLimits) -> list[bytes]:
-    """Each tag with the whitespace run after it, as _tag_pattern matches them."""
+def _tags(text: bytes, start: int, limits: ParserLimits, pattern: Callable[[int], re.Pattern[bytes]]) -> list[Any]:
+    """Every tag, as ``pattern`` (_tag_pattern, or _tag_only_pattern: each tag with the
+    whitespace run after it, whole) finds them; refused if a '<' opens none."""
     opened = text.count(b"<", start)
     if opened > 2 * limits.max_elements + 1:
         _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements ({opened} '<')")
-    tags = _tag_only_pattern(limits.max_attributes).findall(text, start)
+    tags = pattern(limits.max_attributes).findall(text, start)
     if len(tags) != opened:
         # Only now (a refusal either way) is it worth telling the two causes apart.
         if _too_many_attributes(limits.max_attributes).search(text, start):
@@ -273,11 +276,6 @@ def _tags(text: bytes, start: int, limits: ParserLimits) -> list[bytes]:
 
 
 _WHOLE, _END, _NAME_OF, _ATTRIBUTES_OF, _BLANK = range(5)  # groups of a tag match
-
-
-def _tag_parts(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
-    """The tags _tags found (it refused any other '<'), in their parts."""
-    return _tag_pattern(limits.max_attributes).findall(text, start)
 
 
 @lru_cache(maxsize=8)
