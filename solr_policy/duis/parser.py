@@ -101,7 +101,7 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
         raise ParseRefused(
             "xml.too_large", f"the document is {len(raw)} bytes; the limit is {limits.max_bytes}"
         )
-    if _DOCTYPE.search(raw):
+    if b"<!" in raw and _DOCTYPE.search(raw):  # a plain byte search first: the pattern starts with "<!"
         raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
     scan = prescan(raw, limits)
     try:
