@@ -222,3 +222,34 @@ def test_prepare_reads_no_generation_while_the_certificates_are_known(store, pki
     assert len(reads) == 1
     assert [d.outcome for d in engine.decide_group(prepared)] == ["allow"] * 3
     assert len(reads) == 2  # the group's transaction, once
+
+
+def test_a_group_decided_one_by_one_after_a_fault_still_admits_stale_requests_again(nodes, pki, monkeypatch):
+    """The fault path of decide_group (each request decided alone) checks the generation too,
+    for refusals as for admitted requests."""
+    import solr_policy.engine as engine_module
+
+    node_a, node_b = nodes
+    scenario = SolrScenario(pki=pki).install(node_a, now=NOW)
+    ask = scenario.requests(counter=10)
+    meter = scenario.device("electricity meter (SMETS1)")
+    engine = Engine(node_a, PolicySet.load_dir(POLICIES))
+    (record,) = node_b.find_certificates(eui=scenario.user_eui, role=135)
+    node_b.set_certificate_status(record.issuer, record.serial, SmkiStatus.REVOKED)
+    prepared = [engine.prepare(ask.switch_to_credit(meter), NOW) for _ in range(3)]
+    assert [getattr(p.admitted, "rule", None) for p in prepared] == ["signature.certificate_revoked"] * 3
+    node_b.set_certificate_status(record.issuer, record.serial, SmkiStatus.IN_USE)
+
+    real = engine_module.authorize
+    failing = 12  # the second request's counter
+
+    def flaky(facts, rules, **kw):
+        if facts.request.header.request_id.counter == failing:
+            raise RuntimeError("boom")
+        return real(facts, rules, **kw)
+
+    monkeypatch.setattr(engine_module, "authorize", flaky)
+    decided = engine.decide_group(prepared)
+    assert [d.request["counter"] for d in decided] == [11, 12, 13]
+    assert [d.outcome for d in decided] == ["allow", "reject", "allow"]
+    assert decided[1].reasons[0].rule == "engine.internal-error"

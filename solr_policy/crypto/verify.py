@@ -16,8 +16,10 @@ key, the DCC's signing certificates) are kept between verifications while the st
 world generation stays the same: every change to a certificate or its status, by any
 program or node, bumps it in the same transaction (a trigger, ``store.sql.STATIC_FACT_TABLES``),
 so each verification reads the generation first and sees any change committed before it.
-The checks themselves (role, usage, validity at the decision time, status, key separation)
-run on every verification.
+(``Engine.prepare`` alone skips that read: its decision reads the generation in its
+transaction and admits again a request prepared at another one.) The checks themselves
+(role, usage, validity at the decision time, status, key separation) run on every
+verification.
 """
 
 from __future__ import annotations
@@ -167,7 +169,6 @@ class CertificateCache:
             if generation != self._generation:
                 self._generation, self._kept = generation, {}
             return CertificateView(self._store, self._kept, generation)
-
 
     def advance(self, generation: int) -> None:
         """The store was at ``generation`` (read in a transaction that changed no certificate

@@ -162,7 +162,12 @@ class Engine:
         return self._run_admitted(pending, commit_effects=commit_effects, release=release)
 
     def _run_admitted(self, pending: Pending, *, commit_effects: bool, release: Release | None = None) -> Decision:
-        pending = self._current(pending, self.store.world_generation)
+        if isinstance(pending.admitted, InputRefusal) and pending.certificates_at is not None:
+            # Prepared without reading the generation (an admitted one is checked in _decide_in_tx).
+            try:
+                pending = self._current(pending, self.store.world_generation)
+            except StoreUnavailable:
+                pass  # refused all the same: _finish records it if the store lets it
         admitted, raw, now, decision_id = pending.admitted, pending.raw, pending.now, pending.decision_id
         if isinstance(admitted, InputRefusal):
             return self._finish(pending.refusal(), NO_EFFECTS, raw, commit_effects)
