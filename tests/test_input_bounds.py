@@ -287,3 +287,98 @@ class TestReferenceMaterial:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "up to date" in result.stdout
+
+
+# -- verdicts remembered per tag sequence ---------------------------------------------------------
+class TestRememberedVerdicts:
+    """The pre-scan remembers its verdict on a document's tags; whatever is not in the tags (the
+    text, the markup, the limits) is checked on every document all the same."""
+
+    BODY = "<sr:UpdatePaymentMode><sr:Credit>{}</sr:Credit></sr:UpdatePaymentMode>"
+
+    def test_the_text_of_a_known_tag_sequence_is_still_checked(self):
+        assert parse_document(with_body(self.BODY.format("x"))) is not None  # the tags' verdict is kept
+        for text, rule in [
+            ("&e;", "xml.malformed"),
+            ("\x00", "xml.malformed"),
+            ("&amp;" * 1_025, "xml.too_many_references"),
+        ]:
+            assert refused(with_body(self.BODY.format(text))).rule == rule
+        assert refused(with_body(self.BODY.format("é")).replace("é".encode(), b"\xe9")).rule == "xml.encoding"
+        limits = ParserLimits(max_text_bytes=200, max_text_bytes_total=250)
+        assert parse_document(with_body(self.BODY.format("x")), limits) is not None
+        assert refused(with_body(self.BODY.format("x" * 201)), limits).rule == "xml.text_too_long"
+        long_header = request_xml(originator="9" * 120, body=self.BODY.format("x" * 90))
+        assert refused(long_header, limits).rule == "xml.too_much_text"
+
+    def test_a_verdict_holds_for_its_limits_only(self):
+        raw = with_body('<sr:Credit index="1"/>' * 6)
+        assert parse_document(raw, ParserLimits(max_attributes_total=9)) is not None
+        assert refused(raw, ParserLimits(max_attributes_total=8)).rule == "xml.too_many_attributes"
+        assert parse_document(raw, ParserLimits(max_attributes_total=9)) is not None
+
+    def test_a_refused_sequence_stays_refused(self):
+        raw = with_body('<sr:Credit mode="x"/>')
+        for _ in range(3):
+            assert refused(raw).rule == "xml.unknown_name"
+
+    def test_depth_is_read_from_the_tags_as_the_tree_has_it(self):
+        from solr_policy.duis.prescan import prescan
+
+        for body, depth in [
+            ("", 3),  # Request/Body, Request/Header/RequestID
+            ("<sr:Credit/>", 3),
+            ("<sr:UpdatePaymentMode><sr:Credit/></sr:UpdatePaymentMode>", 4),
+            ("<sr:Body><sr:Body><sr:Credit/></sr:Body></sr:Body><sr:Credit/>", 5),
+            ('<sr:Credit index="/>"/><sr:Body><sr:Body index="a/"></sr:Body></sr:Body>', 4),
+        ]:
+            raw = with_body(body)
+            root = parse_document(raw)
+            assert max(len(list(e.iterancestors())) + 1 for e in root.iter()) == depth
+            assert prescan(raw, ParserLimits()).depth == depth
+            assert parse_document(raw, ParserLimits(max_depth=depth)) is not None
+            assert refused(raw, ParserLimits(max_depth=depth - 1)).rule == "xml.too_deep"
+
+    def test_remembered_verdicts_are_bounded(self):
+        from solr_policy.duis import prescan
+
+        for i in range(prescan._REMEMBERED + 50):
+            parse_document(with_body(f"<sr:UpdatePaymentMode>{' ' * (i % 40)}\n{' ' * (i // 40)}<sr:Credit/></sr:UpdatePaymentMode>"))
+        assert len(prescan._VERDICTS) <= prescan._REMEMBERED
+        big = with_body("<sr:Credit/>" * 2_000)
+        assert len(big) > prescan._REMEMBER_BYTES
+        parse_document(big)
+        assert all(len(key) <= prescan._REMEMBER_BYTES for _, key in prescan._VERDICTS)
+
+    @pytest.mark.parametrize(
+        "signature, rule",
+        [
+            (SIGNATURE, None),
+            (SIGNATURE.replace("<ds:Signature ", '<ds:Signature Id="s1" '), "signature.attribute"),
+            (SIGNATURE.replace('URI=""', 'URI="" ds:Type="x"'), "signature.attribute"),
+            (SIGNATURE.replace("</ds:SignedInfo>", "</ds:SignedInfo><ds:Object/>"), "signature.object"),
+            # the default namespace as XMLDSig, declared on the Signature
+            (SIGNATURE.replace("ds:", "").replace(f'xmlns:ds="{NS_DS}"', f'xmlns="{NS_DS}" Id="s"'), "signature.attribute"),
+            (SIGNATURE.replace("ds:", "").replace(f'xmlns:ds="{NS_DS}"', f'xmlns="{NS_DS}"'), None),
+            # another prefix bound to XMLDSig on an inner element
+            (SIGNATURE.replace("<ds:SignatureValue>", f'<x:SignatureValue xmlns:x="{NS_DS}" Id="v">')
+             .replace("</ds:SignatureValue>", "</x:SignatureValue>"), "signature.attribute"),
+        ],
+    )
+    def test_the_tags_rule_out_signature_additions_only_when_there_are_none(self, signature, rule):
+        from solr_policy.duis.parser import _check_signature_additions
+        from solr_policy.duis.prescan import prescan
+
+        raw = signed_shape(signature=signature)
+        ruled_out = prescan(raw, ParserLimits()).no_signature_additions
+        if rule is None:
+            assert ruled_out
+            _check_signature_additions(parse_document(raw))  # the tree agrees
+        else:
+            assert not ruled_out
+            assert refused(raw).rule == rule
+
+    def test_xmldsig_names_outside_the_signature_are_still_looked_at(self):
+        body = f'<sr:Credit/><ds:KeyInfo xmlns:ds="{NS_DS}" Id="k"/>'
+        assert refused(with_body(body)).rule == "signature.attribute"
+        assert refused(with_body(f'<ds:Object xmlns:ds="{NS_DS}"/>')).rule == "signature.object"

@@ -738,3 +738,36 @@ def test_fuzz_field_values(value, field):
 def test_valid_base_document_parses():
     # the fuzz corpus starts from a request that is accepted as is
     assert parse(_BASE).body.prepayment.disablement_threshold == 556677
+
+
+def _request_id_by_parts(text: str):
+    """RequestId.parse without its one-pattern shortcut: split, then each part checked."""
+    from solr_policy.duis.models import MAX_COUNTER, RequestId
+    from solr_policy.eui import parse_eui64
+
+    originator, target, counter = text.split(":")
+    if not re.fullmatch(r"[0-9]+", counter) or (len(counter) > 1 and counter[0] == "0") or int(counter) > MAX_COUNTER:
+        raise ValueError(counter)
+    return RequestId(originator=parse_eui64(originator), target=parse_eui64(target), counter=int(counter))
+
+
+@_FUZZ
+@given(
+    st.lists(
+        st.sampled_from(["90-B3-D5-1F-30-01-00-00", "90b3d51f30010000", "90-b3-D5-1f-30-01-00-0", "90B3D51F3001000G", "",
+                         "0", "00", "7", "18446744073709551615", "18446744073709551616", "0099", "١٢", "1\n", " 1",
+                         "90-B3-D5-1F-30-01-00-00\n", "-", "90B3D51F30010000"]),
+        min_size=1, max_size=4,
+    )
+)
+def test_request_id_shortcut_agrees_with_the_parts(pieces):
+    from solr_policy.duis.models import RequestId
+
+    text = ":".join(pieces)
+    try:
+        expected = _request_id_by_parts(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            RequestId.parse(text)
+        return
+    assert RequestId.parse(text) == expected

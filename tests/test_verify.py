@@ -115,6 +115,7 @@ class TestAccepts:
         message = Verifier(ready).verify(good)
         digest = re.search(rb"<ds:DigestValue>([^<]+)</ds:DigestValue>", good).group(1)
         assert hashlib.sha256(message.signed_bytes).digest() == base64.b64decode(digest)
+        assert message.signed_sha256 == hashlib.sha256(message.signed_bytes).hexdigest()
         assert message.signed_bytes == etree.tostring(message.signed_root, method="c14n", exclusive=True)
 
     def test_backends(self, ready, good):

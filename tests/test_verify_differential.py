@@ -128,6 +128,44 @@ def _shortcut_matches_examination(raw: bytes) -> None:
         slow.parts.digest_value,
         slow.parts.exclusive,
     )
+    # The shortcut reads SignedInfo's canonical form from the Signature's; lxml renders it here.
+    assert quick.parts.signed_info_c14n() == slow.parts.signed_info_c14n()
+
+
+_PROFILE_SIGNATURE = (
+    '<{p}Signature{d}>{w}<{p}SignedInfo>{w}<{p}CanonicalizationMethod Algorithm="{exc}"/>{w}'
+    '<{p}SignatureMethod Algorithm="{ecdsa}"></{p}SignatureMethod>{w}<{p}Reference URI="">{w}<{p}Transforms>{w}'
+    '<{p}Transform Algorithm="{env}"/>{w}{exc_transform}</{p}Transforms>{w}<{p}DigestMethod Algorithm="{sha}"/>{w}'
+    "<{p}DigestValue>{digest}</{p}DigestValue>{w}</{p}Reference>{w}</{p}SignedInfo>{w}"
+    "<{p}SignatureValue>{value}</{p}SignatureValue>{w}<{p}KeyInfo><{p}X509Data><{p}X509IssuerSerial>"
+    "<{p}X509IssuerName>CN=U1, OU=07</{p}X509IssuerName><{p}X509SerialNumber>12</{p}X509SerialNumber>"
+    "</{p}X509IssuerSerial></{p}X509Data></{p}KeyInfo></{p}Signature>"
+)
+
+
+@pytest.mark.parametrize(
+    "prefix, declared_on", [("ds", "root"), ("ds", "signature"), ("dsig", "root"), ("ns3", "signature"), ("", "signature")]
+)
+@pytest.mark.parametrize("blank", ["", "\n  ", "\t"])
+@pytest.mark.parametrize("exclusive", [True, False])
+@pytest.mark.parametrize("digest", ["AAAA", "AA\nAA", "AA&#13;\n AA"])
+def test_signed_info_read_from_the_signature_is_what_lxml_renders(prefix, declared_on, blank, exclusive, digest):
+    declaration = f' xmlns{":" + prefix if prefix else ""}="{NS_DS}"'
+    signature = _PROFILE_SIGNATURE.format(
+        p=f"{prefix}:" if prefix else "", d=declaration if declared_on == "signature" else "", w=blank,
+        exc=EXC_C14N, ecdsa=ECDSA_SHA256, env=ENVELOPED, sha=SHA256, digest=digest, value="A" * 86 + "==",
+        exc_transform=f'<{prefix + ":" if prefix else ""}Transform Algorithm="{EXC_C14N}"/>' if exclusive else "",
+    )
+    raw = (
+        f'<sr:Request xmlns:sr="{NS_SR}"{declaration if declared_on == "root" else ""} schemaVersion="5.4">'
+        f"<sr:Header/><sr:Body/>{signature}</sr:Request>"
+    ).encode()
+    root = parse_document(raw)
+    shape = _match_profile(root, root[2])
+    assert shape is not None and shape.parts.exclusive is exclusive
+    rendered = etree.tostring(shape.parts.signed_info, method="c14n", exclusive=True, with_comments=False)
+    assert shape.parts.signed_info_c14n() == rendered
+    _shortcut_matches_examination(raw)
 
 
 # -- the world: a SoLR scenario with alerting, and a second User ----------------------------------------

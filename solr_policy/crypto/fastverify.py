@@ -63,6 +63,7 @@ class SignatureParts:
 class FastResult:
     signed_root: etree._Element  # parsed from signed_bytes
     signed_bytes: bytes  # exactly what the digest covers
+    signed_sha256: str  # their SHA-256, hex: the digest the signature vouches for
 
 
 def verify(parts: SignatureParts, key: ec.EllipticCurvePublicKey) -> FastResult:
@@ -75,7 +76,7 @@ def verify(parts: SignatureParts, key: ec.EllipticCurvePublicKey) -> FastResult:
         signed_root = etree.fromstring(content, parser=_parser())
     except etree.XMLSyntaxError:
         raise SignatureRefused("signature.reference", "the signature does not cover an XML element") from None
-    return FastResult(signed_root=signed_root, signed_bytes=content)
+    return FastResult(signed_root=signed_root, signed_bytes=content, signed_sha256=parts.digest_value.hex())
 
 
 def _check_signature(parts: SignatureParts, key: ec.EllipticCurvePublicKey) -> None:

@@ -208,7 +208,7 @@ _PROFILE_C14N = re.compile(
     + "".join(
         f"[ \\t\\n]*{part}"
         for part in (
-            "<{p}SignedInfo>",
+            "(?P<signed_info><{p}SignedInfo>",
             f'<{{p}}CanonicalizationMethod Algorithm="{re.escape(EXC_C14N)}"></{{p}}CanonicalizationMethod>',
             f'<{{p}}SignatureMethod Algorithm="{re.escape(ECDSA_SHA256)}"></{{p}}SignatureMethod>',
             '<{p}Reference URI="">',
@@ -219,7 +219,7 @@ _PROFILE_C14N = re.compile(
             f'<{{p}}DigestMethod Algorithm="{re.escape(SHA256)}"></{{p}}DigestMethod>',
             "<{p}DigestValue>(?P<digest>[^<]*)</{p}DigestValue>",
             "</{p}Reference>",
-            "</{p}SignedInfo>",
+            "</{p}SignedInfo>)",
             "<{p}SignatureValue>(?P<value>[^<]*)</{p}SignatureValue>",
             "<{p}KeyInfo>",
             "<{p}X509Data>",
@@ -262,9 +262,11 @@ def _match_profile(root: etree._Element, signature: etree._Element) -> Shape | N
         key = _key_ref(_c14n_text(match["issuer"]), _c14n_text(match["serial"]))
     except SignatureRefused:
         return None
-    signed_info = signature.find(f"{_DS}SignedInfo")
-    if signed_info is None:  # the pattern matched one; examined element by element all the same
-        return None
+    signed_info = signature[0] if len(signature) else None  # comments are not rendered: find it if one is first
+    if signed_info is None or signed_info.tag != f"{_DS}SignedInfo":
+        signed_info = signature.find(f"{_DS}SignedInfo")
+        if signed_info is None:  # the pattern matched one; examined element by element all the same
+            return None
     parts = fastverify.SignatureParts(
         root=root,
         signature=signature,
@@ -272,5 +274,15 @@ def _match_profile(root: etree._Element, signature: etree._Element) -> Shape | N
         signature_value=value,
         digest_value=digest,
         exclusive=match["exclusive"] is not None,
+        _signed_info_c14n=_signed_info_c14n(match),
     )
     return Shape(key=key, parts=parts)
+
+
+def _signed_info_c14n(match: re.Match[str]) -> bytes:
+    """SignedInfo's own exclusive C14N, read from the Signature's: the pattern admits no other
+    namespace declaration and no prefixed attribute, so the two differ only in where the
+    XMLDSig namespace is declared (on SignedInfo when it is the apex)."""
+    prefix, opening = match["prefix"], f"<{match['p']}SignedInfo>"
+    declaration = f' xmlns:{prefix}="{NS_DS}"' if prefix else f' xmlns="{NS_DS}"'
+    return f"<{match['p']}SignedInfo{declaration}>{match['signed_info'][len(opening):]}".encode()

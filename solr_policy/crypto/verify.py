@@ -10,13 +10,26 @@ The cryptographic check is ``crypto.fastverify`` (the DUIS profile only, on the 
 parsed once) unless ``Verifier(..., backend="signxml")`` asks for signxml, which re-parses
 the bytes and is kept as the reference implementation (tests/test_verify_differential.py
 proves the two agree).
+
+The certificates a verification reads (the signer's record, the certificates sharing its
+key, the DCC's signing certificates) are kept between verifications while the store's
+world generation stays the same: every change to a certificate or its status, by any
+program or node, bumps it in the same transaction (a trigger, ``store.sql.STATIC_FACT_TABLES``),
+so each verification reads the generation first and sees any change committed before it.
+(``Engine.prepare`` alone skips that read: its decision reads the generation in its
+transaction and admits again a request prepared at another one.) The checks themselves
+(role, usage, validity at the decision time, status, key separation) run on every
+verification.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +54,7 @@ from solr_policy.crypto.profile import KeyRef, check_shape
 from solr_policy.duis.models import DuisRequest
 from solr_policy.duis.parser import (
     DEFAULT_LIMITS,
+    ROOTS,
     ParserLimits,
     _parser,
     parse_document,
@@ -52,11 +66,14 @@ from solr_policy.records import (
     ROLE_DSP_XML_SIGN,
     ROLE_XML_SIGN,
     CertRecord,
+    KeyHolder,
     Signer,
     SmkiStatus,
     role_name,
 )
 from solr_policy.store.base import CertificateStore
+
+T = TypeVar("T")
 
 BACKENDS = ("fast", "signxml")
 
@@ -87,6 +104,7 @@ class VerifiedMessage:
     # C14N the Reference names (exclusive for DUIS Users' signatures, C14N 1.0 when no
     # C14N transform is listed, as in DCC-signed messages).
     signed_bytes: bytes = b""
+    signed_sha256: str = ""  # of signed_bytes, hex, when the verifier has it (the fast one)
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,92 @@ def _p256_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
     return key if is_p256(key) else None
 
 
+# Certificates kept per generation: far more than a deployment signs with; past it, more are
+# read from the store each time rather than kept.
+_MAX_KEPT = 4096
+
+
+class CertificateCache:
+    """Certificate look-ups kept for one world generation of the store, shared by threads.
+
+    Only certificates found are kept (an unknown serial is a refusal, read each time), so an
+    outsider naming made-up certificates fills nothing."""
+
+    def __init__(self, store: CertificateStore) -> None:
+        self._store = store
+        generation = getattr(store, "world_generation", None)
+        self._read_generation: Callable[[], int] | None = generation if callable(generation) else None
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._kept: dict[tuple[Any, ...], Any] = {}
+
+    def view(self, *, fresh: bool = True) -> "CertificateView":
+        """The certificates as of the store's generation now (all dropped if it moved).
+
+        ``fresh=False``: as of the generation last read, without reading it (the first time it
+        is read). The view names that generation: whoever uses it must check it is still the
+        store's before acting on what it gave (``Engine.decide_group`` does, in its transaction)."""
+        if self._read_generation is None or _in_transaction(self._store):
+            # A store without a generation, or a transaction of this thread that may change
+            # certificates and roll back: read through, keep nothing.
+            return CertificateView(self._store, None, None)
+        if not fresh:
+            with self._lock:
+                if self._generation is not None:
+                    return CertificateView(self._store, self._kept, self._generation)
+        generation = self._read_generation()  # before any certificate is read for this view
+        with self._lock:
+            if generation != self._generation:
+                self._generation, self._kept = generation, {}
+            return CertificateView(self._store, self._kept, generation)
+
+    def advance(self, generation: int) -> None:
+        """The store was at ``generation`` (read in a transaction that changed no certificate
+        and has committed): what is kept of another generation is dropped, and views taken
+        without reading the generation are of this one."""
+        with self._lock:
+            if generation != self._generation:
+                self._generation, self._kept = generation, {}
+
+
+def _in_transaction(store: object) -> bool:
+    # SqlStore counts the transaction() calls open on this thread (store.sql.SqlStore._tx).
+    return bool(getattr(getattr(store, "_local", None), "depth", 0))
+
+
+class CertificateView:
+    """The store's certificate reads, each made at most once per generation (None: every time)."""
+
+    __slots__ = ("_store", "_kept", "generation")
+
+    def __init__(self, store: CertificateStore, kept: dict[tuple[Any, ...], Any] | None, generation: int | None) -> None:
+        self._store, self._kept = store, kept
+        # The world generation the kept certificates are of; None: read from the store now.
+        self.generation = generation
+
+    def _get(self, key: tuple[Any, ...], read: Callable[[], T], *, keep_none: bool = True) -> T:
+        kept = self._kept
+        if kept is None:
+            return read()
+        try:
+            value: T = kept[key]
+            return value
+        except KeyError:
+            value = read()
+            if (keep_none or value is not None) and len(kept) < _MAX_KEPT:
+                kept[key] = value
+            return value
+
+    def get_certificate(self, issuer: str, serial: int) -> CertRecord | None:
+        return self._get(("cert", issuer, serial), lambda: self._store.get_certificate(issuer, serial), keep_none=False)
+
+    def find_dsp_certificates(self) -> list[CertRecord]:
+        return list(self._get(("dsp",), lambda: tuple(self._store.find_certificates(role=ROLE_DSP_XML_SIGN))))
+
+    def key_shared_with(self, spki_sha256: str, fingerprint: str) -> tuple[KeyHolder, ...]:
+        return self._get(("shared", spki_sha256, fingerprint), lambda: tuple(self._store.key_shared_with(spki_sha256, fingerprint)))
+
+
 class Verifier:
     """Verifies DUIS message signatures against the certificate store. Thread-safe."""
 
@@ -125,21 +229,27 @@ class Verifier:
         self.limits = limits
         self.schema = schema
         self.backend = backend  # "fast" (the default) or "signxml" (the reference implementation)
+        self.certificates = CertificateCache(store)
 
-    def verify(self, raw: bytes, *, now: datetime | None = None) -> VerifiedMessage:
+    def verify(
+        self, raw: bytes, *, now: datetime | None = None, certificates: CertificateView | None = None
+    ) -> VerifiedMessage:
+        """``certificates``: the view to read them through (default: as of the store's
+        generation now)."""
         now = now or datetime.now(timezone.utc)
         root = parse_document(raw, self.limits)
         if self.schema is not None:
             self.schema.validate(root)
-        kind = etree.QName(root).localname
+        kind = ROOTS[root.tag]  # parse_document admits these roots only
         shape = check_shape(root)
         ref = shape.key
-        candidates, resolved_by = self._resolve(ref, kind)
+        certificates = certificates if certificates is not None else self.certificates.view()
+        candidates, resolved_by = self._resolve(ref, kind, certificates)
         failures: list[SignatureRefused] = []
         for record in candidates:
             try:
-                self._check_certificate(record, kind, now)
-                signed_root, signed_bytes = self._crypto_verify(raw, shape.parts, record, now)
+                self._check_certificate(record, kind, now, certificates)
+                signed_root, signed_bytes, signed_sha256 = self._crypto_verify(raw, shape.parts, record, now)
             except SignatureRefused as refusal:
                 failures.append(refusal)
                 continue
@@ -150,7 +260,8 @@ class Verifier:
                     f"the signature verified with the stored DCC certificate serial {record.serial}",
                 )
             return VerifiedMessage(
-                kind=kind, signed_root=signed_root, signer=Signer(record, resolved_by), notes=notes, signed_bytes=signed_bytes
+                kind=kind, signed_root=signed_root, signer=Signer(record, resolved_by), notes=notes,
+                signed_bytes=signed_bytes, signed_sha256=signed_sha256,
             )
         # KeyInfo named a stored certificate: its own refusal is the answer. Otherwise, if no
         # stored DCC key even verifies the signature, the signer is simply not known to us;
@@ -184,8 +295,9 @@ class Verifier:
         return VerifiedRequest(request=request, signer=verified.signer)
 
     # -- steps --------------------------------------------------------------------------
-    def _resolve(self, ref: KeyRef, kind: str) -> tuple[list[CertRecord], str]:
-        record = self.store.get_certificate(ref.issuer, ref.serial)
+    def _resolve(self, ref: KeyRef, kind: str, certificates: CertificateView | None = None) -> tuple[list[CertRecord], str]:
+        certificates = certificates or CertificateView(self.store, None, None)
+        record = certificates.get_certificate(ref.issuer, ref.serial)
         if record is not None:
             return [record], "issuer-serial"
         if kind == "Response":
@@ -193,7 +305,7 @@ class Verifier:
             # by the operator; try them when KeyInfo names a serial we do not hold.
             # All of them, whatever their SMKI status: _check_certificate refuses one that is not
             # In use by its status (certificate_revoked, ...), rather than "not in the store".
-            dsp = self.store.find_certificates(role=ROLE_DSP_XML_SIGN)
+            dsp = certificates.find_dsp_certificates()
             if dsp:
                 return dsp, "dsp-key"
         raise SignatureRefused(
@@ -201,42 +313,45 @@ class Verifier:
             f"no certificate with serial {ref.serial} from issuer {ref.issuer} is in the store",
         )
 
-    def _check_certificate(self, record: CertRecord, kind: str, now: datetime) -> None:
-        who = f"certificate serial {record.serial} ({record.subject_eui}, {record.role_name})"
+    def _check_certificate(
+        self, record: CertRecord, kind: str, now: datetime, certificates: CertificateView | None = None
+    ) -> None:
         allowed = SIGNER_ROLES.get(kind, frozenset())
         if record.role not in allowed:
             names = " or ".join(str(r) for r in sorted(allowed))
             raise SignatureRefused(
                 "signature.certificate_role",
-                f"{who} has Remote Party Role {record.role}; a {kind} must be signed with role {names}",
+                f"{_who(record)} has Remote Party Role {record.role}; a {kind} must be signed with role {names}",
             )
         if "digital_signature" not in record.key_usage:
-            raise SignatureRefused("signature.certificate_usage", f"{who} lacks the digitalSignature key usage")
+            raise SignatureRefused("signature.certificate_usage", f"{_who(record)} lacks the digitalSignature key usage")
         if now < record.not_before:
-            raise SignatureRefused("signature.certificate_not_yet_valid", f"{who} is not valid before {record.not_before.isoformat()}")
+            raise SignatureRefused(
+                "signature.certificate_not_yet_valid", f"{_who(record)} is not valid before {record.not_before.isoformat()}"
+            )
         if now > record.not_after:
-            raise SignatureRefused("signature.certificate_expired", f"{who} expired on {record.not_after.isoformat()}")
+            raise SignatureRefused("signature.certificate_expired", f"{_who(record)} expired on {record.not_after.isoformat()}")
         if record.status is not SmkiStatus.IN_USE:
             raise SignatureRefused(
                 f"signature.certificate_{record.status.name.lower()}",
-                f"{who} has SMKI status {record.status.label}; only In use certificates may sign",
+                f"{_who(record)} has SMKI status {record.status.label}; only In use certificates may sign",
             )
-        self._check_key_separation(record, who)
+        self._check_key_separation(record, certificates or CertificateView(self.store, None, None))
 
-    def _check_key_separation(self, record: CertRecord, who: str) -> None:
+    def _check_key_separation(self, record: CertRecord, certificates: CertificateView) -> None:
         # SEC MP104: an XML signing key must not also be a Digital Signing or Key Agreement key.
-        for other in self.store.key_shared_with(record.spki_sha256, record.fingerprint):
+        for other in certificates.key_shared_with(record.spki_sha256, record.fingerprint):
             if other.role not in (ROLE_XML_SIGN, ROLE_DSP_XML_SIGN) or "key_agreement" in other.key_usage:
                 kind = "Key Agreement" if "key_agreement" in other.key_usage else "Digital Signing"
                 raise SignatureRefused(
                     "signature.key_separation",
-                    f"{who} shares its key with {kind} certificate serial {other.serial} "
+                    f"{_who(record)} shares its key with {kind} certificate serial {other.serial} "
                     f"({other.subject_eui}, {role_name(other.role)}); MP104 requires separate keys",
                 )
 
     def _crypto_verify(
         self, raw: bytes, parts: fastverify.SignatureParts, record: CertRecord, now: datetime
-    ) -> tuple[etree._Element, bytes]:
+    ) -> tuple[etree._Element, bytes, str]:
         key = _p256_key(record.der)
         if key is None:
             if not is_p256(public_key(record)):
@@ -247,10 +362,14 @@ class Verifier:
             )
         if self.backend == "fast":
             result = fastverify.verify(parts, key)
-            return result.signed_root, result.signed_bytes
+            return result.signed_root, result.signed_bytes, result.signed_sha256
         cert = _certificate_object(record.der)
         assert cert is not None  # for mypy: _p256_key(record.der) read the key from it
-        return _signxml_verify(raw, cert, now)
+        return (*_signxml_verify(raw, cert, now), "")
+
+
+def _who(record: CertRecord) -> str:
+    return f"certificate serial {record.serial} ({record.subject_eui}, {record.role_name})"
 
 
 def _signxml_verify(raw: bytes, cert: x509.Certificate, now: datetime) -> tuple[etree._Element, bytes]:

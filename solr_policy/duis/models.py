@@ -13,6 +13,10 @@ from solr_policy.eui import duis_form, parse_eui64
 MAX_COUNTER = 2**64 - 1
 
 Eui64 = Annotated[str, Field(pattern=r"^[0-9A-F]{16}$")]
+_DECIMAL = re.compile(r"[0-9]+")
+_EUI = r"([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}|[0-9A-Fa-f]{16})"  # eui.parse_eui64's two forms
+# A well-formed RequestID in one match; anything else takes the path that says what is wrong.
+_REQUEST_ID = re.compile(_EUI + ":" + _EUI + r":(0|[1-9][0-9]{0,19})")  # 2^64-1 has 20 digits
 
 
 class _Frozen(BaseModel):
@@ -28,12 +32,16 @@ class RequestId(_Frozen):
 
     @classmethod
     def parse(cls, text: str) -> "RequestId":
+        well_formed = _REQUEST_ID.fullmatch(text)
+        if well_formed is not None and (number := int(well_formed[3])) <= MAX_COUNTER:
+            originator, target = well_formed[1].replace("-", "").upper(), well_formed[2].replace("-", "").upper()
+            return cls(originator=originator, target=target, counter=number)
         parts = text.split(":")
         if len(parts) != 3:
             raise ValueError(f"{text!r} is not originator:target:counter")
         originator, target, counter = parts
         # ASCII digits only: str.isdigit() and int() also take e.g. Arabic-Indic digits.
-        if not re.fullmatch(r"[0-9]+", counter) or (len(counter) > 1 and counter[0] == "0"):
+        if not _DECIMAL.fullmatch(counter) or (len(counter) > 1 and counter[0] == "0"):
             raise ValueError(f"counter {counter!r} is not a decimal number without leading zeros")
         value = int(counter)
         if value > MAX_COUNTER:

@@ -24,7 +24,7 @@ from typing import Any
 
 from lxml import etree
 
-from solr_policy.duis.prescan import Scan, prescan, refuse_unused
+from solr_policy.duis.prescan import SIGNATURE_ATTRIBUTES, Scan, prescan, refuse_unused
 from solr_policy.errors import ParseRefused
 
 NS_SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
@@ -95,13 +95,13 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise ParseRefused("xml.type", "input must be bytes")
     raw = bytes(raw)
-    if not raw.strip():
+    if not raw or raw.isspace():  # as `not raw.strip()`, without the copy
         raise ParseRefused("xml.empty", "the document is empty")
     if len(raw) > limits.max_bytes:
         raise ParseRefused(
             "xml.too_large", f"the document is {len(raw)} bytes; the limit is {limits.max_bytes}"
         )
-    if _DOCTYPE.search(raw):
+    if b"<!" in raw and _DOCTYPE.search(raw):  # a plain byte search first: the pattern starts with "<!"
         raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
     scan = prescan(raw, limits)
     try:
@@ -115,7 +115,7 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
     docinfo: Any = root.getroottree().docinfo  # lxml-stubs type it loosely
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise ParseRefused("xml.dtd", "DTDs and entity declarations are not allowed in DUIS messages")
-    _check_shape(root, limits)
+    _check_shape(root, limits, scan)
     _check_unsigned_additions(root, scan)
     if root.tag not in ROOTS:
         raise ParseRefused(
@@ -123,35 +123,30 @@ def parse_document(raw: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> etree._
             f"root element is {_describe(root.tag)}; expected sr:Request or sr:Response in {NS_SR}",
         )
     version = root.get("schemaVersion")
-    if version is None or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", version):
+    if version is None or not _SCHEMA_VERSION.fullmatch(version):
         raise ParseRefused("duis.schema_version", "the root element needs a schemaVersion such as 5.4")
     return root
 
 
-def _check_shape(root: etree._Element, limits: ParserLimits) -> None:
+_SCHEMA_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _check_shape(root: etree._Element, limits: ParserLimits, scan: Scan) -> None:
     # All in libxml2 (C): no Python recursion or per-node loop on untrusted input.
     for _ in root.iter(etree.ProcessingInstruction, etree.Entity):
         raise ParseRefused("xml.processing_instruction", "processing instructions and entity references are not allowed")
     for sibling in _top_level_siblings(root):
         if isinstance(sibling, etree._ProcessingInstruction):
             raise ParseRefused("xml.processing_instruction", "processing instructions are not allowed")
-    if _too_deep(limits.max_depth)(root):
+    # The pre-scan read the depth from the tags (which lxml has just parsed as the elements)
+    # when it checked them; otherwise it is measured on the tree.
+    if scan.depth > limits.max_depth if scan.depth is not None else _too_deep(limits.max_depth)(root):
         raise ParseRefused("xml.too_deep", f"nesting deeper than {limits.max_depth} levels")
     # max_elements: counted exactly by the pre-scan (one start tag per element).
 
 
-# What a DUIS signature may carry beyond its elements: the algorithm of each method and
-# transform, and the (empty) reference URI. Id, Type, MimeType... are XMLDSig, not DUIS.
-_DS_ATTRIBUTES = {
-    f"{{{NS_DS}}}{name}": allowed
-    for name, allowed in {
-        "CanonicalizationMethod": {"Algorithm"},
-        "SignatureMethod": {"Algorithm"},
-        "Transform": {"Algorithm"},
-        "DigestMethod": {"Algorithm"},
-        "Reference": {"URI"},
-    }.items()
-}
+_NONE: frozenset[str] = frozenset()
+_DS_ATTRIBUTES = {f"{{{NS_DS}}}{name}": allowed for name, allowed in SIGNATURE_ATTRIBUTES.items()}
 _USES_PREFIX = etree.XPath(
     "boolean(descendant-or-self::*[starts-with(name(), $p)] | descendant-or-self::*/@*[starts-with(name(), $p)])"
 )
@@ -160,21 +155,27 @@ _USES_DEFAULT = etree.XPath("boolean(descendant-or-self::*[not(contains(name(), 
 
 def _check_unsigned_additions(root: etree._Element, scan: Scan) -> None:
     """Refuse what can be added to a signed message without breaking its signature."""
-    for _ in root.iter(f"{{{NS_DS}}}Object"):
-        raise ParseRefused("signature.object", "ds:Object is not allowed: a DUIS signature covers only the message itself")
-    for element in root.iter(f"{{{NS_DS}}}*"):
-        extra = set(element.attrib.keys()) - _DS_ATTRIBUTES.get(element.tag, set())
-        if extra:
-            raise ParseRefused(
-                "signature.attribute",
-                f"attribute(s) {', '.join(sorted(str(a) for a in extra))} on ds:{etree.QName(element).localname} "
-                "are not part of a DUIS signature",
-            )
+    if not scan.no_signature_additions:  # else the pre-scan ruled them out from the tags
+        _check_signature_additions(root)
     for index, tag, prefix in scan.scoped_declarations:
         element = next(islice(root.iter(), index, None))
         used = _USES_PREFIX(element, p=prefix.decode() + ":") if prefix else _USES_DEFAULT(element)
         if not used:
             refuse_unused(b"xmlns:" + prefix if prefix else b"xmlns", tag)
+
+
+def _check_signature_additions(root: etree._Element) -> None:
+    for _ in root.iter(f"{{{NS_DS}}}Object"):
+        raise ParseRefused("signature.object", "ds:Object is not allowed: a DUIS signature covers only the message itself")
+    for element in root.iter(f"{{{NS_DS}}}*"):
+        names = element.keys()  # a list, without the attrib proxy
+        if names and not _DS_ATTRIBUTES.get(element.tag, _NONE).issuperset(names):
+            extra = set(names) - _DS_ATTRIBUTES.get(element.tag, _NONE)
+            raise ParseRefused(
+                "signature.attribute",
+                f"attribute(s) {', '.join(sorted(str(a) for a in extra))} on ds:{etree.QName(element).localname} "
+                "are not part of a DUIS signature",
+            )
 
 
 @lru_cache(maxsize=8)

@@ -18,16 +18,25 @@ named rule:
 * more attributes, namespace declarations, distinct names or text than ``ParserLimits``.
 
 What is left can reach libxml2's dictionary only from a fixed, finite set of strings.
+
+Everything but the sizes and the markup depends on the tags alone (each start or end tag
+with the whitespace run after it), and requests of one kind repeat their tags exactly:
+only their text differs. So the checks of the tags run once per tag sequence and their
+verdict is remembered (bounded, small documents only); a request with the same sequence is
+checked by one C-level scan for its tags, the same per-document size and markup checks,
+and a dictionary look-up of the exact sequence.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from solr_policy.duis.vocabulary import (
     ATTRIBUTE_NAMES,
@@ -70,12 +79,26 @@ _XML_DECLARATION = re.compile(
 # ns0-ns999 or dsig. A fixed set of about 36,000, never an unbounded one.
 _PREFIX = re.compile(rb"[a-z][a-z0-9]{0,2}|ns[0-9]{1,3}|dsig")
 _RESERVED_PREFIXES = frozenset({b"xml", b"xmlns"})
+# What a DUIS signature may carry beyond its elements: the algorithm of each method and
+# transform, and the (empty) reference URI. Id, Type, MimeType... are XMLDSig, not DUIS.
+SIGNATURE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "CanonicalizationMethod": frozenset({"Algorithm"}),
+    "SignatureMethod": frozenset({"Algorithm"}),
+    "Transform": frozenset({"Algorithm"}),
+    "DigestMethod": frozenset({"Algorithm"}),
+    "Reference": frozenset({"URI"}),
+}
+_SIGNATURE_ATTRIBUTES = {local.encode(): frozenset(n.encode() for n in names) for local, names in SIGNATURE_ATTRIBUTES.items()}
 # libxml2 interns whitespace-only text shorter than 60 bytes: any mix of spaces, tabs and
 # line breaks would be 3^59 strings. Allowed: at most two line breaks, and spaces or tabs
 # but not both (indentation, a blank line, trailing spaces): about 72,000 strings in all.
 _MAX_BLANK_LINE_BREAKS = 2
 _MAX_BLANK_FORMS = 256
 _INTERNED_BLANK = 60
+# Verdicts on tag sequences: for documents up to this size (a request is a few KiB), at
+# most this many, the oldest forgotten first: a few MiB at most, whatever is sent.
+_REMEMBER_BYTES = 16_384
+_REMEMBERED = 256
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,12 @@ class Scan:
 
     # (index of the declaring element in document order, its tag, the prefix; b"" = default)
     scoped_declarations: tuple[tuple[int, bytes, bytes], ...] = ()
+    # How deep the elements nest (the root alone: 1), read from the tags; None: not measured
+    # here (the parse measures it on the tree).
+    depth: int | None = None
+    # True when the tags show that no element can be ds:Object or an XMLDSig element with an
+    # attribute a DUIS signature does not carry; False: the parse looks on the tree.
+    no_signature_additions: bool = False
 
 
 def prescan(raw: bytes, limits: ParserLimits) -> Scan:
@@ -92,12 +121,80 @@ def prescan(raw: bytes, limits: ParserLimits) -> Scan:
     text = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
     start = _check_encoding(text)
     _check_markup(text, start, limits)
-    tags = _tags(text, start, limits)
-    _check_text(text, start, tags, limits)
-    names, attributes, blanked = _names(tags, limits)
-    scan = _check_namespaces(tags, names, attributes, blanked, limits)
-    _check_vocabulary(names, attributes, limits)
+    if len(text) > _REMEMBER_BYTES:  # checked from the tags' parts, as they are not remembered
+        parts = _tags(text, start, limits, _tag_pattern)
+        _check_text_size(text, start, limits)
+        _check_text_total(text, start, parts, limits)
+        return _check_tags(parts, limits, depth=False)
+    tags = _tags(text, start, limits, _tag_only_pattern)
+    _check_text_size(text, start, limits)
+    if len(text) - start > limits.max_text_bytes_total:  # else the text cannot be more
+        _check_text_total(text, start, _tag_pattern(limits.max_attributes).findall(text, start), limits)
+    # NUL cannot occur (refused above), so the joined sequence is the tags, exactly.
+    key = (limits, b"\x00".join(tags))
+    scan = _VERDICTS.get(key)
+    if scan is None:
+        scan = _check_tags(_tag_pattern(limits.max_attributes).findall(text, start), limits, depth=True)
+        _remember(key, scan)
     return scan
+
+
+_VERDICTS: dict[tuple[ParserLimits, bytes], Scan] = {}
+_VERDICTS_LOCK = threading.Lock()
+
+
+def _remember(key: tuple[ParserLimits, bytes], scan: Scan) -> None:
+    with _VERDICTS_LOCK:
+        while len(_VERDICTS) >= _REMEMBERED:
+            del _VERDICTS[next(iter(_VERDICTS))]  # the oldest (dicts keep insertion order)
+        _VERDICTS[key] = scan
+
+
+def _check_tags(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]], limits: ParserLimits, *, depth: bool) -> Scan:
+    """The checks that depend on the tags alone (and the limits): one verdict per sequence."""
+    _check_blanks(parts)
+    names, attributes, blanked = _names(parts, limits)
+    scan = _check_namespaces(parts, names, attributes, blanked, limits)
+    _check_vocabulary(names, attributes, limits)
+    if not depth:
+        return scan
+    return replace(scan, depth=_depth(parts), no_signature_additions=_no_signature_additions(parts, blanked))
+
+
+def _depth(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]]) -> int:
+    # Every '<' opens a tag, so if lxml parses the document these tags are its elements.
+    level = deepest = 0
+    for whole, end, _, _, _ in parts:
+        if end:
+            level -= 1
+        else:
+            deepest = max(deepest, level + 1)
+            if not whole.endswith(b"/>"):
+                level += 1
+    return deepest
+
+
+def _no_signature_additions(parts: list[tuple[bytes, bytes, bytes, bytes, bytes]], blanked: bytes) -> bool:
+    """Whether the tags rule out what the parse refuses as unsigned additions to a signature.
+
+    An element can be in the XMLDSig namespace only if its prefix (or, unprefixed, the default
+    namespace) is declared as XMLDSig somewhere: scopes aside, so an over-estimate."""
+    hits = [m.start() for m in _NAMESPACE_DECLARATION.finditer(blanked)]
+    declared = [declaration for _, _, here in _declaring(parts, blanked, hits) for declaration in here]
+    xmldsig = {name[6:] if name != b"xmlns" else b"" for name, uri in declared if uri == NS_DS.encode()}
+    if not xmldsig:
+        return True
+    for _, end, qname, section, _ in parts:
+        prefix, local = _split(qname)
+        if end or (prefix or b"") not in xmldsig:
+            continue
+        if local == b"Object":
+            return False
+        allowed = _SIGNATURE_ATTRIBUTES.get(local, frozenset())
+        # An attribute named with a prefix is in a namespace: never one of the allowed.
+        if any(n not in allowed and not _is_declaration(n) for n in _QUOTED.sub(b" ", section).replace(b"=", b" ").split()):
+            return False
+    return True
 
 
 def _refuse(rule: str, message: str) -> NoReturn:
@@ -117,7 +214,8 @@ def _check_encoding(text: bytes) -> int:
     if nul != -1:
         _refuse("xml.malformed", f"not well-formed XML: a NUL byte at offset {nul} (DUIS messages are UTF-8)")
     try:
-        text.decode("utf-8")
+        if not text.isascii():  # ASCII (the usual case) is UTF-8: no decoded copy needed
+            text.decode("utf-8")
     except UnicodeDecodeError as exc:
         _refuse("xml.encoding", f"the document is not UTF-8 (byte offset {exc.start}); DUIS messages are UTF-8")
     if not (text.startswith(b"<?xml") and text[5:6] in (b" ", b"\t", b"\r", b"\n")):
@@ -158,11 +256,13 @@ def _check_markup(text: bytes, start: int, limits: ParserLimits) -> None:
         )
 
 
-def _tags(text: bytes, start: int, limits: ParserLimits) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
+def _tags(text: bytes, start: int, limits: ParserLimits, pattern: Callable[[int], re.Pattern[bytes]]) -> list[Any]:
+    """Every tag, as ``pattern`` (_tag_pattern, or _tag_only_pattern: each tag with the
+    whitespace run after it, whole) finds them; refused if a '<' opens none."""
     opened = text.count(b"<", start)
     if opened > 2 * limits.max_elements + 1:
         _refuse("xml.too_many_elements", f"more than {limits.max_elements} elements ({opened} '<')")
-    tags = _tag_pattern(limits.max_attributes).findall(text, start)
+    tags = pattern(limits.max_attributes).findall(text, start)
     if len(tags) != opened:
         # Only now (a refusal either way) is it worth telling the two causes apart.
         if _too_many_attributes(limits.max_attributes).search(text, start):
@@ -183,9 +283,20 @@ def _tag_pattern(max_attributes: int) -> re.Pattern[bytes]:
     # One start or end tag with at most max_attributes attributes: (whole tag, "/" for an
     # end tag, name, attributes), then a whitespace-only run when the next tag follows it
     # directly (the text libxml2 interns).
-    return re.compile(
-        rb"(<(/?)(" + _NAME + rb")((?:" + _ATTRIBUTE + rb"){0,%d}+)" % max_attributes
-        + _WS + rb"*+/?>)(?:(" + _WS + rb"++)(?=<))?"
+    return re.compile(_tag_regex(max_attributes, b"("))
+
+
+@lru_cache(maxsize=8)
+def _tag_only_pattern(max_attributes: int) -> re.Pattern[bytes]:
+    # The same pattern without its groups: each match whole (the tag and the run after it),
+    # which findall gives without building a tuple per tag.
+    return re.compile(_tag_regex(max_attributes, b"(?:"))
+
+
+def _tag_regex(max_attributes: int, group: bytes) -> bytes:
+    return (
+        group + b"<" + group + b"/?)" + group + _NAME + b")" + group + b"(?:" + _ATTRIBUTE + b"){0,%d}+)" % max_attributes
+        + _WS + b"*+/?>)(?:" + group + _WS + b"++)(?=<))?"
     )
 
 
@@ -194,14 +305,21 @@ def _too_many_attributes(limit: int) -> re.Pattern[bytes]:
     return re.compile(rb"<" + _NAME + rb"(?:" + _ATTRIBUTE + rb"){%d}" % (limit + 1))
 
 
-def _check_text(text: bytes, start: int, tags: list, limits: ParserLimits) -> None:
+def _check_text_size(text: bytes, start: int, limits: ParserLimits) -> None:
     # A piece between two '<' holds one tag and the text after it: an upper bound on any
-    # text node or attribute value, found without a loop in Python.
-    if max(map(len, text[start:].split(b"<"))) > limits.max_text_bytes:
+    # text node or attribute value, found without a loop in Python (and none is longer
+    # than the document).
+    if len(text) - start > limits.max_text_bytes and max(map(len, text[start:].split(b"<"))) > limits.max_text_bytes:
         _refuse("xml.text_too_long", f"a text or attribute value is longer than {limits.max_text_bytes} bytes")
+
+
+def _check_text_total(text: bytes, start: int, tags: list, limits: ParserLimits) -> None:
     total = len(text) - start - sum(map(len, map(itemgetter(_WHOLE), tags)))
     if total > limits.max_text_bytes_total:
         _refuse("xml.too_much_text", f"the document holds {total} bytes of text; the limit is {limits.max_text_bytes_total}")
+
+
+def _check_blanks(tags: list) -> None:
     blanks = set(map(itemgetter(_BLANK), tags))
     if len(blanks) > _MAX_BLANK_FORMS:
         # Pretty-printed messages have one or two per nesting level; this also keeps the

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from lxml import etree
 from pydantic import ValidationError
@@ -60,13 +59,18 @@ _HEADER: list[Spec] = [
     ("ServiceReferenceVariant", 1, 1),
 ]
 _FUTURE_DATED = ("ExecutionDateTime", 0, 1)
+_UPDATE_PAYMENT_MODE: list[Spec] = [_FUTURE_DATED, ("Credit", 0, 1), ("Prepayment", 0, 1)]
+_PREPAYMENT: list[Spec] = [("SuspendDebtDisabled", 1, 1), ("SuspendDebtEmergency", 1, 1), ("DisablementThreshold", 1, 1)]
+_SIGNED_PRE_COMMAND: list[Spec] = [_FUTURE_DATED, ("GBCSPayload", 1, 1)]
+_COMMAND_VARIANTS = frozenset("12345678")  # exactly one digit 1 to 8
+_STRUCTURE = [f"{_SR}Header", f"{_SR}Body"]
 
 
 def _header(element: etree._Element) -> RequestHeader:
     _no_attributes(element)
     found = _match(element, _HEADER)
     cv_text = _text(found["CommandVariant"][0])
-    if not re.fullmatch(r"[1-8]", cv_text):
+    if cv_text not in _COMMAND_VARIANTS:
         raise ParseRefused(
             "duis.command_variant", f"CommandVariant must be 1 to 8, not {cv_text[:20]!r}", code="E12"
         )
@@ -86,7 +90,7 @@ def _header(element: etree._Element) -> RequestHeader:
 
 
 def _update_payment_mode(element: etree._Element) -> UpdatePaymentMode:
-    found = _match(element, [_FUTURE_DATED, ("Credit", 0, 1), ("Prepayment", 0, 1)])
+    found = _match(element, _UPDATE_PAYMENT_MODE)
     credit, prepayment = _one(found, "Credit"), _one(found, "Prepayment")
     if (credit is None) == (prepayment is None):
         raise ParseRefused("duis.choice", "sr:UpdatePaymentMode needs exactly one of sr:Credit or sr:Prepayment")
@@ -99,10 +103,7 @@ def _update_payment_mode(element: etree._Element) -> UpdatePaymentMode:
         return UpdatePaymentMode(execution_date_time=execution, mode="credit")
     assert prepayment is not None  # exactly one of the two, checked above
     _no_attributes(prepayment)
-    fields = _match(
-        prepayment,
-        [("SuspendDebtDisabled", 1, 1), ("SuspendDebtEmergency", 1, 1), ("DisablementThreshold", 1, 1)],
-    )
+    fields = _match(prepayment, _PREPAYMENT)
     try:
         settings = PrepaymentSettings(
             suspend_debt_disabled=_bool(fields["SuspendDebtDisabled"][0]),
@@ -115,7 +116,7 @@ def _update_payment_mode(element: etree._Element) -> UpdatePaymentMode:
 
 
 def _signed_pre_command(element: etree._Element) -> SignedPreCommand:
-    found = _match(element, [_FUTURE_DATED, ("GBCSPayload", 1, 1)])
+    found = _match(element, _SIGNED_PRE_COMMAND)
     when = _one(found, "ExecutionDateTime")
     text = _B64_WS.sub("", _text(found["GBCSPayload"][0]))
     try:
@@ -153,13 +154,14 @@ def build_request(root: etree._Element) -> DuisRequest:
     if root.tag != f"{_SR}Request":
         raise ParseRefused("duis.root", f"expected sr:Request, found {_local(str(root.tag))}")
     version = root.get("schemaVersion")
-    extra = set(root.attrib.keys()) - {"schemaVersion"}
-    if extra:
+    attributes = root.keys()
+    if attributes and attributes != ["schemaVersion"]:
+        extra = set(attributes) - {"schemaVersion"}
         raise ParseRefused("duis.attribute", f"unexpected attribute(s) {', '.join(sorted(str(a) for a in extra))} on sr:Request")
     children = _children(root, limit=3)  # sr:Header, sr:Body, ds:Signature
     structural = [c for c in children if c.tag != _SIGNATURE]
     names = [c.tag for c in structural]
-    if names != [f"{_SR}Header", f"{_SR}Body"]:
+    if names != _STRUCTURE:
         shown = ", ".join(_local(n) if n.startswith(_SR) else n for n in names) or "nothing"
         raise ParseRefused("duis.structure", f"sr:Request must hold sr:Header then sr:Body, found {shown}")
     header, body = structural

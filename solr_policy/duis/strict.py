@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from itertools import islice
 
 from lxml import etree
 
@@ -18,8 +17,10 @@ from solr_policy.duis.parser import NS_DS, NS_SR
 from solr_policy.errors import ParseRefused
 
 _SR = f"{{{NS_SR}}}"
+_SR_LENGTH = len(_SR)
 _SIGNATURE = f"{{{NS_DS}}}Signature"
-_WS = re.compile(r"^[ \t\r\n]*$")
+_XML_SPACE = " \t\r\n"  # XML whitespace: text made only of these is no text
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")  # not \d: that takes any Unicode digit
 _B64_WS = re.compile(r"[ \t\r\n]+")
 # xs:dateTime lexical form; datetime.fromisoformat alone also takes week dates, basic format,
 # a space for the T, hour-only times...
@@ -44,22 +45,25 @@ def _children(parent: etree._Element, limit: int | None = None) -> list[etree._E
 
     With ``limit``, at most ``limit + 1`` children are read: enough for the caller to refuse
     one too many, without a Python loop over thousands of them."""
-    if parent.text is not None and not _WS.match(parent.text):
+    text = parent.text
+    if text is not None and text.strip(_XML_SPACE):
         raise ParseRefused("duis.mixed_content", f"unexpected text inside {_where(parent)}")
-    out = []
-    for child in parent if limit is None else islice(parent, limit + 1):
-        if isinstance(child, etree._Comment):
-            raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(parent)}")
-        if not isinstance(child.tag, str):
+    # A slice is a list made in C (comments and processing instructions included); lxml-stubs
+    # type only integer indexes.
+    children: list[etree._Element] = parent[: len(parent) if limit is None else limit + 1]  # type: ignore[index, assignment]
+    for child in children:
+        if child.tag.__class__ is not str:  # a comment, processing instruction or entity
+            if isinstance(child, etree._Comment):
+                raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(parent)}")
             raise ParseRefused("duis.mixed_content", f"unexpected node inside {_where(parent)}")
-        if child.tail is not None and not _WS.match(child.tail):
+        tail = child.tail
+        if tail is not None and tail.strip(_XML_SPACE):
             raise ParseRefused("duis.mixed_content", f"unexpected text after {_where(child)}")
-        out.append(child)
-    return out
+    return children
 
 
 def _no_attributes(element: etree._Element) -> None:
-    if element.attrib:
+    if element.keys():  # a list made in C, without the attrib proxy
         names = ", ".join(sorted(str(a) for a in element.attrib.keys()))
         raise ParseRefused("duis.attribute", f"unexpected attribute(s) {names} on {_where(element)}")
 
@@ -68,18 +72,19 @@ def _match(parent: etree._Element, spec: list[Spec]) -> dict[str, list[etree._El
     """Match children against an ordered schema sequence; refuse order, count, namespace slips."""
     children = _children(parent, limit=sum(maximum for _, _, maximum in spec))
     found: dict[str, list[etree._Element]] = {name: [] for name, _, _ in spec}
-    index = 0
+    index, end = 0, len(spec)
     for child in children:
-        if not child.tag.startswith(_SR):
-            ns = child.tag[1:].partition("}")[0] if child.tag.startswith("{") else "(none)"
+        tag = child.tag
+        if not tag.startswith(_SR):
+            ns = tag[1:].partition("}")[0] if tag.startswith("{") else "(none)"
             raise ParseRefused(
                 "duis.namespace",
-                f"element {_local(child.tag)} in {_where(parent)} is in namespace {ns}, not {NS_SR}",
+                f"element {_local(tag)} in {_where(parent)} is in namespace {ns}, not {NS_SR}",
             )
-        name = _local(child.tag)
-        while index < len(spec) and spec[index][0] != name:
+        name = tag[_SR_LENGTH:]
+        while index < end and spec[index][0] != name:
             index += 1
-        if index == len(spec):
+        if index == end:
             if name in found:
                 raise ParseRefused(
                     "duis.order", f"element sr:{name} is duplicated or out of order in {_where(parent)}"
@@ -96,12 +101,14 @@ def _match(parent: etree._Element, spec: list[Spec]) -> dict[str, list[etree._El
 
 def _text(element: etree._Element) -> str:
     _no_attributes(element)
-    for child in element:
-        if isinstance(child, etree._Comment):
-            raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(element)}")
-        raise ParseRefused("duis.mixed_content", f"{_where(element)} must hold a value, not elements")
+    if len(element):  # counted in C
+        for child in element:
+            if isinstance(child, etree._Comment):
+                raise ParseRefused("duis.comment", f"comments are not allowed inside {_where(element)}")
+            raise ParseRefused("duis.mixed_content", f"{_where(element)} must hold a value, not elements")
     # XML whitespace only: str.strip() would also drop e.g. U+00A0 ("true\u00a0" is no boolean).
-    return (element.text or "").strip(" \t\r\n")
+    text = element.text
+    return text.strip(_XML_SPACE) if text else ""
 
 
 def _one(found: dict[str, list[etree._Element]], name: str) -> etree._Element | None:
@@ -120,7 +127,7 @@ def _bool(element: etree._Element) -> bool:
 
 def _int(element: etree._Element) -> int:
     value = _text(element)
-    if not re.fullmatch(r"[+-]?[0-9]{1,20}", value):  # not \d: that takes any Unicode digit
+    if not _INTEGER.fullmatch(value):
         raise ParseRefused("duis.value", f"{_where(element)} must be an integer, not {value[:40]!r}")
     return int(value)
 

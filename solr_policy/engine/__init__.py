@@ -11,7 +11,7 @@ check. ``evaluate`` runs the same stages without ``commit``: a dry run that chan
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -122,9 +122,15 @@ class Engine:
                 yield from self.decide_group([f.result() for f in waiting])
 
     def prepare(self, raw: bytes, now: datetime | None = None) -> Pending:
-        """Stage 1 for a later ``decide_group``: admit ``raw`` (no lock, any thread)."""
+        """Stage 1 for a later ``decide_group``: admit ``raw`` (no lock, any thread).
+
+        The signer's certificates are taken as of the store's world generation last seen,
+        without reading it; ``decide_group`` reads the generation in its transaction anyway
+        and admits again any request prepared at another one."""
         when = _utc(now)
-        return Pending(raw, when, str(uuid.uuid4()), admit(raw, self.verifier, when))
+        certificates = self.verifier.certificates.view(fresh=False)
+        admitted = admit(raw, self.verifier, when, certificates=certificates)
+        return Pending(raw, when, str(uuid.uuid4()), admitted, certificates.generation)
 
     def decide_group(self, group: Sequence[Pending]) -> list[Decision]:
         """Decide and record admitted requests, in order, in ONE transaction: the same decisions
@@ -139,6 +145,8 @@ class Engine:
         except Exception:  # noqa: BLE001 - a fault in one decision must not decide the others
             # Nothing of the group was written: decide each alone, with the usual fault handling.
             return [self._run_admitted(p, commit_effects=True) for p in group]
+        if static.generation is not None:  # what the next prepare() takes the certificates as of
+            self.verifier.certificates.advance(static.generation)
         return [self._log(d) for d in decided]
 
     # -- the stages, composed -------------------------------------------------------------
@@ -154,6 +162,12 @@ class Engine:
         return self._run_admitted(pending, commit_effects=commit_effects, release=release)
 
     def _run_admitted(self, pending: Pending, *, commit_effects: bool, release: Release | None = None) -> Decision:
+        if isinstance(pending.admitted, InputRefusal) and pending.certificates_at is not None:
+            # Prepared without reading the generation (an admitted one is checked in _decide_in_tx).
+            try:
+                pending = self._current(pending, self.store.world_generation)
+            except StoreUnavailable:
+                pass  # refused all the same: _finish records it if the store lets it
         admitted, raw, now, decision_id = pending.admitted, pending.raw, pending.now, pending.decision_id
         if isinstance(admitted, InputRefusal):
             return self._finish(pending.refusal(), NO_EFFECTS, raw, commit_effects)
@@ -184,6 +198,10 @@ class Engine:
 
     def _decide_in_tx(self, pending: Pending, *, release: Release | None = None, static: FactView | None = None) -> Decision:
         """gather -> authorize -> commit inside the caller's transaction (or record a refusal)."""
+        if pending.certificates_at is not None:
+            static = static if static is not None else self.static_facts.at_generation(self.store)
+            known = static.generation
+            pending = self._current(pending, (lambda: known) if known is not None else self.store.world_generation)
         admitted = pending.admitted
         if isinstance(admitted, InputRefusal):
             return commit(self.store, pending.refusal(), NO_EFFECTS, raw=pending.raw)
@@ -191,6 +209,14 @@ class Engine:
         facts = gather(self.store, admitted, self.policies, pending.now, release=release, static=static)
         decision, effects = authorize(facts, self.rules, decision_id=pending.decision_id)
         return commit(self.store, decision, effects, raw=pending.raw)
+
+    def _current(self, pending: Pending, generation: Callable[[], int]) -> Pending:
+        """``pending``, or admitted again if its certificates are of another world generation than
+        the store's (a certificate or its status changed since): read in the caller's
+        transaction, if any."""
+        if pending.certificates_at is None or pending.certificates_at == generation():
+            return pending
+        return Pending(pending.raw, pending.now, pending.decision_id, admit(pending.raw, self.verifier, pending.now))
 
     def _finish(self, decision: Decision, effects: Effects, raw: bytes, commit_effects: bool) -> Decision:
         """Record a decision made without the rules (a refusal at the boundary or a fault)."""
@@ -215,6 +241,9 @@ class Pending:
     now: datetime
     decision_id: str
     admitted: Admitted | InputRefusal
+    # The world generation of the certificates admission used without reading it (prepare);
+    # None: they were read from the store then.
+    certificates_at: int | None = None
 
     def refusal(self) -> Decision:
         refused = self.admitted

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from solr_policy.crypto.verify import Verifier
+from solr_policy.crypto.verify import CertificateView, Verifier
 from solr_policy.duis.models import DuisRequest, SignedPreCommand
 from solr_policy.duis.request import build_request
 from solr_policy.errors import GbcsRefused, Refused, StoreUnavailable
@@ -44,9 +44,10 @@ class InputRefusal:
     code: str | None = None
 
 
-def admit(raw: bytes, verifier: Verifier, now: datetime) -> Admitted | InputRefusal:
+def admit(raw: bytes, verifier: Verifier, now: datetime, *, certificates: CertificateView | None = None) -> Admitted | InputRefusal:
+    """``certificates``: as ``Verifier.verify`` takes them (default: as of the store's generation now)."""
     try:
-        verified = verifier.verify(raw, now=now)
+        verified = verifier.verify(raw, now=now, certificates=certificates)
         if verified.kind != "Request":
             return InputRefusal("duis.root", f"expected a DUIS Request, got a {verified.kind}")
         request = build_request(verified.signed_root)
@@ -61,7 +62,7 @@ def admit(raw: bytes, verifier: Verifier, now: datetime) -> Admitted | InputRefu
         signer=verified.signer,
         gbcs=_decode_gbcs(request),
         signed_content=signed,
-        content_sha256=hashlib.sha256(signed).hexdigest(),
+        content_sha256=verified.signed_sha256 or hashlib.sha256(signed).hexdigest(),
         notes=verified.notes,
     )
 

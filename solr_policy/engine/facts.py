@@ -34,16 +34,17 @@ class StaticFacts:
         with self._lock:
             if generation != self._generation:
                 self._generation, self._facts = generation, {}
-            return FactView(self._facts)
+            return FactView(self._facts, generation)
 
 
 class FactView:
     """Facts of one generation: each read from the store at most once."""
 
-    __slots__ = ("_facts",)
+    __slots__ = ("_facts", "generation")
 
-    def __init__(self, facts: dict[tuple[str, str], Any]) -> None:
+    def __init__(self, facts: dict[tuple[str, str], Any], generation: int | None = None) -> None:
         self._facts = facts
+        self.generation = generation  # the store's world generation they are of; None: not known
 
     def get(self, kind: str, key: str, read: Callable[[], T]) -> T:
         try:
