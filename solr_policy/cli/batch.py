@@ -14,9 +14,11 @@ from solr_policy.bulk import ProgressLine, decide_batch, read_batch
 from solr_policy.cli.common import EXIT_OK, EXIT_USAGE, emit
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
+from solr_policy.engine.pool import ProcessesUnavailable
 
 
-def run_batch(engine: Engine, source: str, *, now: datetime | None, group: int, workers: int, decisions_file: str | None) -> None:
+def run_batch(engine: Engine, source: str, *, now: datetime | None, group: int, workers: int, decisions_file: str | None,
+              processes: bool | None = None) -> None:
     out: IO[str] | None = None
     if decisions_file:
         try:
@@ -30,15 +32,20 @@ def run_batch(engine: Engine, source: str, *, now: datetime | None, group: int, 
 
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:
-        summary = decide_batch(engine, read_batch(source), now=now, group=group, workers=workers,
+        summary = decide_batch(engine, read_batch(source), now=now, group=group, workers=workers, processes=processes,
                                on_decision=record, progress=progress)
     except OSError as exc:
         click.echo(f"cannot read {source}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_USAGE)
+    except ProcessesUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
     finally:
         if out is not None:
             out.close()
         if progress is not None:
             progress.done()
     emit({"batch": source, **summary.record()})
+    if summary.error is not None:
+        click.echo(f"the batch stopped: {summary.error}", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK)
