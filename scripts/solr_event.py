@@ -171,6 +171,7 @@ class MemoryWatch:
         self.pid = pid
         self.interval = interval
         self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (role, VmHWM in KiB)
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds (user + system) at the last sample
         self.total_peak = 0  # KiB
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -190,6 +191,9 @@ class MemoryWatch:
             "helpers_peak_rss_mib_sum": round(sum(others) / 1024, 1),  # multiprocessing's resource tracker
             "all_peaks_summed_mib": round((main + sum(workers) + sum(others)) / 1024, 1),
             "largest_sampled_total_rss_mib": round(self.total_peak / 1024, 1),
+            # sampled, so each a little short: where the CPU went (the writer is the one process)
+            "deciding_process_cpu_seconds": round(self.cpu.get(self.pid, 0.0), 1),
+            "workers_cpu_seconds": round(sum(c for pid, c in self.cpu.items() if pid != self.pid and self.peaks[pid][0] == "worker"), 1),
         }
 
     def _run(self) -> None:
@@ -201,6 +205,9 @@ class MemoryWatch:
                     continue
                 role = "decider" if pid == self.pid else "worker" if "spawn_main" in _cmdline(pid) else "helper"
                 self.peaks[pid] = (role, max(self.peaks.get(pid, (role, 0))[1], status.get("VmHWM", 0)))
+                cpu = _proc_cpu(pid)
+                if cpu is not None:
+                    self.cpu[pid] = cpu
                 total += status.get("VmRSS", 0)
             self.total_peak = max(self.total_peak, total)
             if self._stop.wait(self.interval):
@@ -230,6 +237,14 @@ def _proc_status(pid: int) -> dict[str, int] | None:
     except OSError:
         return None
     return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines) if k in ("VmHWM", "VmRSS") and v.strip()}
+
+
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _cmdline(pid: int) -> str:
@@ -432,6 +447,7 @@ def main() -> int:
         print(f"peak RSS: deciding process {memory['deciding_process_peak_rss_mib']:.0f} MiB, {memory['workers']} workers"
               f" {memory['workers_peak_rss_mib_sum']:.0f} MiB summed {memory['workers_peak_rss_mib_each']},"
               f" all peaks summed {memory['all_peaks_summed_mib']:.0f} MiB (largest sampled total {memory['largest_sampled_total_rss_mib']:.0f} MiB)")
+        print(f"CPU: deciding process {memory['deciding_process_cpu_seconds']} s, workers {memory['workers_cpu_seconds']} s (sampled)")
         print(f"outcomes {got} (expected {expected}); refused by rule {summary['not_allowed_by_rule']}")
         print(f"audit intact: {checked['audit_intact']} ({checked['audit_entries']:,} entries), reconciled: {checked['reconciled']}"
               f" (checked in {checked['seconds']} s, peak RSS {checked['peak_rss_mib']:.0f} MiB)")

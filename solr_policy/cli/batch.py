@@ -3,6 +3,7 @@ stderr (at a terminal) and a JSON summary on stdout."""
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import datetime
 import sys
@@ -31,6 +32,10 @@ def run_batch(engine: Engine, source: str, *, now: datetime | None, group: int, 
             out.write(json.dumps({"source": where, **decision.record()}, default=str) + "\n")
 
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+    # What is loaded by now (modules, policies) lives as long as the process: kept out of the
+    # collector's full passes, which otherwise walk it every few thousand decisions (about 6 %
+    # of the deciding process's CPU in a long batch).
+    gc.freeze()
     try:
         summary = decide_batch(engine, read_batch(source), now=now, group=group, workers=workers, processes=processes,
                                on_decision=record, progress=progress)

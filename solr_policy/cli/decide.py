@@ -51,8 +51,8 @@ DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "delete": EXIT_REFUSE
 @click.option("--workers", default=os.cpu_count() or 1, show_default="the number of CPUs", type=click.IntRange(1, 64),
               help="With --batch: processes (or threads) verifying signatures.")
 @click.option("--admission", type=click.Choice(["auto", "processes", "threads"]), default="auto", show_default=True,
-              help="With --batch: verify in worker processes (all cores), in threads of this process (one core), or "
-                   "processes for a batch of 2,048 requests or more.")
+              help="With --batch: where signatures are verified. processes: worker processes (all cores); threads: "
+                   "threads of this process (one core); auto: processes for a batch of 2,048 requests or more.")
 @click.option("--decisions", "decisions_file", metavar="FILE", help="With --batch: write each decision as a JSON line here.")
 @schema_option
 @policy_option

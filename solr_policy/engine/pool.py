@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import multiprocessing.connection
+import os
 import pickle
 import signal
+import threading
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -136,7 +139,10 @@ def admit_in_processes(
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
-                in_flight.append((chunk, executor.submit(_admit_chunk, chunk, now)))
+                try:
+                    in_flight.append((chunk, executor.submit(_admit_chunk, chunk, now)))
+                except BrokenProcessPool as exc:  # a worker died while its chunk was queued
+                    raise AdmissionFailed(_died(exc)) from None
             if not in_flight:
                 break
             chunk, future = in_flight.popleft()
@@ -151,13 +157,17 @@ def _result(future: Future[bytes], timeout: float) -> list[tuple[datetime, str, 
     try:
         data = future.result(timeout=timeout)
     except BrokenProcessPool as exc:
-        raise AdmissionFailed(f"an admission worker process died or could not start ({exc})") from None
+        raise AdmissionFailed(_died(exc)) from None
     except FutureTimeout:
         raise AdmissionFailed(f"an admission worker gave no answer in {timeout:.0f} s") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a result that could not be sent back
         raise AdmissionFailed(f"admission failed in a worker process ({type(exc).__name__}: {exc})") from None
     result: list[tuple[datetime, str, Admitted | InputRefusal]] = pickle.loads(data)
     return result
+
+
+def _died(exc: BrokenProcessPool) -> str:
+    return f"an admission worker process died or could not start ({exc})"
 
 
 def _stop(executor: ProcessPoolExecutor, *, graceful: bool) -> None:
@@ -192,11 +202,21 @@ def _start_worker(setup: AdmissionSetup) -> None:
     global _verifier
     # Ctrl-C goes to the whole process group: the parent decides when the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker outlives a parent killed with SIGKILL (it holds its own end of the task queue,
+    # so it would wait for ever): it ends when its parent's sentinel says the parent is gone.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="solr-admit-parent", daemon=True).start()
     from solr_policy.duis.xsd import DuisSchema
     from solr_policy.store import open_store
 
     schema = DuisSchema.from_folder(setup.schema_dir) if setup.schema_dir is not None else None
     _verifier = Verifier(open_store(setup.store), schema=schema, limits=setup.limits, backend=setup.backend)
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def _admit_chunk(raws: list[bytes], now: datetime | None) -> bytes:
