@@ -288,3 +288,32 @@ def test_now_left_to_the_workers_is_each_request_s_own_time(world, tmp_path):
     assert [p.raw for p in pendings] == raws and len({p.decision_id for p in pendings}) == 3
     assert all(before <= p.now <= datetime.now(NOW.tzinfo) for p in pendings)
     assert _no_children_left()
+
+
+XSD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "duis-xsd"
+
+
+@pytest.mark.reference
+@pytest.mark.skipif(not XSD_DIR.is_dir(), reason="../shared/reference is absent")
+def test_workers_validate_against_the_engine_s_schema(world, tmp_path):
+    from solr_policy.duis.xsd import DuisSchema
+
+    seed, first, second = world
+    raws = _mixed(first, second)[:12]
+    # Refused only by the schema (two Credit elements): the workers must have loaded it.
+    raws.insert(3, first.requests(counter=950).other(first.device("electricity meter (SMETS1)"), srv="1.6", cv=4,
+                                                     body="<sr:UpdatePaymentMode><sr:Credit/><sr:Credit/></sr:UpdatePaymentMode>"))
+    results = {}
+    for how in ("threads", "processes"):
+        path = tmp_path / f"{how}.db"
+        shutil.copy(seed, path)
+        engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES), schema=DuisSchema.from_folder(XSD_DIR))
+        try:
+            setup = pool.setup_for(engine)
+            assert setup is not None and Path(setup.schema_dir or "") == XSD_DIR.resolve()
+            decided = list(engine.decide_many(raws, now=NOW, batch=4, workers=2, processes=how == "processes"))
+        finally:
+            engine.store.close()
+        results[how] = _fingerprint(path, decided)
+    assert results["threads"]["decisions"][3][2] == ["duis.schema"]
+    assert results["processes"] == results["threads"]
