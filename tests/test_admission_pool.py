@@ -317,3 +317,82 @@ def test_workers_validate_against_the_engine_s_schema(world, tmp_path):
         results[how] = _fingerprint(path, decided)
     assert results["threads"]["decisions"][3][2] == ["duis.schema"]
     assert results["processes"] == results["threads"]
+
+
+def test_ctrl_c_stops_a_batch_and_its_workers(world, tmp_path):
+    """SIGINT to ``decide --batch`` while worker processes admit: it ends with 'aborted' (exit
+    2, no traceback), its workers end with it, and what was decided is recorded and whole."""
+    import base64
+    import subprocess
+    import sys
+
+    seed, first, _ = world
+    ask = first.requests(counter=100)
+    distinct = [ask.switch_to_credit(first.device("gas meter (SMETS1)")) for _ in range(20)]
+    source = tmp_path / "requests.b64"
+    source.write_bytes(b"".join(base64.b64encode(distinct[n % 20]) + b"\n" for n in range(20_000)))  # replays after the first 20
+    db = tmp_path / "solr.db"
+    shutil.copy(seed, db)
+    command = [sys.executable, "-m", "solr_policy.cli", "--db", str(db), "--log-level", "WARNING", "decide", "--batch", str(source),
+               "--now", NOW.isoformat(), "--group", "64", "--workers", "2", "--admission", "processes"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    try:
+        workers = _wait_for_workers(process.pid, 2, timeout=DEADLINE_S)
+        _wait_for_decisions(db, timeout=DEADLINE_S)  # interrupted mid-stream, not while starting
+        assert process.poll() is None, "the batch finished before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 2 and b"aborted" in err and b"Traceback" not in err, err[-2000:]
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} outlived the interrupted batch"
+    store = SqliteStore(db)
+    try:
+        assert store.verify_audit().intact
+        decided = store.audit_entries(kind="decision")
+        assert 0 < len(decided) < 20_000
+    finally:
+        store.close()
+
+
+def _wait_for_workers(pid: int, count: int, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if ppid == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                        found.append(int(entry.name))
+                except (OSError, IndexError, ValueError):
+                    continue
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} admission workers under process {pid}")
+
+
+def _wait_for_decisions(db: Path, timeout: float) -> None:
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            if conn.execute("SELECT count(*) FROM audit WHERE kind = 'decision'").fetchone()[0]:
+                return
+        finally:
+            conn.close()
+        time.sleep(0.05)
+    raise AssertionError("no decision was recorded")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -34,7 +34,7 @@ def run_batch(engine: Engine, source: str, *, now: datetime | None, group: int, 
     progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     # What is loaded by now (modules, policies) lives as long as the process: kept out of the
     # collector's full passes, which otherwise walk it every few thousand decisions (about 6 %
-    # of the deciding process's CPU in a long batch).
+    # of the deciding process's CPU in a long batch). Given back at the end (tests run in-process).
     gc.freeze()
     try:
         summary = decide_batch(engine, read_batch(source), now=now, group=group, workers=workers, processes=processes,
@@ -45,6 +45,7 @@ def run_batch(engine: Engine, source: str, *, now: datetime | None, group: int, 
     except ProcessesUnavailable as exc:
         raise click.UsageError(str(exc)) from None
     finally:
+        gc.unfreeze()
         if out is not None:
             out.close()
         if progress is not None:

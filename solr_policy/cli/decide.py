@@ -48,7 +48,7 @@ DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "delete": EXIT_REFUSE
 @click.option("--dry-run", is_flag=True, help="Say what the decision would be, changing nothing (no counter, no audit entry).")
 @click.option("--batch", "batch", metavar="PATH", help="Decide many: a folder, a file of base64 requests one per line, or '-'. Prints a JSON summary.")
 @click.option("--group", default=256, show_default=True, type=click.IntRange(1, 10_000), help="With --batch: decisions per transaction.")
-@click.option("--workers", default=os.cpu_count() or 1, show_default="the number of CPUs", type=click.IntRange(1, 64),
+@click.option("--workers", default=min(64, os.cpu_count() or 1), show_default="the number of CPUs", type=click.IntRange(1, 64),
               help="With --batch: processes (or threads) verifying signatures.")
 @click.option("--admission", type=click.Choice(["auto", "processes", "threads"]), default="auto", show_default=True,
               help="With --batch: where signatures are verified. processes: worker processes (all cores); threads: "
