@@ -203,7 +203,9 @@ class MemoryWatch:
                 status = _proc_status(pid)
                 if status is None:
                     continue
-                role = "decider" if pid == self.pid else "worker" if "spawn_main" in _cmdline(pid) else "helper"
+                known = self.peaks.get(pid, ("", 0))[0]
+                # A worker's command line is empty while it exits: once seen as a worker, it stays one.
+                role = "decider" if pid == self.pid else known if known == "worker" else "worker" if "spawn_main" in _cmdline(pid) else "helper"
                 self.peaks[pid] = (role, max(self.peaks.get(pid, (role, 0))[1], status.get("VmHWM", 0)))
                 cpu = _proc_cpu(pid)
                 if cpu is not None:
