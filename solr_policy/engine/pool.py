@@ -10,7 +10,8 @@ while this process decides and commits groups in input order, exactly as the thr
 
 What comes back is what admission derived from the SIGNED content (the typed request, the
 signer, the signed bytes and their digest); the writer pairs it with the raw bytes it sent,
-which it records and never parses. Workers are started with ``spawn``: a forked child would
+which it records, and decides on what came back. (Pickle carries it: it is read only from
+these workers, never from input.) Workers are started with ``spawn``: a forked child would
 share the parent's open SQLite/PostgreSQL connections. At most ``2 * workers + 1`` chunks are
 in flight, so memory does not grow with the stream. An exception inside admission refuses
 that request (``engine.internal-error``); a worker that dies or stops answering ends the run
