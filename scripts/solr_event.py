@@ -15,8 +15,10 @@ ADT threshold set QUARANTINED below the Credit requests, so that the last ones a
 Preparing (world, User, ADT file, the meters imported from a CSV inventory with
 ``world import-devices``'s library call, and signing every request, in processes on all cores) is
 timed apart and cached in --dir between runs (keyed by the sizes). Each run decides on a fresh
-copy of the prepared store. Reported: decision time, decisions/s, the peak RSS of the deciding
-process, outcome counts (checked against the mix), the audit chain and the reconciliation.
+copy of the prepared store, with admission in worker processes (``--admission``, ``--workers``).
+Reported: decision time, decisions/s, CPU time (the workers' included), the peak RSS of the
+deciding process and of each worker (sampled from /proc), outcome counts (checked against the
+mix), the audit chain and the reconciliation (both streamed, with this process's peak RSS).
 """
 
 from __future__ import annotations
@@ -27,16 +29,22 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from solr_policy.records import AuditEntry  # noqa: E402
 from solr_policy.store import SqliteStore  # noqa: E402
 from solr_policy.testing.scenario import SolrScenario, request_document  # noqa: E402
 from solr_policy.inventory import import_devices  # noqa: E402
@@ -153,8 +161,103 @@ def prepare(folder: Path, meters: int, total: int) -> dict:
     return meta
 
 
-def decide(meta: dict, folder: Path, group: int, workers: int) -> dict:
-    """Run ``solr-policy decide --batch`` on a fresh copy of the seed; its time and peak RSS."""
+class MemoryWatch:
+    """Samples the memory of a process and of its descendants (the admission workers) from
+    /proc while it runs. VmHWM is each process's own peak, so each worker's peak is known even
+    between samples; the sum of the peaks bounds what they held at once from above, and the
+    largest sampled total (VmRSS summed) bounds it from below."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (role, VmHWM in KiB)
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds (user + system) at the last sample
+        self.total_peak = 0  # KiB
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        main = self.peaks.get(self.pid, ("decider", 0))[1]
+        workers = [kib for pid, (role, kib) in self.peaks.items() if pid != self.pid and role == "worker"]
+        others = [kib for pid, (role, kib) in self.peaks.items() if pid != self.pid and role != "worker"]
+        return {
+            "deciding_process_peak_rss_mib": round(main / 1024, 1),
+            "workers": len(workers),
+            "workers_peak_rss_mib_each": [round(k / 1024, 1) for k in sorted(workers, reverse=True)],
+            "workers_peak_rss_mib_sum": round(sum(workers) / 1024, 1),
+            "helpers_peak_rss_mib_sum": round(sum(others) / 1024, 1),  # multiprocessing's resource tracker
+            "all_peaks_summed_mib": round((main + sum(workers) + sum(others)) / 1024, 1),
+            "largest_sampled_total_rss_mib": round(self.total_peak / 1024, 1),
+            # sampled, so each a little short: where the CPU went (the writer is the one process)
+            "deciding_process_cpu_seconds": round(self.cpu.get(self.pid, 0.0), 1),
+            "workers_cpu_seconds": round(sum(c for pid, c in self.cpu.items() if pid != self.pid and self.peaks[pid][0] == "worker"), 1),
+        }
+
+    def _run(self) -> None:
+        while True:
+            total = 0
+            for pid in self._tree():
+                status = _proc_status(pid)
+                if status is None:
+                    continue
+                known = self.peaks.get(pid, ("", 0))[0]
+                # A worker's command line is empty while it exits: once seen as a worker, it stays one.
+                role = "decider" if pid == self.pid else known if known == "worker" else "worker" if "spawn_main" in _cmdline(pid) else "helper"
+                self.peaks[pid] = (role, max(self.peaks.get(pid, (role, 0))[1], status.get("VmHWM", 0)))
+                cpu = _proc_cpu(pid)
+                if cpu is not None:
+                    self.cpu[pid] = cpu
+                total += status.get("VmRSS", 0)
+            self.total_peak = max(self.total_peak, total)
+            if self._stop.wait(self.interval):
+                return
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
+
+def _proc_status(pid: int) -> dict[str, int] | None:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines) if k in ("VmHWM", "VmRSS") and v.strip()}
+
+
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def decide(meta: dict, folder: Path, group: int, workers: int, admission: str) -> dict:
+    """Run ``solr-policy decide --batch`` on a fresh copy of the seed; its time, CPU and memory."""
     db = folder / "event.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -162,32 +265,56 @@ def decide(meta: dict, folder: Path, group: int, workers: int) -> dict:
     command = [
         sys.executable, "-m", "solr_policy.cli", "--db", str(db), "--log-level", "WARNING", "--synchronous", "FULL",
         "decide", "--batch", meta["request_file"], "--now", meta["now"], "--group", str(group), "--workers", str(workers),
+        "--admission", admission,
     ]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=None, cwd=ROOT)
+    watch = MemoryWatch(child.pid)
     assert child.stdout is not None
     output = child.stdout.read()
+    memory = watch.stop()  # before the wait: the process's /proc entry goes with it
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"decide --batch failed ({os.waitstatus_to_exitcode(status)}): {output[-2000:]!r}")
     summary = json.loads(output)
-    cpu = usage.ru_utime + usage.ru_stime  # the machine may be shared: CPU time says what it cost
-    return {"db": str(db), "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": usage.ru_maxrss / 1024, "summary": summary}
+    # The deciding process's own CPU and that of the workers it waited for (wait4 counts both):
+    # the machine may be shared, and CPU time says what it cost.
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"db": str(db), "seconds": seconds, "cpu_seconds": cpu, "memory": memory,
+            # wait4's peak: the largest of the deciding process and its workers (never their sum)
+            "peak_rss_mib": usage.ru_maxrss / 1024, "summary": summary}
+
+
+def decision_entries(db: str) -> Iterator[AuditEntry]:
+    """The decision entries of the audit log, streamed from one read snapshot of the file (the
+    store's own ``audit_entries`` returns a list: 600,000 entries would not fit in 1 GiB)."""
+    names = {f.name for f in fields(AuditEntry)}
+    conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("BEGIN")
+        cursor = conn.execute("SELECT * FROM audit WHERE kind = 'decision' ORDER BY seq")
+        columns = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield AuditEntry(**{k: v for k, v in zip(columns, row) if k in names})
+    finally:
+        conn.close()
 
 
 def check(meta: dict, db: str) -> dict:
-    """The audit chain walked, and counters, usage and quarantine reconciled with the log."""
+    """The audit chain walked, and counters, usage and quarantine reconciled with the log, both
+    streamed (this process's peak RSS is reported)."""
     from solr_policy.transparency.log import reconcile
 
     store = SqliteStore(db)
     try:
         started = time.perf_counter()
         chain = store.verify_audit()
-        differences = reconcile(store, store.audit_entries(kind="decision"))
+        differences = reconcile(store, decision_entries(db))
         return {
             "audit_intact": chain.intact, "audit_entries": chain.entries, "reconciled": not differences,
             "differences": differences[:10], "seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
     finally:
         store.close()
@@ -260,7 +387,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, help="default: two per meter")
     parser.add_argument("--dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "solr-event"))
     parser.add_argument("--group", type=int, default=256, help="decisions per transaction")
-    parser.add_argument("--workers", type=int, default=2, help="threads verifying signatures")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (or threads) verifying signatures")
+    parser.add_argument("--admission", choices=("processes", "threads", "auto"), default="processes",
+                        help="decide --batch --admission: verify in worker processes (default) or in threads")
     parser.add_argument("--smki", type=int, default=0, metavar="N",
                         help="also sync a synthetic N-record SMKI extract, and one of N/10 to compare memory")
     parser.add_argument("--no-event", action="store_true", help="only the SMKI sync")
@@ -283,7 +412,7 @@ def main() -> int:
         [sys.executable, __file__, "--prepare-only", "--meters", str(args.meters), "--requests", str(total), "--dir", str(folder)],
         check=True, stdout=subprocess.PIPE,
     ).stdout)
-    run = decide(meta, folder, args.group, args.workers)
+    run = decide(meta, folder, args.group, args.workers, args.admission)
     checked = check(meta, run["db"])
     summary = run["summary"]
     e = meta["expected"]
@@ -298,7 +427,9 @@ def main() -> int:
         "decisions_per_second": round(summary["decided"] / run["seconds"], 1),
         "decide_cpu_seconds": round(run["cpu_seconds"], 1),
         "decisions_per_cpu_second": round(summary["decided"] / run["cpu_seconds"], 1),
+        "admission": args.admission, "workers": args.workers,
         "peak_rss_mib": round(run["peak_rss_mib"], 1),
+        "memory": run["memory"],
         "outcomes": got, "expected": expected, "as_expected": got == expected,
         "not_allowed_by_rule": summary["not_allowed_by_rule"],
         "check": checked,
@@ -311,10 +442,17 @@ def main() -> int:
     else:
         print(f"{args.meters:,} meters, {total:,} requests; prepared in {meta['world_seconds']} s (world) + "
               f"{meta['signing_seconds']} s (signing){' (cached)' if meta['cached'] else ''}")
-        print(f"decided in {report['decide_seconds']} s: {report['decisions_per_second']:,.0f}/s, peak RSS {report['peak_rss_mib']:.0f} MiB;"
-              f" {report['decide_cpu_seconds']} CPU s ({report['decisions_per_cpu_second']:,.0f} decisions per CPU second)")
+        memory = run["memory"]
+        print(f"decided in {report['decide_seconds']} s: {report['decisions_per_second']:,.0f}/s"
+              f" (admission in {args.admission}, {args.workers} workers); {report['decide_cpu_seconds']} CPU s with the workers"
+              f" ({report['decisions_per_cpu_second']:,.0f} decisions per CPU second)")
+        print(f"peak RSS: deciding process {memory['deciding_process_peak_rss_mib']:.0f} MiB, {memory['workers']} workers"
+              f" {memory['workers_peak_rss_mib_sum']:.0f} MiB summed {memory['workers_peak_rss_mib_each']},"
+              f" all peaks summed {memory['all_peaks_summed_mib']:.0f} MiB (largest sampled total {memory['largest_sampled_total_rss_mib']:.0f} MiB)")
+        print(f"CPU: deciding process {memory['deciding_process_cpu_seconds']} s, workers {memory['workers_cpu_seconds']} s (sampled)")
         print(f"outcomes {got} (expected {expected}); refused by rule {summary['not_allowed_by_rule']}")
-        print(f"audit intact: {checked['audit_intact']} ({checked['audit_entries']:,} entries), reconciled: {checked['reconciled']}")
+        print(f"audit intact: {checked['audit_intact']} ({checked['audit_entries']:,} entries), reconciled: {checked['reconciled']}"
+              f" (checked in {checked['seconds']} s, peak RSS {checked['peak_rss_mib']:.0f} MiB)")
         for smki in report.get("smki", []):
             print(f"SMKI extract of {smki['records']:,} records synced in {smki['seconds']} s, peak RSS {smki['peak_rss_mib']:.0f} MiB: {smki['counts']}")
     ok = got == expected and checked["audit_intact"] and checked["reconciled"]

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
+from solr_policy.engine.pool import AdmissionFailed
 
 # The summary lists this many unreadable lines by place; the count covers them all.
 MAX_LISTED = 20
@@ -68,6 +70,7 @@ class BatchSummary:
     unreadable: int = 0
     unreadable_listed: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    error: str | None = None  # why the batch stopped before its end (the decisions before it stand)
 
     def add(self, decision: Decision) -> None:
         self.decided += 1
@@ -86,6 +89,7 @@ class BatchSummary:
             "unreadable_lines": self.unreadable_listed,
             "seconds": round(self.seconds, 3),
             "decisions_per_second": round(self.decided / self.seconds, 1) if self.seconds else None,
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -96,10 +100,13 @@ def decide_batch(
     now: datetime | None = None,
     group: int = 256,
     workers: int = 2,
+    processes: bool | None = False,
     on_decision: Callable[[str, Decision], None] | None = None,
     progress: Callable[[BatchSummary], None] | None = None,
 ) -> BatchSummary:
-    """Decide every readable item in order with ``Engine.decide_many``; the summary of it all."""
+    """Decide every readable item in order with ``Engine.decide_many`` (admission in processes
+    or threads: ``processes`` as there); the summary of it all. If admission fails (a worker
+    process died), the summary says so in ``error`` and covers the decisions made before."""
     summary = BatchSummary()
     places: deque[str] = deque()  # where each request in flight came from, in order
     started = time.perf_counter()
@@ -114,14 +121,19 @@ def decide_batch(
             places.append(item.where)
             yield item.raw
 
-    for decision in engine.decide_many(requests(), now=now, batch=group, workers=workers):
-        summary.add(decision)
-        where = places.popleft()
-        if on_decision is not None:
-            on_decision(where, decision)
-        if progress is not None:
-            summary.seconds = time.perf_counter() - started
-            progress(summary)
+    # Closed on any exit (an error, KeyboardInterrupt): that stops admission's worker processes.
+    with closing(engine.decide_many(requests(), now=now, batch=group, workers=workers, processes=processes)) as decisions:
+        try:
+            for decision in decisions:
+                summary.add(decision)
+                where = places.popleft()
+                if on_decision is not None:
+                    on_decision(where, decision)
+                if progress is not None:
+                    summary.seconds = time.perf_counter() - started
+                    progress(summary)
+        except AdmissionFailed as failure:
+            summary.error = f"{failure}; {summary.decided:,} decided and recorded, the rest not decided"
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -1,5 +1,6 @@
 """``solr-policy decide --batch``: a folder, a file of base64 lines and stdin give the same
-decisions as deciding each alone; unreadable lines are named, not decided; a JSON summary."""
+decisions as deciding each alone, with admission in threads or in worker processes; unreadable
+lines are named, not decided; a JSON summary."""
 
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def _lines(raws: list[bytes]) -> bytes:
 EXPECTED = ["allow", "allow", "reject", "allow", "quarantine", "reject"]
 
 
-@pytest.mark.parametrize("form", ["file", "folder", "stdin"])
-def test_batch_forms_decide_in_order(batch, tmp_path, form):
+@pytest.mark.parametrize("form,admission", [("file", "threads"), ("folder", "auto"), ("stdin", "auto"), ("file", "processes"), ("stdin", "processes")])
+def test_batch_forms_decide_in_order(batch, tmp_path, form, admission):
     db, raws = batch
     feed = None
     if form == "file":
@@ -61,7 +62,8 @@ def test_batch_forms_decide_in_order(batch, tmp_path, form):
     else:
         where, feed = "-", _lines(raws)
     out = tmp_path / "decisions.jsonl"
-    result = run(db, "decide", "--batch", where, "--now", NOW_TEXT, "--group", "2", "--decisions", str(out), input=feed)
+    result = run(db, "decide", "--batch", where, "--now", NOW_TEXT, "--group", "2", "--decisions", str(out), "--admission", admission,
+                 "--workers", "2", input=feed)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["decided"] == len(raws)

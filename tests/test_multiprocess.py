@@ -1,6 +1,7 @@
 """Several processes deciding against ONE store at once, as several nodes do: nothing lost,
 nothing counted twice, no request allowed twice (some are sent by two processes at once).
-And a process deciding with group commit killed with SIGKILL: nothing answered is lost.
+And a process deciding with group commit killed with SIGKILL (admission in its threads, or in
+worker processes of its own): nothing answered is lost.
 Decisions, counters, ADT usage, quarantine and the audit chain must add up exactly. Runs on
 an SQLite file and on a PostgreSQL database (each process with its own connection pool)."""
 
@@ -10,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -204,14 +206,36 @@ def _group_commit_child(db: str, policies: str, raws: list[bytes], now: str, con
     conn.send(None)
 
 
-def test_kill_9_during_group_commit_loses_nothing_answered(shared_db):
+def _pool_child(db: str, policies: str, raws: list[bytes], now: str, conn) -> None:
+    """Decides the stream with admission in two worker processes; sends each answer (and the
+    workers' pids first) the moment it has it."""
+    from solr_policy.engine import Engine
+    from solr_policy.policy import PolicySet
+
+    engine = Engine(open_store(db), PolicySet.load_dir(policies))
+    for n, d in enumerate(engine.decide_many(raws, now=datetime.fromisoformat(now), batch=8, workers=2, processes=True)):
+        if n == 0:
+            conn.send([p.pid for p in multiprocessing.active_children()])
+        conn.send((d.request["counter"], d.outcome, d.decision_id))
+    conn.send(None)
+
+
+@pytest.mark.parametrize("admission", ["threads", "processes"])
+def test_kill_9_during_group_commit_loses_nothing_answered(shared_db, admission):
     """kill -9 while transactions of many decisions are in flight: every decision a caller was
-    given is in the store with the outcome it was given; the store is whole and consistent."""
+    given is in the store with the outcome it was given; the store is whole and consistent.
+    With admission in worker processes, the orphaned workers end too."""
     db, scenario, raws = shared_db
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_group_commit_child, args=(db, str(POLICIES), raws, NOW.isoformat(), child))
+    target = _group_commit_child if admission == "threads" else _pool_child
+    process = ctx.Process(target=target, args=(db, str(POLICIES), raws, NOW.isoformat(), child))
     process.start()
+    workers: list[int] = []
+    if admission == "processes":
+        assert parent.poll(120), "no answer from the deciding process"
+        workers = parent.recv()
+        assert workers, "the deciding process started no worker"
     child.close()
     answered = []
     try:
@@ -253,3 +277,21 @@ def test_kill_9_during_group_commit_loses_nothing_answered(shared_db):
         assert len(recorded) < REQUESTS  # killed before the end: the test did test a kill
     finally:
         store.close()
+    for pid in workers:  # each worker sees its parent gone and exits (not a process left waiting for ever)
+        assert _gone(pid, timeout=30), f"admission worker {pid} outlived its killed parent"
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a zombie counts as gone: its parent (init, or a subreaper) reaps it
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False

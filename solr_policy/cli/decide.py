@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,21 +48,27 @@ DECISION_EXIT = {"allow": EXIT_OK, "reject": EXIT_REFUSED, "delete": EXIT_REFUSE
 @click.option("--dry-run", is_flag=True, help="Say what the decision would be, changing nothing (no counter, no audit entry).")
 @click.option("--batch", "batch", metavar="PATH", help="Decide many: a folder, a file of base64 requests one per line, or '-'. Prints a JSON summary.")
 @click.option("--group", default=256, show_default=True, type=click.IntRange(1, 10_000), help="With --batch: decisions per transaction.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="With --batch: threads verifying signatures.")
+@click.option("--workers", default=min(64, os.cpu_count() or 1), show_default="the number of CPUs", type=click.IntRange(1, 64),
+              help="With --batch: processes (or threads) verifying signatures.")
+@click.option("--admission", type=click.Choice(["auto", "processes", "threads"]), default="auto", show_default=True,
+              help="With --batch: where signatures are verified. processes: worker processes (all cores); threads: "
+                   "threads of this process (one core); auto: processes for a batch of 2,048 requests or more.")
 @click.option("--decisions", "decisions_file", metavar="FILE", help="With --batch: write each decision as a JSON line here.")
 @schema_option
 @policy_option
 @click.pass_obj
 def decide(obj: Context, source: str | None, now: str | None, as_json: bool, dry_run: bool, batch: str | None, group: int,
-           workers: int, decisions_file: str | None, schema_dir: str | None, policy_dir: str) -> None:
+           workers: int, admission: str, decisions_file: str | None, schema_dir: str | None, policy_dir: str) -> None:
     """Decide a signed DUIS request (FILE or '-'). Exit 0 allow, 1 reject, 3 quarantine.
-    With --batch PATH: many requests, group-committed; exit 0 when all were read."""
+    With --batch PATH: many requests, group-committed; exit 0 when all were read and decided, 2 if
+    the batch stopped early (the summary says why and how many were decided)."""
     if batch is not None:
         if source is not None or dry_run:
             raise click.UsageError("--batch takes no SOURCE and no --dry-run")
         engine = decision_engine(obj, policy_dir, schema_dir)
         try:
-            run_batch(engine, batch, now=parse_now(now), group=group, workers=workers, decisions_file=decisions_file)
+            run_batch(engine, batch, now=parse_now(now), group=group, workers=workers, decisions_file=decisions_file,
+                      processes={"auto": None, "processes": True, "threads": False}[admission])
         finally:
             # The batch is covered by one signed checkpoint, kept outside the store.
             checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))

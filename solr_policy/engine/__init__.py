@@ -11,7 +11,7 @@ check. ``evaluate`` runs the same stages without ``commit``: a dry run that chan
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -106,11 +106,21 @@ class Engine:
         return self._run(held.raw, _utc(now), commit_effects=True, release=Release(item, officer))
 
     def decide_many(
-        self, raws: Iterable[bytes], *, now: datetime | None = None, batch: int = 256, workers: int = 2
-    ) -> Iterator[Decision]:
+        self, raws: Iterable[bytes], *, now: datetime | None = None, batch: int = 256, workers: int = 2,
+        processes: bool | None = False,
+    ) -> Generator[Decision, None, None]:
         """Decide ``raws`` in order, as ``decide`` would one by one, yielding each decision once
         it is durable. Signatures are verified by ``workers`` threads while the previous group
-        is decided; each group of up to ``batch`` decisions is one transaction (one fsync)."""
+        is decided; each group of up to ``batch`` decisions is one transaction (one fsync).
+        ``processes=True``: verified by ``workers`` processes instead (``engine.pool``: more than
+        one core); ``None``: processes for a long input on a store they can open, else threads."""
+        if processes is not False:
+            from solr_policy.engine.pool import choose, decide_in_processes
+
+            raws, setup = choose(self, raws, processes)
+            if setup is not None:
+                yield from decide_in_processes(self, setup, raws, now=now, batch=batch, workers=workers)
+                return
         with ThreadPoolExecutor(max(1, workers), thread_name_prefix="solr-admit") as pool:
             waiting: list[Future[Pending]] = []
             for chunk in _chunks(raws, max(1, batch)):

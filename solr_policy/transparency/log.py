@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -226,11 +227,12 @@ def _root(head: LogHead) -> bytes:
     return CompactRange(head.size, head.frontier).root()
 
 
-def reconcile(store: Store, entries: list[AuditEntry]) -> list[str]:
+def reconcile(store: Store, entries: Iterable[AuditEntry]) -> list[str]:
     """What the counters, ADT usage and quarantine tables hold that the logged decisions do not say.
 
     Each decision entry records its effects (``effects`` in its payload), so the state is what
-    the log says it is; any difference is named."""
+    the log says it is; any difference is named. ``entries`` is read once, in order, and may be
+    a stream: what is kept grows with the originators, windows and held items, not the entries."""
     counters: dict[str, int] = {}
     usage: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
     held: dict[int, str] = {}
