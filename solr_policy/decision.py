@@ -18,9 +18,10 @@ from solr_policy.rules.base import Outcome
 ALLOW_CODE = "I99"
 
 
-# Plain dataclasses: a decision makes some forty of these, on the hot path; pydantic still
-# serialises them as part of the Decision.
-@dataclass(frozen=True, slots=True)
+# Plain dataclasses: a decision makes some fifty of these, on the hot path; pydantic still
+# serialises them as part of the Decision. Not frozen: a frozen dataclass's __init__ costs
+# several times a plain one's (they sit in the Decision's lists, which are not frozen either).
+@dataclass(slots=True)
 class Reason:
     rule: str
     code: str | None
@@ -30,7 +31,7 @@ class Reason:
         return {"rule": self.rule, "code": self.code, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Check:
     rule: str
     result: Literal["pass", "fail", "skipped", "hold", "delete"]
@@ -84,11 +85,14 @@ class Decision(BaseModel):
 
 def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
     """The decision the rules' outcomes add up to; ``about`` fills the identifying fields."""
-    failed = [o for o in outcomes if not o.passed]
-    checks = [
-        Check(o.rule, "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail"))), o.message)
-        for o in outcomes
-    ]
+    failed: list[Outcome] = []
+    checks: list[Check] = []
+    for o in outcomes:  # one pass: every decision runs it on every rule's outcome
+        if o.passed:
+            checks.append(Check(o.rule, "pass", o.message))
+        else:
+            failed.append(o)
+            checks.append(Check(o.rule, "skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail")), o.message))
     refusals = [o for o in failed if not o.quarantine and not o.delete]
     deletions = [o for o in failed if o.delete]
     code: str | None

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
-from solr_policy.eui import duis_form
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.message_codes import lookup
 from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
@@ -22,6 +21,7 @@ from solr_policy.rules.base import (
     GbcsError,
     Rule,
     Verdict,
+    duis,
     fail,
     ok,
     rule,
@@ -68,7 +68,7 @@ def gbcs_fits_device(f: Facts) -> Verdict:
     if meant is not f.device.type:
         return fail(
             f"GBCS {f.gbcs.message_code_hex} {known.use_case if known else ''} is a command for a {meant.value}, "
-            f"but Device {duis_form(f.device.id)} is a {f.device.type.value}"
+            f"but Device {duis(f.device.id)} is a {f.device.type.value}"
         )
     return ok(f"GBCS {known.use_case if known else f.gbcs.message_code_hex} is a command for a {meant.value}, as the Device is")
 
@@ -147,7 +147,7 @@ def _gbcs_header_rule(id: str, summary: str) -> Callable[[Callable[[Facts, GbcsH
 def gbcs_recipient(f: Facts, gbcs: GbcsHeader) -> Verdict:
     target = f.request.header.request_id.target
     if gbcs.recipient != target:
-        return fail(f"the GBCS command is addressed to {duis_form(gbcs.recipient)}, not to the request's Device {duis_form(target)}")
+        return fail(f"the GBCS command is addressed to {duis(gbcs.recipient)}, not to the request's Device {duis(target)}")
     return ok("the GBCS command is addressed to the request's Device")
 
 
@@ -163,7 +163,7 @@ def gbcs_originator(f: Facts, gbcs: GbcsHeader) -> Verdict:
     """The Pre-Command must be the requesting User's own: GBCS originator = RequestID originator."""
     originator = f.request.header.request_id.originator
     if gbcs.originator != originator:
-        return fail(f"the GBCS command was made for {duis_form(gbcs.originator)}, not for the requesting User {duis_form(originator)}")
+        return fail(f"the GBCS command was made for {duis(gbcs.originator)}, not for the requesting User {duis(originator)}")
     return ok("the GBCS command names the requesting User as originator")
 
 
@@ -196,7 +196,7 @@ def gbcs_signed(f: Facts, gbcs: GbcsHeader) -> Verdict:
         )
     check = f.gbcs_signature
     if check is None or not check.tried:
-        names = ", ".join(duis_form(s.eui) for s in f.policy.pre_command_signers)
+        names = ", ".join(duis(s.eui) for s in f.policy.pre_command_signers)
         return fail(f"no In use Digital Signing certificate of a trusted Pre-Command signer ({names}) is in the store")
     if check.verified_by is None:
         return fail(

@@ -41,6 +41,19 @@ def grow(head: LogHead, entry_hash_hex: str, keep: Callable[[int, int, bytes], o
     return LogHead(tree.size, tree.hashes)
 
 
+def grow_many(head: LogHead, entry_hashes_hex: Iterable[str], keep: Callable[[int, int, bytes], object]) -> LogHead:
+    """``grow`` for several entries in order (one frontier copy for all of them)."""
+    tree = CompactRange(head.size, head.frontier)
+
+    def on_node(level: int, index: int, digest: bytes) -> None:
+        if level in KEPT_LEVELS:
+            keep(level, index, digest)
+
+    for entry_hash_hex in entry_hashes_hex:
+        tree.append(leaf_of(entry_hash_hex), on_node)
+    return LogHead(tree.size, tree.hashes)
+
+
 def frontier_fits(head: LogHead) -> bool:
     """One frontier hash per set bit of the size, as ``CompactRange`` keeps them."""
     return len(head.frontier) == bin(head.size).count("1")
@@ -59,20 +72,23 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
+# Encoders made once (json.dumps with arguments builds a new one per call); what they write
+# is hashed, so it never changes: sorted keys, no spaces, ASCII.
+_PAYLOAD_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_BODY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_payload(payload: Mapping[str, object]) -> str:
-    """The text form of an entry's payload that is hashed (and stored)."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    """The text form of an entry's payload that is hashed (and stored):
+    ``json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)``."""
+    return _PAYLOAD_ENCODER.encode(payload)
 
 
 def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str) -> str:
     """The chain link: SHA-256 over the previous hash and this entry's canonical content.
     A field that is None and not one of the original four is left out (older entries hash as before)."""
     kept = {k: v for k, v in fields.items() if v is not None or k in _ORIGINAL_FIELDS}
-    body = json.dumps(
-        {"seq": seq, "at": at, "kind": kind, **kept, "payload": payload},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    body = _BODY_ENCODER.encode({"seq": seq, "at": at, "kind": kind, **kept, "payload": payload})
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
