@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Callable, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from solr_policy.rules.base import Outcome
 
 ALLOW_CODE = "I99"
+T = TypeVar("T")
 
 
-# Plain dataclasses: a decision makes some fifty of these, on the hot path; pydantic still
-# serialises them as part of the Decision. Not frozen: a frozen dataclass's __init__ costs
-# several times a plain one's (they sit in the Decision's lists, which are not frozen either).
-@dataclass(slots=True)
+# Plain frozen dataclasses (pydantic still serialises them as part of the Decision): a
+# decision has some fifty of them, most the same from one decision to the next ("User is
+# active"), so ``from_outcomes`` shares them between decisions (see ``_shared``).
+@dataclass(frozen=True, slots=True)
 class Reason:
     rule: str
     code: str | None
@@ -31,10 +32,13 @@ class Reason:
         return {"rule": self.rule, "code": self.code, "message": self.message}
 
 
-@dataclass(slots=True)
+CheckResult = Literal["pass", "fail", "skipped", "hold", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
 class Check:
     rule: str
-    result: Literal["pass", "fail", "skipped", "hold", "delete"]
+    result: CheckResult
     message: str
 
 
@@ -67,13 +71,14 @@ class Decision(BaseModel):
     def to_json_dict(self) -> dict:
         return self.model_dump(mode="json")
 
-    def record(self) -> dict:
-        """What the audit entry and the log event say of this decision (no checks, no signer key)."""
+    def record(self, *, reasons: bool = True) -> dict:
+        """What the audit entry and the log event say of this decision (no checks, no signer
+        key); ``reasons=False``: all of it but the reasons."""
+        about: dict[str, Any] = {"decision_id": self.decision_id, "outcome": self.outcome, "response_code": self.response_code}
+        if reasons:
+            about["reasons"] = [r.model_dump() for r in self.reasons]
         return {
-            "decision_id": self.decision_id,
-            "outcome": self.outcome,
-            "response_code": self.response_code,
-            "reasons": [r.model_dump() for r in self.reasons],
+            **about,
             "request": self.request,
             "content_sha256": self.content_sha256,
             "policy": self.policy,
@@ -83,16 +88,50 @@ class Decision(BaseModel):
         }
 
 
+class _Shared(Generic[T]):
+    """Checks or reasons already made, by the outcome they say: immutable, so decisions share
+    them. Fewer new objects per decision is less work for the garbage collector, whose full
+    passes over a large heap otherwise cost more than making them. One is kept from the second
+    time its outcome is seen (most recur, "User is active"; some never do, "RequestID counter
+    7 is new"); the outcomes seen are kept as plain tuples of strings and flags, which the
+    collector stops following. Bounded: each emptied when full."""
+
+    __slots__ = ("_make", "_kept", "_seen")
+    MOST = 8192
+
+    def __init__(self, make: Callable[[Outcome], T]) -> None:
+        self._make = make
+        self._kept: dict[tuple[object, ...], T] = {}
+        self._seen: set[tuple[object, ...]] = set()
+
+    def __call__(self, outcome: Outcome) -> T:
+        found = self._kept.get(outcome)  # an Outcome equals, and hashes as, its plain tuple
+        if found is None:
+            found = self._make(outcome)
+            key = tuple(outcome)
+            if key in self._seen:
+                if len(self._kept) >= self.MOST:
+                    self._kept.clear()
+                self._kept[key] = found
+            else:
+                if len(self._seen) >= self.MOST:
+                    self._seen.clear()
+                self._seen.add(key)
+        return found
+
+
+def _make_check(o: Outcome) -> Check:
+    result: CheckResult = "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail")))
+    return Check(o.rule, result, o.message)
+
+
+_check = _Shared(_make_check)
+_reason = _Shared(lambda o: Reason(o.rule, o.code, o.message))
+
+
 def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
     """The decision the rules' outcomes add up to; ``about`` fills the identifying fields."""
-    failed: list[Outcome] = []
-    checks: list[Check] = []
-    for o in outcomes:  # one pass: every decision runs it on every rule's outcome
-        if o.passed:
-            checks.append(Check(o.rule, "pass", o.message))
-        else:
-            failed.append(o)
-            checks.append(Check(o.rule, "skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail")), o.message))
+    failed = [o for o in outcomes if not o.passed]
     refusals = [o for o in failed if not o.quarantine and not o.delete]
     deletions = [o for o in failed if o.delete]
     code: str | None
@@ -115,8 +154,8 @@ def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
     return Decision.model_construct(
         outcome=outcome,
         response_code=code,
-        reasons=[Reason(o.rule, o.code, o.message) for o in shown],
-        checks=checks,
+        reasons=[_reason(o) for o in shown],
+        checks=[_check(o) for o in outcomes],
         **about,
     )
 

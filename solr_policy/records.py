@@ -339,7 +339,7 @@ class AuditAppend(NamedTuple):
     """An audit entry to append (``AuditStore.append_audits``): what ``append_audit`` takes."""
 
     kind: str
-    payload: Any  # a JSON object (Mapping[str, Any]), written as canonical JSON
+    payload: Any  # a JSON object (Mapping[str, Any]), or its canonical JSON text (``audit_chain.canonical_payload``)
     at: datetime
     actor: str | None = None
     originator: str | None = None

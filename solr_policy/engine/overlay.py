@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from solr_policy.records import AdtUsageKey, AuditAppend
+from solr_policy.store.audit_chain import canonical_payload
 from solr_policy.store.base import Store
 from solr_policy.world import Device, SupplierChange
 
@@ -39,7 +40,9 @@ class Overlay:
         self._devices: dict[str, DeviceFacts] = {}
         self._set: dict[str, int] = {}  # counters to write
         self._add: dict[AdtUsageKey, int] = {}  # ADT usage to add
-        self._audit: list[AuditAppend] = []  # entries to append, in order
+        # Entries to append, in order, as plain tuples of AuditAppend's fields: strings, a time
+        # and numbers, which the garbage collector stops following (a named tuple it does not).
+        self._audit: list[tuple[str, str, datetime, str | None, str | None, str | None, str | None, int | None]] = []
 
     # -- reads: the store's value the first time, then this transaction's --------------------
     def counter(self, key: str) -> int | None:
@@ -103,14 +106,17 @@ class Overlay:
         self._add[key] = self._add.get(key, 0) + 1
 
     def append_audit(
-        self, kind: str, payload: Mapping[str, Any], *, at: datetime, actor: str | None = None, originator: str | None = None,
+        self, kind: str, payload: Mapping[str, Any] | str, *, at: datetime, actor: str | None = None, originator: str | None = None,
         device: str | None = None, instruction: str | None = None, counter: int | None = None,
     ) -> None:
         if originator is not None and counter is not None:
             # Read before the entry is pending, so the log's highest counter counts it too.
             known = self.logged_counter(originator)
             self._logged[originator] = counter if known is None else max(known, counter)
-        self._audit.append(AuditAppend(kind, payload, at, actor, originator, device, instruction, counter))
+        # Kept as its canonical text (``payload`` may be that already): a string, which the
+        # garbage collector need not walk while the group's entries wait for the flush.
+        text = payload if isinstance(payload, str) else canonical_payload(payload)
+        self._audit.append((kind, text, at, actor, originator, device, instruction, counter))
 
     def flush(self) -> None:
         """Write what the decisions took; inside the transaction, before it commits. The
@@ -123,5 +129,5 @@ class Overlay:
             store.add_adt_usages(self._add)
             self._add = {}
         if self._audit:
-            store.append_audits(self._audit)
+            store.append_audits([AuditAppend._make(entry) for entry in self._audit])
             self._audit = []

@@ -84,6 +84,17 @@ def canonical_payload(payload: Mapping[str, object]) -> str:
     return _PAYLOAD_ENCODER.encode(payload)
 
 
+def canonical_payload_with(payload: Mapping[str, object], key: str, value_text: str) -> str:
+    """``canonical_payload({**payload, key: value})``, given ``value_text``, the canonical text
+    of ``value`` (made before, e.g. kept from an earlier entry). Canonical JSON is made of its
+    parts: an object is its members' texts in key order, so the members before and after
+    ``key`` are encoded as they would be, and ``value_text`` put between them."""
+    before = canonical_payload({k: v for k, v in payload.items() if k < key})[1:-1]
+    after = canonical_payload({k: v for k, v in payload.items() if k > key})[1:-1]
+    member = f"{_BODY_ENCODER.encode(key)}:{value_text}"
+    return "{" + ",".join(part for part in (before, member, after) if part) + "}"
+
+
 def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str) -> str:
     """The chain link: SHA-256 over the previous hash and this entry's canonical content.
     A field that is None and not one of the original four is left out (older entries hash as before)."""

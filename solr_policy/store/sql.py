@@ -772,7 +772,7 @@ class SqlStore(ABC):
                 tree = self._build_log()
             rows, digests = [], []
             for seq, entry in enumerate(entries, start=first):
-                text = canonical_payload(entry.payload)
+                text = entry.payload if isinstance(entry.payload, str) else canonical_payload(entry.payload)
                 when = canonical_time(entry.at)
                 fields = {
                     "actor": entry.actor, "originator": entry.originator, "device": entry.device,
