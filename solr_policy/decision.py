@@ -76,7 +76,7 @@ class Decision(BaseModel):
         key); ``reasons=False``: all of it but the reasons."""
         about: dict[str, Any] = {"decision_id": self.decision_id, "outcome": self.outcome, "response_code": self.response_code}
         if reasons:
-            about["reasons"] = [r.model_dump() for r in self.reasons]
+            about["reasons"] = [{"rule": r.rule, "code": r.code, "message": r.message} for r in self.reasons]  # Reason.model_dump
         return {
             **about,
             "request": self.request,
@@ -96,23 +96,23 @@ class _Shared(Generic[T]):
     7 is new"); the outcomes seen are kept as plain tuples of strings and flags, which the
     collector stops following. Bounded: each emptied when full."""
 
-    __slots__ = ("_make", "_kept", "_seen")
+    __slots__ = ("_make", "kept", "_seen")
     MOST = 8192
 
     def __init__(self, make: Callable[[Outcome], T]) -> None:
         self._make = make
-        self._kept: dict[tuple[object, ...], T] = {}
+        self.kept: dict[tuple[object, ...], T] = {}
         self._seen: set[tuple[object, ...]] = set()
 
     def __call__(self, outcome: Outcome) -> T:
-        found = self._kept.get(outcome)  # an Outcome equals, and hashes as, its plain tuple
+        found = self.kept.get(outcome)  # an Outcome equals, and hashes as, its plain tuple
         if found is None:
             found = self._make(outcome)
             key = tuple(outcome)
             if key in self._seen:
-                if len(self._kept) >= self.MOST:
-                    self._kept.clear()
-                self._kept[key] = found
+                if len(self.kept) >= self.MOST:
+                    self.kept.clear()
+                self.kept[key] = found
             else:
                 if len(self._seen) >= self.MOST:
                     self._seen.clear()
@@ -132,8 +132,8 @@ _reason = _Shared(lambda o: Reason(o.rule, o.code, o.message))
 def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
     """The decision the rules' outcomes add up to; ``about`` fills the identifying fields."""
     failed = [o for o in outcomes if not o.passed]
-    refusals = [o for o in failed if not o.quarantine and not o.delete]
-    deletions = [o for o in failed if o.delete]
+    refusals = [o for o in failed if not o.quarantine and not o.delete] if failed else failed
+    deletions = [o for o in failed if o.delete] if failed else failed
     code: str | None
     # Default deny: allow only when there were rules and every one of them passed.
     if outcomes and not failed:
@@ -151,11 +151,13 @@ def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
         shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
         code = next((o.code for o in shown if o.code), None)
     # model_construct: every value here comes from our own rules, not from outside (hot path).
+    # The shared ones looked up inline (``kept.get``), made only when not kept.
+    kept_reason, kept_check = _reason.kept.get, _check.kept.get
     return Decision.model_construct(
         outcome=outcome,
         response_code=code,
-        reasons=[_reason(o) for o in shown],
-        checks=[_check(o) for o in outcomes],
+        reasons=[kept_reason(o) or _reason(o) for o in shown],
+        checks=[kept_check(o) or _check(o) for o in outcomes],
         **about,
     )
 

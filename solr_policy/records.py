@@ -346,6 +346,7 @@ class AuditAppend(NamedTuple):
     device: str | None = None
     instruction: str | None = None
     counter: int | None = None  # the RequestID counter a decision took for ``originator``
+    payload_json: str | None = None  # json.dumps of the payload's canonical text, if made along with it
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from solr_policy.engine import Engine
+from solr_policy.engine.authorize import Effects
+from solr_policy.engine.commit import audit_payload
 from solr_policy.errors import StoreUnavailable
 from solr_policy.policy import PolicySet
 from solr_policy.store import SqliteStore
@@ -134,6 +136,9 @@ def test_a_decisions_audit_entry_says_what_its_record_says(world, tmp_path):
         engine.store.close()
     assert {d.outcome for d in decided} == {"allow", "reject", "quarantine"}
     for decision, entry in zip(decided, entries, strict=True):
+        # Made of kept parts, the payload is its canonical text, and its JSON string is that of the text.
+        text, text_json = audit_payload(decision, Effects())
+        assert text == canonical_payload(json.loads(text)) and text_json == json.dumps(text)
         payload = entry.payload_data()
         assert set(payload.pop("effects")) == {"counter", "gbcs_counter", "usage", "hold", "release"}
         assert payload == json.loads(json.dumps(decision.record(), default=str))

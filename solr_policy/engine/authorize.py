@@ -8,7 +8,7 @@ decision must write. Nothing here decides *whether* to write; ``commit`` only ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from solr_policy.decision import Decision, from_outcomes
 from solr_policy.gbcs import GbcsHeader
@@ -16,9 +16,8 @@ from solr_policy.records import gbcs_counter_key
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
 
 
-@dataclass(frozen=True, slots=True)
-class UsageCount:
-    """One allowed request counted against an ADT window."""
+class UsageCount(NamedTuple):
+    """One allowed request counted against an ADT window (the fields of ``AdtUsageKey``)."""
 
     user: str
     supplier: str

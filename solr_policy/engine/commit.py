@@ -13,7 +13,7 @@ from solr_policy.decision import Decision, Reason
 from solr_policy.engine.authorize import Effects
 from solr_policy.engine.overlay import Overlay
 from solr_policy.records import AdtUsageKey, QuarantineStatus
-from solr_policy.store.audit_chain import canonical_payload, canonical_payload_with
+from solr_policy.store.audit_chain import canonical_around, canonical_payload, json_string_inner
 from solr_policy.store.base import Store
 
 
@@ -26,7 +26,7 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, ov
     if effects.gbcs_counter is not None:
         writes.set_counter(*effects.gbcs_counter)
     for use in effects.usage:
-        writes.add_adt_usage(AdtUsageKey(use.user, use.supplier, use.srv, use.period, use.window_start))
+        writes.add_adt_usage(AdtUsageKey(*use))
     if effects.hold is not None:
         held = effects.hold
         item = store.add_quarantine(
@@ -39,47 +39,52 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, ov
             effects.release.item, status=QuarantineStatus.RELEASED, by=effects.release.officer, at=decision.decided_at,
             reason="released and allowed",
         )
+    text, text_json = audit_payload(decision, effects)
     writes.append_audit(
-        "decision", audit_payload(decision, effects), at=decision.decided_at, actor=effects.originator,
+        "decision", text, at=decision.decided_at, actor=effects.originator,
         originator=effects.originator, device=effects.device, instruction=effects.instruction,
-        counter=effects.counter[1] if effects.counter else None,
+        counter=effects.counter[1] if effects.counter else None, payload_json=text_json,
     )
     if overlay is None:
         writes.flush()
     return decision
 
 
-def audit_payload(decision: Decision, effects: Effects) -> str:
+def audit_payload(decision: Decision, effects: Effects) -> tuple[str, str]:
     """The canonical text of the decision's audit payload, ``{**decision.record(), "effects":
-    effects.record()}``. Its reasons are mostly the ones decisions share (``decision._reason``):
-    the text of each is made once and kept."""
+    effects.record()}``, and that text as a JSON string (``json.dumps(text)``, which the
+    entry's hash covers). Its reasons are mostly ones decisions share (``decision._reason``):
+    each one's text, and that text as a JSON string, is made once and kept."""
     about = decision.record(reasons=False)
     about["effects"] = effects.record()
-    reasons = "[" + ",".join([_reason_text(r) for r in decision.reasons]) + "]"
-    return canonical_payload_with(about, "reasons", reasons)
+    reasons, kept = decision.reasons, _REASON_TEXTS.get
+    looked_up = [kept(id(reason)) for reason in reasons]  # most are kept
+    found = [f if f is not None and f[0] is r else _reason_text(r) for f, r in zip(looked_up, reasons)]
+    prefix, suffix = canonical_around(about, "reasons")
+    text = prefix + "[" + ",".join([f[1] for f in found]) + "]" + suffix
+    text_json = '"' + json_string_inner(prefix) + "[" + ",".join([f[2] for f in found]) + "]" + json_string_inner(suffix) + '"'
+    return text, text_json
 
 
-# The canonical text of the reasons decisions share, by the reason object (kept with it, so
-# its id is not reused while here). A reason is kept from the second time it is met: one made
-# for one decision alone ("RequestID counter 7 is new") is met once, and then left to die with
-# its decision. Bounded: each emptied when full.
-_REASON_TEXTS: dict[int, tuple[Reason, str]] = {}
+# The canonical text of the reasons decisions share (and it as a JSON string, without quotes),
+# by the reason object (kept with it, so its id is not reused while here). A reason is kept
+# from the second time it is met: one made for one decision alone ("RequestID counter 7 is
+# new") is met once, and then left to die with its decision. Bounded: each emptied when full.
+_REASON_TEXTS: dict[int, tuple[Reason, str, str]] = {}
 _REASONS_MET: set[int] = set()
 _MOST = 8192
 
 
-def _reason_text(reason: Reason) -> str:
+def _reason_text(reason: Reason) -> tuple[Reason, str, str]:
     key = id(reason)
-    found = _REASON_TEXTS.get(key)
-    if found is not None and found[0] is reason:
-        return found[1]
     text = canonical_payload(reason.model_dump())
+    found = (reason, text, json_string_inner(text))
     if key in _REASONS_MET:  # (or another reason, since dead, had this id: then one entry of no use)
         if len(_REASON_TEXTS) >= _MOST:
             _REASON_TEXTS.clear()
-        _REASON_TEXTS[key] = (reason, text)
+        _REASON_TEXTS[key] = found
     else:
         if len(_REASONS_MET) >= _MOST:
             _REASONS_MET.clear()
         _REASONS_MET.add(key)
-    return text
+    return found

@@ -58,8 +58,8 @@ def gather(
     if device is not None and supplier is not None and adt is not None and srv_rule is not None:
         srv = request.header.service_reference_variant
         windows = counting(adt, srv, device.id, default_limits(srv_rule)).windows(now)
-        counted = overlay.adt_usages(AdtUsageKey(rid.originator, supplier, srv, key, start) for key, start in windows.items())
-        usage = {key.period: n for key, n in counted.items()}
+        counted = overlay.adt_usages([AdtUsageKey(rid.originator, supplier, srv, key, start) for key, start in windows.items()])
+        usage = dict(zip(windows, counted))
     signing = static.get("signing", originator, lambda: tuple(
         str(c.serial)
         for c in store.find_certificates(eui=originator, role=ROLE_SUPPLIER)

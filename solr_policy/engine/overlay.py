@@ -42,7 +42,7 @@ class Overlay:
         self._add: dict[AdtUsageKey, int] = {}  # ADT usage to add
         # Entries to append, in order, as plain tuples of AuditAppend's fields: strings, a time
         # and numbers, which the garbage collector stops following (a named tuple it does not).
-        self._audit: list[tuple[str, str, datetime, str | None, str | None, str | None, str | None, int | None]] = []
+        self._audit: list[tuple[str, str, datetime, str | None, str | None, str | None, str | None, int | None, str | None]] = []
 
     # -- reads: the store's value the first time, then this transaction's --------------------
     def counter(self, key: str) -> int | None:
@@ -68,15 +68,18 @@ class Overlay:
         return self._counters[originator], self._logged[originator]
 
     def adt_usage(self, key: AdtUsageKey) -> int:
-        return self.adt_usages((key,))[key]
+        try:
+            return self._usage[key]
+        except KeyError:
+            return self.adt_usages([key])[0]
 
-    def adt_usages(self, keys: Iterable[AdtUsageKey]) -> dict[AdtUsageKey, int]:
+    def adt_usages(self, keys: list[AdtUsageKey]) -> list[int]:
         """The requests counted in each window (those not known yet read in one statement)."""
-        keys = tuple(keys)
-        unknown = [key for key in keys if key not in self._usage]
+        usage = self._usage
+        unknown = [key for key in keys if key not in usage]
         if unknown:
-            self._usage.update(self.store.adt_usages(unknown))
-        return {key: self._usage[key] for key in keys}
+            usage.update(self.store.adt_usages(unknown))
+        return [usage[key] for key in keys]
 
     def device(self, eui: str) -> DeviceFacts:
         """The Device and its Supplier history (read once per transaction)."""
@@ -107,8 +110,9 @@ class Overlay:
 
     def append_audit(
         self, kind: str, payload: Mapping[str, Any] | str, *, at: datetime, actor: str | None = None, originator: str | None = None,
-        device: str | None = None, instruction: str | None = None, counter: int | None = None,
+        device: str | None = None, instruction: str | None = None, counter: int | None = None, payload_json: str | None = None,
     ) -> None:
+        """Append an audit entry at the flush; ``payload_json`` as ``AuditAppend``'s."""
         if originator is not None and counter is not None:
             # Read before the entry is pending, so the log's highest counter counts it too.
             known = self.logged_counter(originator)
@@ -116,7 +120,7 @@ class Overlay:
         # Kept as its canonical text (``payload`` may be that already): a string, which the
         # garbage collector need not walk while the group's entries wait for the flush.
         text = payload if isinstance(payload, str) else canonical_payload(payload)
-        self._audit.append((kind, text, at, actor, originator, device, instruction, counter))
+        self._audit.append((kind, text, at, actor, originator, device, instruction, counter, payload_json))
 
     def flush(self) -> None:
         """Write what the decisions took; inside the transaction, before it commits. The

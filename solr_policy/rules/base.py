@@ -18,9 +18,10 @@ but it is not listed as a reason of its own, since an earlier rule already says 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, NamedTuple, TypeVar
 
 from solr_policy.duis.models import (
@@ -155,6 +156,14 @@ class Facts:
         return tuple(i for i in self.instructions if i.in_force_at(self.now))
 
     @derived
+    def adt_file(self) -> AdtFileRecord | None:
+        """The User's current ADT file for the Device's Supplier, if any (R4)."""
+        if self.device is None:
+            return None
+        supplier = self.supplier_now[0]
+        return next((a for a in self.adt_files if a.supplier == supplier), None)
+
+    @derived
     def counting(self) -> "Counting | None":
         """How the request counts against an ADT file (``r4_adt.counting_for``)."""
         from solr_policy.rules.r4_adt import counting_for
@@ -234,17 +243,20 @@ _new_tuple: Callable[[type[Outcome], tuple[str, bool, str, str | None, bool, boo
 
 @dataclass(frozen=True, slots=True)
 class Need:
-    """A fact a rule cannot be checked without, and how to say that it is missing."""
+    """A fact a rule cannot be checked without (the ``Facts`` attribute ``name``, missing when
+    None), and how to say that it is missing."""
 
     name: str
-    present: Callable[[Facts], bool]
     missing: str
 
+    def present(self, facts: Facts) -> bool:
+        return getattr(facts, self.name) is not None
 
-USER = Need("user", lambda f: f.user is not None, "unknown User")
-POLICY = Need("policy", lambda f: f.policy is not None, "no policy for the User Role")
-SRV = Need("srv", lambda f: f.srv is not None, "SRV not allowed")
-DEVICE = Need("device", lambda f: f.device is not None, "unknown Device")
+
+USER = Need("user", "unknown User")
+POLICY = Need("policy", "no policy for the User Role")
+SRV = Need("srv", "SRV not allowed")
+DEVICE = Need("device", "unknown Device")
 
 
 @dataclass(frozen=True)
@@ -257,23 +269,51 @@ class Rule:
     summary: str  # what it refuses, in one line (README, spec report)
     needs: tuple[Need, ...]
     check: Callable[[Facts], Verdict]
+    # ``rule(facts)`` as one closure over the above (``_evaluator``): every decision calls it.
+    evaluate: Callable[[Facts], Outcome] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evaluate", _evaluator(self))
 
     def __call__(self, facts: Facts) -> Outcome:
-        for need in self.needs:
-            if not need.present(facts):
-                return _new_tuple(Outcome, (self.id, False, f"not checked: {need.missing}", None, True, False, False))
-        status, message, code = self.check(facts)
+        return self.evaluate(facts)
+
+
+def _evaluator(rule: Rule) -> Callable[[Facts], Outcome]:
+    """``rule(facts)``, with the rule's metadata bound once (every decision calls each rule).
+
+    The outcome last made is given again when the rule says the same again (most rules say
+    the same to most requests: "User is active"): equal outcomes, but the same object, which
+    costs nothing to make and little to look up (``decision._Shared``)."""
+    rule_id, own_code, check = rule.id, rule.code, rule.check
+    needs = tuple((attrgetter(need.name), f"not checked: {need.missing}") for need in rule.needs)
+    new = _new_tuple
+    last: list[tuple[str, str, object, Outcome]] = [("", "", None, _new_tuple(Outcome, ("", False, "", None, False, False, False)))]
+
+    def evaluate(facts: Facts) -> Outcome:
+        for fact, missing in needs:
+            if fact(facts) is None:  # Need.present, without a Python call
+                return new(Outcome, (rule_id, False, missing, None, True, False, False))
+        status, message, code = check(facts)
+        said = last[0]  # one tuple, read once: threads sharing the rule see a consistent one
+        if said[1] == message and said[0] == status and said[2] is code:
+            return said[3]
         if status == "pass":
-            return _new_tuple(Outcome, (self.id, True, message, None, False, False, False))
-        return _new_tuple(Outcome, (
-            self.id,
-            False,
-            message,
-            self.code if isinstance(code, _Default) else code,
-            status == "skip",
-            status == "hold",
-            status == "delete",
-        ))
+            outcome = new(Outcome, (rule_id, True, message, None, False, False, False))
+        else:
+            outcome = new(Outcome, (
+                rule_id,
+                False,
+                message,
+                own_code if isinstance(code, _Default) else code,
+                status == "skip",
+                status == "hold",
+                status == "delete",
+            ))
+        last[0] = (status, message, code, outcome)
+        return outcome
+
+    return evaluate
 
 
 def rule(

@@ -89,18 +89,26 @@ def counting(adt: AdtFileRecord, srv: str, device_id: str, default: dict[str, in
             if exc.get("exempt"):
                 return Counting(adt, None, exc["name"], exempt=True)
             return Counting(adt, dict(exc["thresholds"]), exc["name"])
-    limits = adt.thresholds.get(srv)
-    return Counting(adt, dict(limits) if limits is not None else (dict(default) if default is not None else None))
+    # Named by no exception (most Devices): the same for every Device, so kept and shared.
+    key = (id(adt), srv, id(default))
+    found = _COUNTINGS.get(key)
+    if found is None or found[0] is not adt or found[1] is not default:
+        limits = adt.thresholds.get(srv)
+        found = (adt, default, Counting(adt, dict(limits) if limits is not None else (dict(default) if default is not None else None)))
+        if len(_COUNTINGS) >= 256:
+            _COUNTINGS.clear()
+        _COUNTINGS[key] = found
+    return found[2]
+
+
+# Countings without an exception, by ADT file, SRV and policy default (each kept in its entry,
+# so its id is not reused while there; files are the static facts' own objects). Immutable:
+# their ``limits`` are never changed. Bounded: emptied when full.
+_COUNTINGS: dict[tuple[int, str, int], tuple[AdtFileRecord, dict[str, int] | None, Counting]] = {}
 
 
 def adt_file_for(adt_files: tuple[AdtFileRecord, ...], supplier: str) -> AdtFileRecord | None:
     return next((a for a in adt_files if a.supplier == supplier), None)
-
-
-def _file_for(f: Facts) -> AdtFileRecord | None:
-    if f.device is None:
-        return None
-    return adt_file_for(f.adt_files, f.supplier_now[0])
 
 
 # The policy's default limits of each SRV rule, as a dict: policies are immutable, and the
@@ -120,7 +128,7 @@ def default_limits(srv: SrvRule) -> dict[str, int] | None:
 
 def counting_for(f: Facts) -> Counting | None:
     """The Counting of this request (None when no ADT file applies); ``f.counting`` keeps it."""
-    adt = _file_for(f)
+    adt = f.adt_file
     if adt is None or f.srv is None or f.device is None:
         return None
     return counting(adt, f.request.header.service_reference_variant, f.device.id, default_limits(f.srv))
@@ -140,7 +148,7 @@ def adt_covers_supplier(f: Facts) -> Verdict:
         return ok("the policy needs no ADT file")
     if f.device is None:
         return skip(DEVICE.missing)
-    adt = _file_for(f)
+    adt = f.adt_file
     if adt is None:
         named = ", ".join(sorted({a.supplier for a in f.adt_files})) or "none"
         return fail(f"no current ADT file lets this User act on Devices of Supplier {f.supplier} (ADT files name: {named})")
@@ -153,7 +161,7 @@ def adt_threshold(f: Facts) -> Verdict:
         return ok("the policy needs no ADT file")
     if f.srv is None:
         return skip(SRV.missing)
-    adt = _file_for(f)
+    adt = f.adt_file
     if adt is None:
         return skip("no ADT file for the Device's Supplier")
     srv = f.request.header.service_reference_variant

@@ -30,6 +30,7 @@ from solr_policy.rules.base import (
 from solr_policy.world import DeviceType, Smets
 
 _NA = "not applicable"
+_NO_PRE_COMMAND = f"{_NA}: no Signed Pre-Command"
 
 
 @rule(
@@ -58,7 +59,7 @@ _USE_CASE_DEVICE = {"ECS": DeviceType.ESME, "GCS": DeviceType.GSME}
 def gbcs_fits_device(f: Facts) -> Verdict:
     assert f.device is not None
     if not isinstance(f.body, SignedPreCommand):
-        return ok(f"{_NA}: no Signed Pre-Command")
+        return ok(_NO_PRE_COMMAND)
     if not isinstance(f.gbcs, GbcsHeader):
         return skip("GBCS payload unreadable")
     known = lookup(f.gbcs.message_code)
@@ -105,7 +106,7 @@ def smets1_service_request_only(f: Facts) -> Verdict:
 )
 def gbcs_message_code(f: Facts) -> Verdict:
     if not isinstance(f.body, SignedPreCommand):
-        return ok(f"{_NA}: no Signed Pre-Command")
+        return ok(_NO_PRE_COMMAND)
     if isinstance(f.gbcs, GbcsError) or f.gbcs is None:
         why = f.gbcs.message if f.gbcs is not None else "not decoded"
         return fail(f"the GBCS payload cannot be read: {why}")
@@ -133,7 +134,7 @@ def _gbcs_header_rule(id: str, summary: str) -> Callable[[Callable[[Facts, GbcsH
         @rule(id, "R5", code="E12", summary=summary)
         def on_header(f: Facts) -> Verdict:
             if not isinstance(f.body, SignedPreCommand):
-                return ok(f"{_NA}: no Signed Pre-Command")
+                return ok(_NO_PRE_COMMAND)
             if not isinstance(f.gbcs, GbcsHeader):
                 return skip("GBCS payload unreadable")
             return check(f, f.gbcs)

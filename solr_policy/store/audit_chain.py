@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from json.encoder import encode_basestring_ascii
 from datetime import datetime, timezone
 
 from solr_policy.records import AuditCheck, AuditEntry, AuditHead, LogHead
@@ -84,22 +85,37 @@ def canonical_payload(payload: Mapping[str, object]) -> str:
     return _PAYLOAD_ENCODER.encode(payload)
 
 
-def canonical_payload_with(payload: Mapping[str, object], key: str, value_text: str) -> str:
-    """``canonical_payload({**payload, key: value})``, given ``value_text``, the canonical text
-    of ``value`` (made before, e.g. kept from an earlier entry). Canonical JSON is made of its
-    parts: an object is its members' texts in key order, so the members before and after
-    ``key`` are encoded as they would be, and ``value_text`` put between them."""
-    before = canonical_payload({k: v for k, v in payload.items() if k < key})[1:-1]
-    after = canonical_payload({k: v for k, v in payload.items() if k > key})[1:-1]
-    member = f"{_BODY_ENCODER.encode(key)}:{value_text}"
-    return "{" + ",".join(part for part in (before, member, after) if part) + "}"
+def canonical_around(payload: Mapping[str, object], key: str, encoder: json.JSONEncoder = _PAYLOAD_ENCODER) -> tuple[str, str]:
+    """The texts before and after the value in ``canonical_payload({**payload, key: value})``,
+    whatever the value: with the value's canonical text (made before, e.g. kept from an
+    earlier entry) between them, the payload's. Canonical JSON is made of its parts: an object
+    is its members' texts in key order, so the members before and after ``key`` are encoded
+    as they would be."""
+    before = encoder.encode({k: v for k, v in payload.items() if k < key})[1:-1]
+    after = encoder.encode({k: v for k, v in payload.items() if k > key})[1:-1]
+    return "{" + before + ("," if before else "") + encoder.encode(key) + ":", ("," + after if after else "") + "}"
 
 
-def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str) -> str:
+def json_string_inner(text: str) -> str:
+    """``json.dumps(text)`` without its quotes. Made character by character, so that of a
+    concatenation is the concatenation of the parts': kept parts need not be made again."""
+    return encode_basestring_ascii(text)[1:-1]
+
+
+def audit_hash(
+    prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str,
+    payload_json: str | None = None,
+) -> str:
     """The chain link: SHA-256 over the previous hash and this entry's canonical content.
-    A field that is None and not one of the original four is left out (older entries hash as before)."""
+    A field that is None and not one of the original four is left out (older entries hash as before).
+    ``payload_json``, if given, is ``json.dumps(payload)``, made along with the payload (an
+    entry's payload is most of what is hashed, and mostly made of parts kept from before)."""
     kept = {k: v for k, v in fields.items() if v is not None or k in _ORIGINAL_FIELDS}
-    body = _BODY_ENCODER.encode({"seq": seq, "at": at, "kind": kind, **kept, "payload": payload})
+    if payload_json is None:
+        body = _BODY_ENCODER.encode({"seq": seq, "at": at, "kind": kind, **kept, "payload": payload})
+    else:
+        prefix, suffix = canonical_around({"seq": seq, "at": at, "kind": kind, **kept}, "payload", _BODY_ENCODER)
+        body = prefix + payload_json + suffix
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 

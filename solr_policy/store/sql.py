@@ -772,13 +772,13 @@ class SqlStore(ABC):
                 tree = self._build_log()
             rows, digests = [], []
             for seq, entry in enumerate(entries, start=first):
-                text = entry.payload if isinstance(entry.payload, str) else canonical_payload(entry.payload)
+                text, text_json = (entry.payload, entry.payload_json) if isinstance(entry.payload, str) else (canonical_payload(entry.payload), None)
                 when = canonical_time(entry.at)
                 fields = {
                     "actor": entry.actor, "originator": entry.originator, "device": entry.device,
                     "instruction": entry.instruction, "counter": entry.counter,
                 }
-                digest = audit_hash(prev, seq, when, entry.kind, fields, text)
+                digest = audit_hash(prev, seq, when, entry.kind, fields, text, text_json)
                 rows.append((seq, when, entry.kind, entry.actor, entry.originator, entry.device, entry.instruction, text, prev, digest,
                              f"{entry.counter:020d}" if entry.counter is not None else None))
                 digests.append(digest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,9 +15,10 @@ from solr_policy.store.audit_chain import (
     GENESIS,
     audit_hash,
     canonical_payload,
-    canonical_payload_with,
+    canonical_around,
     canonical_time,
     entry_hash,
+    json_string_inner,
     verify_chain,
 )
 
@@ -99,7 +101,24 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(payload=st.dictionaries(st.text(max_size=8), _json, max_size=6), key=st.text(max_size=8), value=_json)
 def test_a_payload_made_of_a_kept_members_text_is_the_canonical_one(payload, key, value):
-    assert canonical_payload_with(payload, key, canonical_payload(value)) == canonical_payload({**payload, key: value})
+    prefix, suffix = canonical_around(payload, key)
+    assert prefix + canonical_payload(value) + suffix == canonical_payload({**payload, key: value})
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.text(max_size=20), max_size=5))
+def test_a_json_string_is_made_of_its_parts(parts):
+    text = "".join(parts)
+    assert '"' + "".join(json_string_inner(part) for part in parts) + '"' == json.dumps(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=_json, counter=st.none() | st.integers(min_value=0, max_value=2**64 - 1), kind=st.text(max_size=10))
+def test_a_hash_given_the_payloads_json_string_is_the_same(payload, counter, kind):
+    fields = {"actor": "A", "originator": None, "device": "D\u00e9", "instruction": None, "counter": counter}
+    text = canonical_payload({"value": payload})
+    expected = audit_hash(GENESIS, 3, canonical_time(NOW), kind, fields, text)
+    assert audit_hash(GENESIS, 3, canonical_time(NOW), kind, fields, text, json.dumps(text)) == expected
 
 
 def test_an_intact_chain_and_its_head_verify():
