@@ -57,12 +57,16 @@ def audit_payload(decision: Decision, effects: Effects) -> tuple[str, str]:
     each one's text, and that text as a JSON string, is made once and kept."""
     about = decision.record(reasons=False)
     about["effects"] = effects.record()
-    reasons, kept = decision.reasons, _REASON_TEXTS.get
-    looked_up = [kept(id(reason)) for reason in reasons]  # most are kept
-    found = [f if f is not None and f[0] is r else _reason_text(r) for f, r in zip(looked_up, reasons)]
+    texts, texts_json, kept = [], [], _REASON_TEXTS.get
+    for reason in decision.reasons:
+        found = kept(id(reason))
+        if found is None or found[0] is not reason:
+            found = _reason_text(reason)
+        texts.append(found[1])
+        texts_json.append(found[2])
     prefix, suffix = canonical_around(about, "reasons")
-    text = prefix + "[" + ",".join([f[1] for f in found]) + "]" + suffix
-    text_json = '"' + json_string_inner(prefix) + "[" + ",".join([f[2] for f in found]) + "]" + json_string_inner(suffix) + '"'
+    text = prefix + "[" + ",".join(texts) + "]" + suffix
+    text_json = '"' + json_string_inner(prefix) + "[" + ",".join(texts_json) + "]" + json_string_inner(suffix) + '"'
     return text, text_json
 
 
