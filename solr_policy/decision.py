@@ -96,13 +96,18 @@ class _Shared(Generic[T]):
     7 is new"); the outcomes seen are kept as plain tuples of strings and flags, which the
     collector stops following. Bounded: each emptied when full."""
 
-    __slots__ = ("_make", "kept", "_seen")
+    __slots__ = ("_make", "kept", "_seen", "_ids")
     MOST = 8192
 
     def __init__(self, make: Callable[[Outcome], T]) -> None:
         self._make = make
         self.kept: dict[tuple[object, ...], T] = {}
         self._seen: set[tuple[object, ...]] = set()
+        self._ids: dict[int, T] = {}  # the kept ones, by id
+
+    def holds(self, value: object) -> bool:
+        """Whether ``value`` is one of the kept ones, which decisions share."""
+        return self._ids.get(id(value)) is value
 
     def __call__(self, outcome: Outcome) -> T:
         found = self.kept.get(outcome)  # an Outcome equals, and hashes as, its plain tuple
@@ -112,7 +117,8 @@ class _Shared(Generic[T]):
             if key in self._seen:
                 if len(self.kept) >= self.MOST:
                     self.kept.clear()
-                self.kept[key] = found
+                    self._ids.clear()
+                self.kept[key] = self._ids[id(found)] = found
             else:
                 if len(self._seen) >= self.MOST:
                     self._seen.clear()
@@ -127,6 +133,11 @@ def _make_check(o: Outcome) -> Check:
 
 _check = _Shared(_make_check)
 _reason = _Shared(lambda o: Reason(o.rule, o.code, o.message))
+
+
+def shared_reason(reason: Reason) -> bool:
+    """Whether decisions share ``reason`` (what is kept of it may be kept too)."""
+    return _reason.holds(reason)
 
 
 def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:

@@ -12,10 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from solr_policy.engine import Engine
 from solr_policy.engine.authorize import Effects
-from solr_policy.engine.commit import audit_payload
+from solr_policy.decision import Reason
+from solr_policy.engine.commit import _reason_text, audit_payload
 from solr_policy.errors import StoreUnavailable
 from solr_policy.policy import PolicySet
 from solr_policy.store import SqliteStore
@@ -301,3 +304,11 @@ def test_a_group_rolled_back_leaves_nothing_of_its_writes_behind(world, tmp_path
     assert fp["counters"][0] == 102 and fp["intact"]
     assert sorted((u[3], u[5]) for u in fp["usage"]) == [("day", 2), ("hour", 2)]
     assert [e[4] for e in fp["audit"] if e[1] == "decision"] == [101, 102, None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rule=st.text(max_size=30), code=st.none() | st.text(max_size=5), message=st.text(max_size=80))
+def test_a_reasons_audit_text_is_its_canonical_json(rule, code, message):
+    reason = Reason(rule, code, message)
+    _, text, text_json = _reason_text(reason)
+    assert text == canonical_payload(reason.model_dump()) and '"' + text_json + '"' == json.dumps(text)

@@ -9,7 +9,9 @@ the transaction commits.
 
 from __future__ import annotations
 
-from solr_policy.decision import Decision, Reason
+from json.encoder import encode_basestring_ascii
+
+from solr_policy.decision import Decision, Reason, shared_reason
 from solr_policy.engine.authorize import Effects
 from solr_policy.engine.overlay import Overlay
 from solr_policy.records import AdtUsageKey, QuarantineStatus
@@ -70,25 +72,23 @@ def audit_payload(decision: Decision, effects: Effects) -> tuple[str, str]:
     return text, text_json
 
 
-# The canonical text of the reasons decisions share (and it as a JSON string, without quotes),
-# by the reason object (kept with it, so its id is not reused while here). A reason is kept
-# from the second time it is met: one made for one decision alone ("RequestID counter 7 is
-# new") is met once, and then left to die with its decision. Bounded: each emptied when full.
+# The canonical text of the reasons decisions share (``decision.shared_reason``), and it as a
+# JSON string without its quotes, by the reason object (kept with it, so its id is not reused
+# while here). One made for one decision alone ("RequestID counter 7 is new") is not kept: it
+# dies with its decision. Bounded: emptied when full.
 _REASON_TEXTS: dict[int, tuple[Reason, str, str]] = {}
-_REASONS_MET: set[int] = set()
-_MOST = 8192
 
 
 def _reason_text(reason: Reason) -> tuple[Reason, str, str]:
-    key = id(reason)
-    text = canonical_payload(reason.model_dump())
-    found = (reason, text, json_string_inner(text))
-    if key in _REASONS_MET:  # (or another reason, since dead, had this id: then one entry of no use)
-        if len(_REASON_TEXTS) >= _MOST:
-            _REASON_TEXTS.clear()
-        _REASON_TEXTS[key] = found
+    rule, code, message = reason.rule, reason.code, reason.message
+    if type(rule) is str and type(message) is str and (code is None or type(code) is str):
+        # canonical_payload(reason.model_dump()), written out: three strings (or null), keys sorted
+        text = f'{{"code":{"null" if code is None else encode_basestring_ascii(code)},"message":{encode_basestring_ascii(message)},"rule":{encode_basestring_ascii(rule)}}}'
     else:
-        if len(_REASONS_MET) >= _MOST:
-            _REASONS_MET.clear()
-        _REASONS_MET.add(key)
+        text = canonical_payload(reason.model_dump())
+    found = (reason, text, json_string_inner(text))
+    if shared_reason(reason):
+        if len(_REASON_TEXTS) >= 8192:
+            _REASON_TEXTS.clear()
+        _REASON_TEXTS[id(reason)] = found
     return found
