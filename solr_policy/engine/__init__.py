@@ -10,6 +10,7 @@ check. ``evaluate`` runs the same stages without ``commit``: a dry run that chan
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -143,6 +144,9 @@ class Engine:
         except Exception:  # noqa: BLE001 - a fault in one decision must not decide the others
             # Nothing of the group was written: decide each alone, with the usual fault handling.
             return [self._run_admitted(p, commit_effects=True) for p in group]
+        listening = getattr(self.log, "isEnabledFor", None)
+        if listening is not None and not listening(logging.INFO):
+            return decided  # _log would drop each event: not built (a decision's record is not free)
         return [self._log(d) for d in decided]
 
     # -- the stages, composed -------------------------------------------------------------
