@@ -110,6 +110,17 @@ def audit_hash(
     A field that is None and not one of the original four is left out (older entries hash as before).
     ``payload_json``, if given, is ``json.dumps(payload)``, made along with the payload (an
     entry's payload is most of what is hashed, and mostly made of parts kept from before)."""
+    if payload_json is not None and fields.keys() == _ENTRY_FIELDS and _plain(seq, at, kind, fields):
+        # The body written out (an append's usual entry): keys in order, strings ASCII-escaped.
+        counter = fields["counter"]
+        counted = "" if counter is None else f'"counter":{counter},'
+        body = (
+            f'{{"actor":{_text(fields["actor"])},"at":{encode_basestring_ascii(at)},{counted}'
+            f'"device":{_text(fields["device"])},"instruction":{_text(fields["instruction"])},'
+            f'"kind":{encode_basestring_ascii(kind)},"originator":{_text(fields["originator"])},'
+            f'"payload":{payload_json},"seq":{seq}}}'
+        )
+        return hashlib.sha256((prev_hash + body).encode()).hexdigest()
     kept = {k: v for k, v in fields.items() if v is not None or k in _ORIGINAL_FIELDS}
     if payload_json is None:
         body = _BODY_ENCODER.encode({"seq": seq, "at": at, "kind": kind, **kept, "payload": payload})
@@ -119,7 +130,21 @@ def audit_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+def _plain(seq: object, at: object, kind: object, fields: Mapping[str, object]) -> bool:
+    """The entry's values are those the written-out body is for: strings, None and integers."""
+    counter = fields["counter"]
+    return (
+        type(seq) is int and type(at) is str and type(kind) is str and (counter is None or type(counter) is int)
+        and all(fields[k] is None or type(fields[k]) is str for k in _ORIGINAL_FIELDS)
+    )
+
+
+def _text(value: object) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)  # type: ignore[arg-type]
+
+
 _ORIGINAL_FIELDS = frozenset({"actor", "originator", "device", "instruction"})
+_ENTRY_FIELDS = _ORIGINAL_FIELDS | {"counter"}
 
 
 def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
