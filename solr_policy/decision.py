@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Callable, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from solr_policy.rules.base import Outcome
 
 ALLOW_CODE = "I99"
+T = TypeVar("T")
 
 
-# Plain dataclasses: a decision makes some forty of these, on the hot path; pydantic still
-# serialises them as part of the Decision.
+# Plain frozen dataclasses (pydantic still serialises them as part of the Decision): a
+# decision has some fifty of them, most the same from one decision to the next ("User is
+# active"), so ``from_outcomes`` shares them between decisions (see ``_shared``).
 @dataclass(frozen=True, slots=True)
 class Reason:
     rule: str
@@ -30,10 +32,13 @@ class Reason:
         return {"rule": self.rule, "code": self.code, "message": self.message}
 
 
+CheckResult = Literal["pass", "fail", "skipped", "hold", "delete"]
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     rule: str
-    result: Literal["pass", "fail", "skipped", "hold", "delete"]
+    result: CheckResult
     message: str
 
 
@@ -66,13 +71,14 @@ class Decision(BaseModel):
     def to_json_dict(self) -> dict:
         return self.model_dump(mode="json")
 
-    def record(self) -> dict:
-        """What the audit entry and the log event say of this decision (no checks, no signer key)."""
+    def record(self, *, reasons: bool = True) -> dict:
+        """What the audit entry and the log event say of this decision (no checks, no signer
+        key); ``reasons=False``: all of it but the reasons."""
+        about: dict[str, Any] = {"decision_id": self.decision_id, "outcome": self.outcome, "response_code": self.response_code}
+        if reasons:
+            about["reasons"] = [{"rule": r.rule, "code": r.code, "message": r.message} for r in self.reasons]  # Reason.model_dump
         return {
-            "decision_id": self.decision_id,
-            "outcome": self.outcome,
-            "response_code": self.response_code,
-            "reasons": [r.model_dump() for r in self.reasons],
+            **about,
             "request": self.request,
             "content_sha256": self.content_sha256,
             "policy": self.policy,
@@ -82,15 +88,63 @@ class Decision(BaseModel):
         }
 
 
+class _Shared(Generic[T]):
+    """Checks or reasons already made, by the outcome they say: immutable, so decisions share
+    them. Fewer new objects per decision is less work for the garbage collector, whose full
+    passes over a large heap otherwise cost more than making them. One is kept from the second
+    time its outcome is seen (most recur, "User is active"; some never do, "RequestID counter
+    7 is new"); the outcomes seen are kept as plain tuples of strings and flags, which the
+    collector stops following. Bounded: each emptied when full."""
+
+    __slots__ = ("_make", "kept", "_seen", "_ids")
+    MOST = 8192
+
+    def __init__(self, make: Callable[[Outcome], T]) -> None:
+        self._make = make
+        self.kept: dict[tuple[object, ...], T] = {}
+        self._seen: set[tuple[object, ...]] = set()
+        self._ids: dict[int, T] = {}  # the kept ones, by id
+
+    def holds(self, value: object) -> bool:
+        """Whether ``value`` is one of the kept ones, which decisions share."""
+        return self._ids.get(id(value)) is value
+
+    def __call__(self, outcome: Outcome) -> T:
+        found = self.kept.get(outcome)  # an Outcome equals, and hashes as, its plain tuple
+        if found is None:
+            found = self._make(outcome)
+            key = tuple(outcome)
+            if key in self._seen:
+                if len(self.kept) >= self.MOST:
+                    self.kept.clear()
+                    self._ids.clear()
+                self.kept[key] = self._ids[id(found)] = found
+            else:
+                if len(self._seen) >= self.MOST:
+                    self._seen.clear()
+                self._seen.add(key)
+        return found
+
+
+def _make_check(o: Outcome) -> Check:
+    result: CheckResult = "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail")))
+    return Check(o.rule, result, o.message)
+
+
+_check = _Shared(_make_check)
+_reason = _Shared(lambda o: Reason(o.rule, o.code, o.message))
+
+
+def shared_reason(reason: Reason) -> bool:
+    """Whether decisions share ``reason`` (what is kept of it may be kept too)."""
+    return _reason.holds(reason)
+
+
 def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
     """The decision the rules' outcomes add up to; ``about`` fills the identifying fields."""
     failed = [o for o in outcomes if not o.passed]
-    checks = [
-        Check(o.rule, "pass" if o.passed else ("skipped" if o.skipped else ("hold" if o.quarantine else ("delete" if o.delete else "fail"))), o.message)
-        for o in outcomes
-    ]
-    refusals = [o for o in failed if not o.quarantine and not o.delete]
-    deletions = [o for o in failed if o.delete]
+    refusals = [o for o in failed if not o.quarantine and not o.delete] if failed else failed
+    deletions = [o for o in failed if o.delete] if failed else failed
     code: str | None
     # Default deny: allow only when there were rules and every one of them passed.
     if outcomes and not failed:
@@ -108,11 +162,13 @@ def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
         shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
         code = next((o.code for o in shown if o.code), None)
     # model_construct: every value here comes from our own rules, not from outside (hot path).
+    # The shared ones looked up inline (``kept.get``), made only when not kept.
+    kept_reason, kept_check = _reason.kept.get, _check.kept.get
     return Decision.model_construct(
         outcome=outcome,
         response_code=code,
-        reasons=[Reason(o.rule, o.code, o.message) for o in shown],
-        checks=checks,
+        reasons=[kept_reason(o) or _reason(o) for o in shown],
+        checks=[kept_check(o) or _check(o) for o in outcomes],
         **about,
     )
 

@@ -19,18 +19,19 @@ def parse_eui64(text: str) -> str:
     """
     if not isinstance(text, str):
         raise ValueError("EUI-64 must be text")
-    # fullmatch, not match: '$' would accept a trailing newline.
-    if _DUIS_FORM.fullmatch(text):
-        return text.replace("-", "").upper()
+    # fullmatch, not match: '$' would accept a trailing newline. The plain form first: it is
+    # the canonical one, which most callers already hold.
     if _PLAIN_FORM.fullmatch(text):
         return text.upper()
+    if _DUIS_FORM.fullmatch(text):
+        return text.replace("-", "").upper()
     raise ValueError(f"{text!r} is not an EUI-64 (expected eight hex pairs like 90-B3-D5-1F-30-01-00-00)")
 
 
 def duis_form(eui: str) -> str:
     """Canonical EUI-64 -> DUIS hyphenated form."""
-    canonical = parse_eui64(eui)
-    return "-".join(canonical[i : i + 2] for i in range(0, 16, 2))
+    c = parse_eui64(eui)
+    return f"{c[0:2]}-{c[2:4]}-{c[4:6]}-{c[6:8]}-{c[8:10]}-{c[10:12]}-{c[12:14]}-{c[14:16]}"
 
 
 def from_bytes(raw: bytes) -> str:

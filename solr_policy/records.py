@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -245,6 +245,16 @@ class AdtUsage(_Record):
     count: int
 
 
+class AdtUsageKey(NamedTuple):
+    """One ADT window of one User, Supplier and SRV (what ``AdtUsage`` counts in)."""
+
+    user_id: str
+    supplier: str
+    srv: str
+    period: str
+    window_start: str
+
+
 # -- quarantine ------------------------------------------------------------------------------
 class QuarantineStatus(StrEnum):
     HELD = "held"
@@ -325,6 +335,20 @@ class AlertDelivery(_Record):
 
 
 # -- the audit trail ----------------------------------------------------------------------------
+class AuditAppend(NamedTuple):
+    """An audit entry to append (``AuditStore.append_audits``): what ``append_audit`` takes."""
+
+    kind: str
+    payload: Any  # a JSON object (Mapping[str, Any]), or its canonical JSON text (``audit_chain.canonical_payload``)
+    at: datetime
+    actor: str | None = None
+    originator: str | None = None
+    device: str | None = None
+    instruction: str | None = None
+    counter: int | None = None  # the RequestID counter a decision took for ``originator``
+    payload_json: str | None = None  # json.dumps of the payload's canonical text, if made along with it
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry(_Record):
     seq: int

@@ -4,6 +4,7 @@ input refusals and two originators. And concurrent callers sharing transactions 
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections import Counter
@@ -11,11 +12,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from solr_policy.engine import Engine
+from solr_policy.engine.authorize import Effects
+from solr_policy.decision import Reason
+from solr_policy.engine.commit import _reason_text, audit_payload
+from solr_policy.errors import StoreUnavailable
 from solr_policy.policy import PolicySet
 from solr_policy.store import SqliteStore
-from solr_policy.testing.scenario import SolrScenario
+from solr_policy.store.audit_chain import canonical_payload
+from solr_policy.testing.gbcs import build_general_signing
+from solr_policy.testing.scenario import GCS02_CREDIT, SolrScenario
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
@@ -63,6 +72,9 @@ def _fingerprint(path: Path, decisions) -> dict:
         audit = []
         for entry in entries:
             payload = entry.payload_data()
+            # Each payload is the canonical text of what it says (a decision's is made of its
+            # reasons' kept texts: the same text).
+            assert entry.payload == canonical_payload(payload)
             payload.pop("decision_id", None)
             audit.append((entry.seq, entry.kind, entry.originator, entry.device, entry.counter, payload))
         return {
@@ -112,6 +124,27 @@ def test_group_commit_decides_as_one_by_one(world, tmp_path):
     assert len(expected["audit"]) > len(raws)
     assert results["decide_many"] == expected
     assert results["writer"] == expected
+
+
+def test_a_decisions_audit_entry_says_what_its_record_says(world, tmp_path):
+    """The entry's payload is the decision's record and its effects, whatever the outcome."""
+    seed, first, second = world
+    path = tmp_path / "records.db"
+    shutil.copy(seed, path)
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES))
+    try:
+        decided = engine.decide_group([engine.prepare(raw, NOW) for raw in _sequence(first, second)])
+        entries = engine.store.audit_entries(kind="decision")[-len(decided):]
+    finally:
+        engine.store.close()
+    assert {d.outcome for d in decided} == {"allow", "reject", "quarantine"}
+    for decision, entry in zip(decided, entries, strict=True):
+        # Made of kept parts, the payload is its canonical text, and its JSON string is that of the text.
+        text, text_json = audit_payload(decision, Effects())
+        assert text == canonical_payload(json.loads(text)) and text_json == json.dumps(text)
+        payload = entry.payload_data()
+        assert set(payload.pop("effects")) == {"counter", "gbcs_counter", "usage", "hold", "release"}
+        assert payload == json.loads(json.dumps(decision.record(), default=str))
 
 
 def test_a_fault_in_one_decision_does_not_decide_the_others(world, tmp_path, monkeypatch):
@@ -171,3 +204,111 @@ def test_concurrent_callers_share_transactions_and_add_up(world, tmp_path):
     fp = _fingerprint(path, out[0] + out[1])
     assert fp["counters"] == [120, 520] and fp["intact"]
     assert len(fp["quarantine"]) == 30
+
+
+# -- one transaction, many decisions: each sees what the ones before it took ------------------
+def _group(path: Path, raws: list[bytes], policies: Path = POLICIES):
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(policies))
+    try:
+        return engine.decide_group([engine.prepare(raw, NOW) for raw in raws]), _fingerprint(path, [])
+    finally:
+        engine.store.close()
+
+
+def test_a_request_replayed_within_one_group_is_refused(world, tmp_path):
+    seed, first, second = world
+    path = tmp_path / "replay.db"
+    shutil.copy(seed, path)
+    a, b = first.requests(counter=100), second.requests(counter=500)
+    gas, elec = first.device("gas meter (SMETS1)"), first.device("electricity meter (SMETS1)")
+    once = a.switch_to_credit(gas)  # 101
+    theirs = b.switch_to_credit(gas)  # 501: another originator's counter is its own
+    later = a.switch_to_credit(elec)  # 102
+    reused = a.switch_to_credit(elec, counter=101)  # a new request with a counter taken earlier in the group
+    decided, fp = _group(path, [once, theirs, once, later, reused, b.switch_to_credit(gas, counter=501)])
+    assert [d.outcome for d in decided] == ["allow", "allow", "reject", "allow", "reject", "reject"]
+    assert all([r.rule for r in decided[n].reasons] == ["R6.counter-fresh"] for n in (2, 4, 5))
+    assert fp["counters"] == [102, 501] and fp["intact"]
+    assert [e[4] for e in fp["audit"] if e[1] == "decision"] == [101, 501, None, 102, None, None]  # the counter each took
+    # Only the allowed requests were counted against the ADT thresholds.
+    assert sorted((u[0], u[3], u[5]) for u in fp["usage"]) == [
+        ("90B3D51F300F0001", "day", 2), ("90B3D51F300F0001", "hour", 2), ("90B3D51F300F0002", "day", 1), ("90B3D51F300F0002", "hour", 1),
+    ]
+
+
+def test_a_gbcs_command_replayed_within_one_group_is_refused(world, tmp_path):
+    """The GBCS originator counter too: a stale Pre-Command inside a fresh DUIS request."""
+    seed, first, _ = world
+    path = tmp_path / "gbcs.db"
+    shutil.copy(seed, path)
+    policies = first.write_policies(tmp_path / "policies")
+    a = first.requests(counter=100)
+    meter = first.device("gas meter (SMETS2)")
+    stale = build_general_signing(message_code=GCS02_CREDIT, originator=first.user_eui, recipient=meter, counter=101,
+                                  key=first.pre_command_signer.key)
+    raws = [a.signed_pre_command(meter, GCS02_CREDIT), a.signed_pre_command(meter, GCS02_CREDIT, payload=stale)]  # DUIS 101, 102
+    decided, fp = _group(path, raws, policies)
+    assert [d.outcome for d in decided] == ["allow", "reject"]
+    assert [r.rule for r in decided[1].reasons] == ["R5.gbcs-counter-fresh"]
+    assert fp["counters"][0] == 101 and fp["intact"]
+
+
+@pytest.mark.parametrize("groups", [(9,), (4, 5), (1, 1, 1, 1, 1, 1, 1, 1, 1)])
+def test_adt_usage_counted_within_a_group_reaches_the_threshold_exactly(world, tmp_path, groups):
+    """The first User may send 6 an hour: of 9 requests, the 7th is the first held, however
+    they are split into groups (one transaction each)."""
+    seed, first, _ = world
+    path = tmp_path / "threshold.db"
+    shutil.copy(seed, path)
+    a = first.requests(counter=100)
+    meters = [first.device("gas meter (SMETS1)"), first.device("electricity meter (SMETS1)")]
+    raws = [a.switch_to_credit(meters[n % 2]) for n in range(9)]
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES))
+    decided, start = [], 0
+    for size in groups:
+        decided += engine.decide_group([engine.prepare(raw, NOW) for raw in raws[start : start + size]])
+        start += size
+    engine.store.close()
+    assert [d.outcome for d in decided] == ["allow"] * 6 + ["quarantine"] * 3
+    held = next(c for c in decided[6].checks if c.rule == "R4.adt-threshold")
+    assert held.result == "hold" and held.message.startswith("6 SRV 1.6 requests this hour already reach the ADT threshold of 6")
+    fp = _fingerprint(path, decided)
+    assert sorted((u[3], u[5]) for u in fp["usage"]) == [("day", 6), ("hour", 6)]
+    assert fp["counters"][0] == 109 and len(fp["quarantine"]) == 3 and fp["intact"]
+
+
+def test_a_group_rolled_back_leaves_nothing_of_its_writes_behind(world, tmp_path, monkeypatch):
+    """The group's writes fail at its commit: nothing it took stays, in the store or in what the
+    next decisions see. Each is decided again alone, as if the group had never been tried."""
+    seed, first, _ = world
+    path = tmp_path / "rolled-back.db"
+    shutil.copy(seed, path)
+    a = first.requests(counter=100)
+    gas = first.device("gas meter (SMETS1)")
+    once, again = a.switch_to_credit(gas), a.switch_to_credit(gas)  # 101, 102
+    real = SqliteStore.append_audits
+    calls = []
+
+    def fails_first(self, entries):
+        calls.append(len(entries))
+        if len(calls) == 1:
+            raise StoreUnavailable("the disk is full")
+        return real(self, entries)
+
+    monkeypatch.setattr(SqliteStore, "append_audits", fails_first)
+    decided, fp = _group(path, [once, again, once])
+    assert calls == [3, 1, 1, 1]  # the group's three entries, refused; then each decision's own
+    # Had the group's counters (102) or usage (2) outlived it, the first would now be a replay
+    # and the counts would be too high.
+    assert [d.outcome for d in decided] == ["allow", "allow", "reject"]
+    assert fp["counters"][0] == 102 and fp["intact"]
+    assert sorted((u[3], u[5]) for u in fp["usage"]) == [("day", 2), ("hour", 2)]
+    assert [e[4] for e in fp["audit"] if e[1] == "decision"] == [101, 102, None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rule=st.text(max_size=30), code=st.none() | st.text(max_size=5), message=st.text(max_size=80))
+def test_a_reasons_audit_text_is_its_canonical_json(rule, code, message):
+    reason = Reason(rule, code, message)
+    _, text, text_json = _reason_text(reason)
+    assert text == canonical_payload(reason.model_dump()) and '"' + text_json + '"' == json.dumps(text)

@@ -181,6 +181,18 @@ def test_capture_logs_sees_the_events_as_dicts(scenario, engine, capfd):
     assert len(events) == 2  # and stops with the block
 
 
+def test_a_group_of_decisions_is_one_event_each_and_none_when_nobody_listens(scenario, engine):
+    ask = scenario.requests(counter=3000)
+    meter = scenario.device("electricity meter (SMETS1)")
+    with capture_logs() as events:
+        decided = list(engine.decide_many([ask.switch_to_credit(meter), ask.switch_to_prepayment(meter), ask.switch_to_credit(meter)], now=NOW))
+    assert [(e["event"], e["decision_id"], e["outcome"]) for e in events] == [("decision", d.decision_id, d.outcome) for d in decided]
+    assert [d.outcome for d in decided] == ["allow", "reject", "allow"]
+    with capture_logs(level="WARNING") as events:
+        assert [d.outcome for d in engine.decide_many([ask.switch_to_credit(meter)], now=NOW)] == ["allow"]
+    assert events == []
+
+
 def test_library_loggers_live_under_solr_policy():
     with pytest.raises(ValueError, match="under 'solr_policy'"):
         logs.get_logger("elsewhere")

@@ -10,6 +10,7 @@ check. ``evaluate`` runs the same stages without ``commit``: a dry run that chan
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from solr_policy.engine.authorize import NO_EFFECTS, Effects, authorize
 from solr_policy.engine.commit import commit
 from solr_policy.engine.facts import FactView, StaticFacts
 from solr_policy.engine.gather import gather
+from solr_policy.engine.overlay import Overlay
 from solr_policy.engine.group import GroupCommit
 from solr_policy.errors import GovernanceRefused, StoreUnavailable
 from solr_policy.policy import PolicySet
@@ -151,12 +153,18 @@ class Engine:
         try:
             with self.store.transaction():
                 static = self.static_facts.at_generation(self.store)  # read once for the group
-                decided = [self._decide_in_tx(p, static=static) for p in group]
+                overlay = Overlay(self.store)  # the group's counters, usage and Devices; its writes
+                overlay.read_devices(p.admitted.request.header.request_id.target for p in group if isinstance(p.admitted, Admitted))
+                decided = [self._decide_in_tx(p, static=static, overlay=overlay) for p in group]
+                overlay.flush()
         except Exception:  # noqa: BLE001 - a fault in one decision must not decide the others
             # Nothing of the group was written: decide each alone, with the usual fault handling.
             return [self._run_admitted(p, commit_effects=True) for p in group]
         if static.generation is not None:  # what the next prepare() takes the certificates as of
             self.verifier.certificates.advance(static.generation)
+        listening = getattr(self.log, "isEnabledFor", None)
+        if listening is not None and not listening(logging.INFO):
+            return decided  # _log would drop each event: not built (a decision's record is not free)
         return [self._log(d) for d in decided]
 
     # -- the stages, composed -------------------------------------------------------------
@@ -188,7 +196,9 @@ class Engine:
                 decision, _ = authorize(facts, self.rules, decision_id=decision_id)
                 return self._log(decision, dry_run=True)
             with self.store.transaction():
-                decision = self._decide_in_tx(pending, release=release)
+                overlay = Overlay(self.store)
+                decision = self._decide_in_tx(pending, release=release, overlay=overlay)
+                overlay.flush()
         except GovernanceRefused:
             raise
         except StoreUnavailable as fault:
@@ -206,19 +216,22 @@ class Engine:
             return self._finish(decision, NO_EFFECTS, raw, commit_effects)
         return self._log(decision)
 
-    def _decide_in_tx(self, pending: Pending, *, release: Release | None = None, static: FactView | None = None) -> Decision:
-        """gather -> authorize -> commit inside the caller's transaction (or record a refusal)."""
+    def _decide_in_tx(
+        self, pending: Pending, *, overlay: Overlay, release: Release | None = None, static: FactView | None = None
+    ) -> Decision:
+        """gather -> authorize -> commit inside the caller's transaction (or record a refusal),
+        through the transaction's ``overlay``, which the caller flushes before committing."""
         if pending.certificates_at is not None:
             static = static if static is not None else self.static_facts.at_generation(self.store)
             known = static.generation
             pending = self._current(pending, (lambda: known) if known is not None else self.store.world_generation)
         admitted = pending.admitted
         if isinstance(admitted, InputRefusal):
-            return commit(self.store, pending.refusal(), NO_EFFECTS, raw=pending.raw)
+            return commit(self.store, pending.refusal(), NO_EFFECTS, raw=pending.raw, overlay=overlay)
         static = static if static is not None else self.static_facts.at_generation(self.store)
-        facts = gather(self.store, admitted, self.policies, pending.now, release=release, static=static)
+        facts = gather(self.store, admitted, self.policies, pending.now, release=release, static=static, overlay=overlay)
         decision, effects = authorize(facts, self.rules, decision_id=pending.decision_id)
-        return commit(self.store, decision, effects, raw=pending.raw)
+        return commit(self.store, decision, effects, raw=pending.raw, overlay=overlay)
 
     def _current(self, pending: Pending, generation: Callable[[], int]) -> Pending:
         """``pending``, or admitted again if its certificates are of another world generation than

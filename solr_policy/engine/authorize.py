@@ -7,19 +7,17 @@ decision must write. Nothing here decides *whether* to write; ``commit`` only ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from solr_policy.decision import Decision, from_outcomes
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.records import gbcs_counter_key
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
-from solr_policy.rules.r4_adt import counting_for
 
 
-@dataclass(frozen=True, slots=True)
-class UsageCount:
-    """One allowed request counted against an ADT window."""
+class UsageCount(NamedTuple):
+    """One allowed request counted against an ADT window (the fields of ``AdtUsageKey``)."""
 
     user: str
     supplier: str
@@ -88,10 +86,9 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     header = facts.request.header
     rid = header.request_id
     instruction = next((i.reference for i in facts.active_instructions), None)
-    about = Effects(originator=rid.originator, device=rid.target, instruction=instruction)
     if decision.outcome in ("reject", "delete"):
         # Nothing taken: a refused or deleted request consumes no counter and no ADT usage.
-        return about
+        return Effects(originator=rid.originator, device=rid.target, instruction=instruction)
     released = facts.release
     # Allowed or quarantined: the counter is taken either way, so neither can be replayed; a
     # released request's counter was taken when it was held.
@@ -99,12 +96,18 @@ def effects_of(decision: Decision, facts: Facts) -> Effects:
     gbcs = facts.gbcs
     gbcs_counter = (gbcs_counter_key(rid.originator), gbcs.originator_counter) if released is None and isinstance(gbcs, GbcsHeader) else None
     if decision.outcome == "quarantine":
-        return replace(about, counter=counter, gbcs_counter=gbcs_counter, hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter))
-    usage: tuple[UsageCount, ...] = ()
-    count = counting_for(facts)
-    if facts.supplier is not None and count is not None:
-        usage = tuple(
-            UsageCount(rid.originator, facts.supplier, header.service_reference_variant, period, start)
-            for period, start in count.windows(facts.now).items()
+        return Effects(
+            originator=rid.originator, device=rid.target, instruction=instruction, counter=counter, gbcs_counter=gbcs_counter,
+            hold=Hold(rid.originator, rid.target, header.service_reference_variant, rid.counter),
         )
-    return replace(about, counter=counter, gbcs_counter=gbcs_counter, usage=usage, release=released)
+    usage: tuple[UsageCount, ...] = ()
+    supplier = facts.supplier
+    if supplier is not None:
+        usage = tuple(
+            UsageCount(rid.originator, supplier, header.service_reference_variant, period, start)
+            for period, start in facts.usage_windows.items()
+        )
+    return Effects(
+        originator=rid.originator, device=rid.target, instruction=instruction, counter=counter, gbcs_counter=gbcs_counter,
+        usage=usage, release=released,
+    )

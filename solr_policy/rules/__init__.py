@@ -67,7 +67,7 @@ assert len(RULES_BY_ID) == len(RULES), "rule ids must be unique"
 
 
 def evaluate(facts: Facts, rules: tuple[Rule, ...] = RULES) -> list[Outcome]:
-    return [rule(facts) for rule in rules]
+    return [rule.evaluate(facts) for rule in rules]
 
 
 def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:

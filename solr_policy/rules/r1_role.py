@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from solr_policy.eui import duis_form
-from solr_policy.rules.base import USER, Facts, Verdict, fail, ok, rule
+from solr_policy.rules.base import USER, Facts, Verdict, duis, fail, ok, rule
 from solr_policy.world import UserStatus
 
 
@@ -16,14 +15,14 @@ def originator_is_signer(f: Facts) -> Verdict:
             f"the RequestID originator {originator} is not the signer {signer.subject_eui} "
             f"(certificate serial {signer.serial})"
         )
-    return ok(f"the RequestID originator {duis_form(originator)} signed the request (certificate serial {signer.serial})")
+    return ok(f"the RequestID originator {duis(originator)} signed the request (certificate serial {signer.serial})")
 
 
 @rule("R1.known-user", "R1", code="E1", summary="an originator that is not a known User")
 def known_user(f: Facts) -> Verdict:
     if f.user is None:
-        return fail(f"{duis_form(f.request.header.request_id.originator)} is not a known User")
-    return ok(f"User {duis_form(f.user.id)} of Party {f.user.party}")
+        return fail(f"{duis(f.request.header.request_id.originator)} is not a known User")
+    return ok(f"User {duis(f.user.id)} of Party {f.user.party}")
 
 
 @rule("R1.user-role", "R1", code="E1", needs=(USER,), summary="a User whose role no policy governs")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from solr_policy.duis.models import UpdatePaymentMode
+from solr_policy.policy import SrvRule
 from solr_policy.records import AdtFileRecord
 from solr_policy.world import Smets
 from solr_policy.rules.base import (
@@ -32,8 +33,23 @@ from solr_policy.rules.base import (
 DATA_VALUE_CODE = "AD1"
 
 
+# window_start of recent (period, now): the gather stage, the threshold rule and the effects
+# of one decision ask for the same windows (pure; cleared rather than grown).
+_WINDOWS: dict[tuple[str, datetime, object], str] = {}
+
+
 def window_start(period: str, now: datetime) -> str:
     """The start of the fixed UTC window ``period`` ("hour", "day", "15_minutes", "6_hours") holding ``now``."""
+    key = (period, now, now.tzinfo)  # equal instants in other zones have other windows
+    found = _WINDOWS.get(key)
+    if found is None:
+        if len(_WINDOWS) >= 1024:
+            _WINDOWS.clear()
+        found = _WINDOWS[key] = _window_start(period, now)
+    return found
+
+
+def _window_start(period: str, now: datetime) -> str:
     if period == "hour":
         return now.strftime("%Y-%m-%dT%H:00Z")
     if period == "day":
@@ -73,27 +89,49 @@ def counting(adt: AdtFileRecord, srv: str, device_id: str, default: dict[str, in
             if exc.get("exempt"):
                 return Counting(adt, None, exc["name"], exempt=True)
             return Counting(adt, dict(exc["thresholds"]), exc["name"])
-    limits = adt.thresholds.get(srv)
-    return Counting(adt, dict(limits) if limits is not None else default)
+    # Named by no exception (most Devices): the same for every Device, so kept and shared.
+    key = (id(adt), srv, id(default))
+    found = _COUNTINGS.get(key)
+    if found is None or found[0] is not adt or found[1] is not default:
+        limits = adt.thresholds.get(srv)
+        found = (adt, default, Counting(adt, dict(limits) if limits is not None else (dict(default) if default is not None else None)))
+        if len(_COUNTINGS) >= 256:
+            _COUNTINGS.clear()
+        _COUNTINGS[key] = found
+    return found[2]
+
+
+# Countings without an exception, by ADT file, SRV and policy default (each kept in its entry,
+# so its id is not reused while there; files are the static facts' own objects). Immutable:
+# their ``limits`` are never changed. Bounded: emptied when full.
+_COUNTINGS: dict[tuple[int, str, int], tuple[AdtFileRecord, dict[str, int] | None, Counting]] = {}
 
 
 def adt_file_for(adt_files: tuple[AdtFileRecord, ...], supplier: str) -> AdtFileRecord | None:
     return next((a for a in adt_files if a.supplier == supplier), None)
 
 
-def _file_for(f: Facts) -> AdtFileRecord | None:
-    if f.device is None:
-        return None
-    return adt_file_for(f.adt_files, f.supplier_at(f.now)[0])
+# The policy's default limits of each SRV rule, as a dict: policies are immutable, and the
+# rule object is kept with its value, so its id is not reused while cached.
+_DEFAULTS: dict[int, tuple[SrvRule, dict[str, int] | None]] = {}
+
+
+def default_limits(srv: SrvRule) -> dict[str, int] | None:
+    """The SRV's ``adt_default`` thresholds ({"per_hour": n, ...}), or None."""
+    found = _DEFAULTS.get(id(srv))
+    if found is None or found[0] is not srv:
+        if len(_DEFAULTS) >= 256:
+            _DEFAULTS.clear()
+        found = _DEFAULTS[id(srv)] = (srv, srv.adt_default.model_dump(exclude_none=True) if srv.adt_default is not None else None)
+    return found[1]
 
 
 def counting_for(f: Facts) -> Counting | None:
-    """The Counting of this request (None when no ADT file applies)."""
-    adt = _file_for(f)
+    """The Counting of this request (None when no ADT file applies); ``f.counting`` keeps it."""
+    adt = f.adt_file
     if adt is None or f.srv is None or f.device is None:
         return None
-    default = f.srv.adt_default.model_dump(exclude_none=True) if f.srv.adt_default is not None else None
-    return counting(adt, f.request.header.service_reference_variant, f.device.id, default)
+    return counting(adt, f.request.header.service_reference_variant, f.device.id, default_limits(f.srv))
 
 
 def _per(period: str) -> str:
@@ -110,7 +148,7 @@ def adt_covers_supplier(f: Facts) -> Verdict:
         return ok("the policy needs no ADT file")
     if f.device is None:
         return skip(DEVICE.missing)
-    adt = _file_for(f)
+    adt = f.adt_file
     if adt is None:
         named = ", ".join(sorted({a.supplier for a in f.adt_files})) or "none"
         return fail(f"no current ADT file lets this User act on Devices of Supplier {f.supplier} (ADT files name: {named})")
@@ -123,11 +161,11 @@ def adt_threshold(f: Facts) -> Verdict:
         return ok("the policy needs no ADT file")
     if f.srv is None:
         return skip(SRV.missing)
-    adt = _file_for(f)
+    adt = f.adt_file
     if adt is None:
         return skip("no ADT file for the Device's Supplier")
     srv = f.request.header.service_reference_variant
-    count = counting_for(f)
+    count = f.counting
     assert count is not None
     if count.exempt:
         return ok(f"the Device is exempt from ADT thresholds for SRV {srv} by exception {count.exception} of file {adt.reference}")
@@ -139,7 +177,7 @@ def adt_threshold(f: Facts) -> Verdict:
     usage = f.adt_usage or {}
     held_to = f"exception {count.exception} of file {adt.reference}" if count.exception else f"file {adt.reference}"
     shown = []
-    for key, period in zip(count.windows(f.now), (k.removeprefix("per_") for k in limits)):
+    for key, period in zip(f.usage_windows, (k.removeprefix("per_") for k in limits)):
         limit = limits[f"per_{period}"]
         used = usage.get(key, 0)
         if used + 1 > limit:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
-from solr_policy.eui import duis_form
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.message_codes import lookup
 from solr_policy.policy import SIGNED_PRE_COMMAND_CVS
@@ -22,6 +21,7 @@ from solr_policy.rules.base import (
     GbcsError,
     Rule,
     Verdict,
+    duis,
     fail,
     ok,
     rule,
@@ -30,6 +30,7 @@ from solr_policy.rules.base import (
 from solr_policy.world import DeviceType, Smets
 
 _NA = "not applicable"
+_NO_PRE_COMMAND = f"{_NA}: no Signed Pre-Command"
 
 
 @rule(
@@ -58,7 +59,7 @@ _USE_CASE_DEVICE = {"ECS": DeviceType.ESME, "GCS": DeviceType.GSME}
 def gbcs_fits_device(f: Facts) -> Verdict:
     assert f.device is not None
     if not isinstance(f.body, SignedPreCommand):
-        return ok(f"{_NA}: no Signed Pre-Command")
+        return ok(_NO_PRE_COMMAND)
     if not isinstance(f.gbcs, GbcsHeader):
         return skip("GBCS payload unreadable")
     known = lookup(f.gbcs.message_code)
@@ -68,7 +69,7 @@ def gbcs_fits_device(f: Facts) -> Verdict:
     if meant is not f.device.type:
         return fail(
             f"GBCS {f.gbcs.message_code_hex} {known.use_case if known else ''} is a command for a {meant.value}, "
-            f"but Device {duis_form(f.device.id)} is a {f.device.type.value}"
+            f"but Device {duis(f.device.id)} is a {f.device.type.value}"
         )
     return ok(f"GBCS {known.use_case if known else f.gbcs.message_code_hex} is a command for a {meant.value}, as the Device is")
 
@@ -105,7 +106,7 @@ def smets1_service_request_only(f: Facts) -> Verdict:
 )
 def gbcs_message_code(f: Facts) -> Verdict:
     if not isinstance(f.body, SignedPreCommand):
-        return ok(f"{_NA}: no Signed Pre-Command")
+        return ok(_NO_PRE_COMMAND)
     if isinstance(f.gbcs, GbcsError) or f.gbcs is None:
         why = f.gbcs.message if f.gbcs is not None else "not decoded"
         return fail(f"the GBCS payload cannot be read: {why}")
@@ -133,7 +134,7 @@ def _gbcs_header_rule(id: str, summary: str) -> Callable[[Callable[[Facts, GbcsH
         @rule(id, "R5", code="E12", summary=summary)
         def on_header(f: Facts) -> Verdict:
             if not isinstance(f.body, SignedPreCommand):
-                return ok(f"{_NA}: no Signed Pre-Command")
+                return ok(_NO_PRE_COMMAND)
             if not isinstance(f.gbcs, GbcsHeader):
                 return skip("GBCS payload unreadable")
             return check(f, f.gbcs)
@@ -147,7 +148,7 @@ def _gbcs_header_rule(id: str, summary: str) -> Callable[[Callable[[Facts, GbcsH
 def gbcs_recipient(f: Facts, gbcs: GbcsHeader) -> Verdict:
     target = f.request.header.request_id.target
     if gbcs.recipient != target:
-        return fail(f"the GBCS command is addressed to {duis_form(gbcs.recipient)}, not to the request's Device {duis_form(target)}")
+        return fail(f"the GBCS command is addressed to {duis(gbcs.recipient)}, not to the request's Device {duis(target)}")
     return ok("the GBCS command is addressed to the request's Device")
 
 
@@ -163,7 +164,7 @@ def gbcs_originator(f: Facts, gbcs: GbcsHeader) -> Verdict:
     """The Pre-Command must be the requesting User's own: GBCS originator = RequestID originator."""
     originator = f.request.header.request_id.originator
     if gbcs.originator != originator:
-        return fail(f"the GBCS command was made for {duis_form(gbcs.originator)}, not for the requesting User {duis_form(originator)}")
+        return fail(f"the GBCS command was made for {duis(gbcs.originator)}, not for the requesting User {duis(originator)}")
     return ok("the GBCS command names the requesting User as originator")
 
 
@@ -196,7 +197,7 @@ def gbcs_signed(f: Facts, gbcs: GbcsHeader) -> Verdict:
         )
     check = f.gbcs_signature
     if check is None or not check.tried:
-        names = ", ".join(duis_form(s.eui) for s in f.policy.pre_command_signers)
+        names = ", ".join(duis(s.eui) for s in f.policy.pre_command_signers)
         return fail(f"no In use Digital Signing certificate of a trusted Pre-Command signer ({names}) is in the store")
     if check.verified_by is None:
         return fail(

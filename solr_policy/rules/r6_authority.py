@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from solr_policy.duis.models import SignedPreCommand, UpdatePaymentMode
-from solr_policy.eui import duis_form
 from solr_policy.rules.base import (
     DEVICE,
     POLICY,
     USER,
     Facts,
     Verdict,
+    duis,
     fail,
     ok,
     rule,
@@ -31,8 +31,8 @@ DUIS_CANCELLATION = datetime(3000, 12, 31, tzinfo=timezone.utc)
 def device_known(f: Facts) -> Verdict:
     target = f.request.header.request_id.target
     if f.device is None:
-        return fail(f"Device {duis_form(target)} does not exist")
-    return ok(f"Device {duis_form(target)} is a {f.device.smets.value} {f.device.type.value} of Supplier {f.supplier}")
+        return fail(f"Device {duis(target)} does not exist")
+    return ok(f"Device {duis(target)} is a {f.device.smets.value} {f.device.type.value} of Supplier {f.supplier}")
 
 
 @rule(

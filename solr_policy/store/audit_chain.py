@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from json.encoder import encode_basestring_ascii
 from datetime import datetime, timezone
 
 from solr_policy.records import AuditCheck, AuditEntry, AuditHead, LogHead
@@ -41,6 +42,19 @@ def grow(head: LogHead, entry_hash_hex: str, keep: Callable[[int, int, bytes], o
     return LogHead(tree.size, tree.hashes)
 
 
+def grow_many(head: LogHead, entry_hashes_hex: Iterable[str], keep: Callable[[int, int, bytes], object]) -> LogHead:
+    """``grow`` for several entries in order (one frontier copy for all of them)."""
+    tree = CompactRange(head.size, head.frontier)
+
+    def on_node(level: int, index: int, digest: bytes) -> None:
+        if level in KEPT_LEVELS:
+            keep(level, index, digest)
+
+    for entry_hash_hex in entry_hashes_hex:
+        tree.append(leaf_of(entry_hash_hex), on_node)
+    return LogHead(tree.size, tree.hashes)
+
+
 def frontier_fits(head: LogHead) -> bool:
     """One frontier hash per set bit of the size, as ``CompactRange`` keeps them."""
     return len(head.frontier) == bin(head.size).count("1")
@@ -59,24 +73,78 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
+# Encoders made once (json.dumps with arguments builds a new one per call); what they write
+# is hashed, so it never changes: sorted keys, no spaces, ASCII.
+_PAYLOAD_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_BODY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_payload(payload: Mapping[str, object]) -> str:
-    """The text form of an entry's payload that is hashed (and stored)."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    """The text form of an entry's payload that is hashed (and stored):
+    ``json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)``."""
+    return _PAYLOAD_ENCODER.encode(payload)
 
 
-def audit_hash(prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str) -> str:
+def canonical_around(payload: Mapping[str, object], key: str, encoder: json.JSONEncoder = _PAYLOAD_ENCODER) -> tuple[str, str]:
+    """The texts before and after the value in ``canonical_payload({**payload, key: value})``,
+    whatever the value: with the value's canonical text (made before, e.g. kept from an
+    earlier entry) between them, the payload's. Canonical JSON is made of its parts: an object
+    is its members' texts in key order, so the members before and after ``key`` are encoded
+    as they would be."""
+    before = encoder.encode({k: v for k, v in payload.items() if k < key})[1:-1]
+    after = encoder.encode({k: v for k, v in payload.items() if k > key})[1:-1]
+    return "{" + before + ("," if before else "") + encoder.encode(key) + ":", ("," + after if after else "") + "}"
+
+
+def json_string_inner(text: str) -> str:
+    """``json.dumps(text)`` without its quotes. Made character by character, so that of a
+    concatenation is the concatenation of the parts': kept parts need not be made again."""
+    return encode_basestring_ascii(text)[1:-1]
+
+
+def audit_hash(
+    prev_hash: str, seq: int, at: str, kind: str, fields: Mapping[str, str | int | None], payload: str,
+    payload_json: str | None = None,
+) -> str:
     """The chain link: SHA-256 over the previous hash and this entry's canonical content.
-    A field that is None and not one of the original four is left out (older entries hash as before)."""
+    A field that is None and not one of the original four is left out (older entries hash as before).
+    ``payload_json``, if given, is ``json.dumps(payload)``, made along with the payload (an
+    entry's payload is most of what is hashed, and mostly made of parts kept from before)."""
+    if payload_json is not None and fields.keys() == _ENTRY_FIELDS and _plain(seq, at, kind, fields):
+        # The body written out (an append's usual entry): keys in order, strings ASCII-escaped.
+        counter = fields["counter"]
+        counted = "" if counter is None else f'"counter":{counter},'
+        body = (
+            f'{{"actor":{_text(fields["actor"])},"at":{encode_basestring_ascii(at)},{counted}'
+            f'"device":{_text(fields["device"])},"instruction":{_text(fields["instruction"])},'
+            f'"kind":{encode_basestring_ascii(kind)},"originator":{_text(fields["originator"])},'
+            f'"payload":{payload_json},"seq":{seq}}}'
+        )
+        return hashlib.sha256((prev_hash + body).encode()).hexdigest()
     kept = {k: v for k, v in fields.items() if v is not None or k in _ORIGINAL_FIELDS}
-    body = json.dumps(
-        {"seq": seq, "at": at, "kind": kind, **kept, "payload": payload},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    if payload_json is None:
+        body = _BODY_ENCODER.encode({"seq": seq, "at": at, "kind": kind, **kept, "payload": payload})
+    else:
+        prefix, suffix = canonical_around({"seq": seq, "at": at, "kind": kind, **kept}, "payload", _BODY_ENCODER)
+        body = prefix + payload_json + suffix
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+def _plain(seq: object, at: object, kind: object, fields: Mapping[str, object]) -> bool:
+    """The entry's values are those the written-out body is for: strings, None and integers."""
+    counter = fields["counter"]
+    return (
+        type(seq) is int and type(at) is str and type(kind) is str and (counter is None or type(counter) is int)
+        and all(fields[k] is None or type(fields[k]) is str for k in _ORIGINAL_FIELDS)
+    )
+
+
+def _text(value: object) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)  # type: ignore[arg-type]
+
+
 _ORIGINAL_FIELDS = frozenset({"actor", "originator", "device", "instruction"})
+_ENTRY_FIELDS = _ORIGINAL_FIELDS | {"counter"}
 
 
 def entry_hash(entry: AuditEntry, prev_hash: str) -> str:

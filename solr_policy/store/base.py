@@ -26,8 +26,10 @@ from typing import Any, Protocol, Self
 from solr_policy.records import (
     AdtFileRecord,
     AdtUsage,
+    AdtUsageKey,
     AlertDelivery,
     AlertStatus,
+    AuditAppend,
     AuditCheck,
     AuditEntry,
     CertRecord,
@@ -96,6 +98,11 @@ class WorldStore(Protocol):
         ...
 
     def get_device(self, eui: str) -> Device | None: ...
+
+    def devices_with_history(self, euis: Sequence[str]) -> dict[str, tuple[Device, list[SupplierChange]]]:
+        """Each of those Devices that exists, with its ``supplier_history``, by id."""
+        ...
+
     def get_instruction(self, reference: str) -> Instruction | None: ...
 
     def instructions(self, *, solr_party: str | None = None, failed_supplier: str | None = None) -> list[Instruction]:
@@ -113,6 +120,7 @@ class WorldStore(Protocol):
     def supplier_history(self, device: str) -> list[SupplierChange]:
         """The Device's Supplier changes, in time order (empty: its ``supplier`` always)."""
         ...
+
     def add_instruction_event(self, reference: str, *, at: datetime, action: str, officer: str, reason: str) -> None: ...
 
     def instruction_events(self, reference: str) -> list[InstructionEvent]:
@@ -127,6 +135,14 @@ class CounterStore(Protocol):
 
     def set_counter(self, originator: str, counter: int) -> None:
         """Counters go up to 2**64 - 1."""
+        ...
+
+    def set_counters(self, counters: Mapping[str, int]) -> None:
+        """``set_counter`` for each originator given."""
+        ...
+
+    def replay_counters(self, originator: str) -> tuple[int | None, int | None]:
+        """``(get_counter(originator), logged_counter(originator))``, read together."""
         ...
 
 
@@ -159,6 +175,14 @@ class AdtStore(Protocol):
 
     def add_adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> None:
         """Count one more request in that window."""
+        ...
+
+    def adt_usages(self, keys: Sequence[AdtUsageKey]) -> dict[AdtUsageKey, int]:
+        """``adt_usage`` of each window ``key``."""
+        ...
+
+    def add_adt_usages(self, counts: Mapping[AdtUsageKey, int]) -> None:
+        """Count ``n`` more requests in each window ``key`` given."""
         ...
 
     def all_adt_usage(self) -> list[AdtUsage]: ...
@@ -247,6 +271,10 @@ class AuditStore(Protocol):
     ) -> int:
         """Append one entry, chained to the newest; returns its sequence number. ``counter``:
         the RequestID counter a decision took for ``originator`` (hashed with the entry)."""
+        ...
+
+    def append_audits(self, entries: Sequence[AuditAppend]) -> list[int]:
+        """Append entries in order, as ``append_audit`` of each in turn would; their sequence numbers."""
         ...
 
     def logged_counter(self, originator: str) -> int | None:

@@ -223,6 +223,12 @@ class PostgresStore(SqlStore):
         assert conn is not None, "a write runs inside _tx()"
         return conn.execute(_placeholders(sql), params)  # our own SQL, never input
 
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        conn = self._tx_conn()
+        assert conn is not None, "a write runs inside _tx()"
+        with conn.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), rows)  # pipelined: one round trip for all rows
+
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         with self._driver_errors():
             conn = self._tx_conn()

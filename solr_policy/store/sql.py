@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from solr_policy.errors import StoreUnavailable
 from solr_policy.records import (
     AdtFileRecord,
+    AdtUsageKey,
     AdtFileStatus,
     AdtUsage,
     AlertDelivery,
     AlertStatus,
+    AuditAppend,
     AuditCheck,
     AuditEntry,
     AuditHead,
@@ -55,7 +57,7 @@ from solr_policy.store.audit_chain import (
     frontier_fits,
     frontier_from_text,
     frontier_text,
-    grow,
+    grow_many,
     leaf_of,
     verify_chain,
 )
@@ -165,6 +167,10 @@ class SqlStore(ABC):
     @abstractmethod
     def _execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         """Run one statement in the transaction ``_tx`` opened on this thread."""
+
+    @abstractmethod
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement once per row of parameters, in the transaction ``_tx`` opened."""
 
     @abstractmethod
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
@@ -375,6 +381,27 @@ class SqlStore(ABC):
         rows = self._read("SELECT * FROM devices WHERE id = ?", (eui,))
         return self._device(rows[0]) if rows else None
 
+    def devices_with_history(self, euis: Sequence[str]) -> dict[str, tuple[Device, list[SupplierChange]]]:
+        """Each of those Devices that exists, with its ``supplier_history``, by id: one
+        statement for up to 256 of them."""
+        found: dict[str, tuple[Device, list[SupplierChange]]] = {}
+        for chunk in _id_chunks(euis):
+            rows = self._read(
+                "SELECT devices.id, devices.type, devices.smets, devices.supplier, supplier_history.effective_from,"
+                " supplier_history.supplier AS changed_to FROM devices LEFT JOIN supplier_history"
+                f" ON supplier_history.device = devices.id WHERE devices.id IN ({_marks(len(chunk))})"
+                " ORDER BY devices.id, supplier_history.effective_from",
+                chunk,
+            )
+            for r in rows:
+                if r["id"] not in found:
+                    found[r["id"]] = (self._device(r), [])
+                if r["effective_from"] is not None:
+                    found[r["id"]][1].append(
+                        SupplierChange.model_construct(device=r["id"], effective_from=_time(r["effective_from"]), supplier=r["changed_to"])
+                    )
+        return found
+
     @staticmethod
     def _device(row: Row) -> Device:
         return Device.model_construct(id=row["id"], type=DeviceType(row["type"]), smets=Smets(row["smets"]), supplier=row["supplier"])
@@ -436,6 +463,30 @@ class SqlStore(ABC):
                 "INSERT INTO counters (originator, last_counter) VALUES (?, ?)"
                 " ON CONFLICT (originator) DO UPDATE SET last_counter = excluded.last_counter",
                 (originator, f"{counter:020d}"),
+            )
+
+    def replay_counters(self, originator: str) -> tuple[int | None, int | None]:
+        """``(get_counter, logged_counter)`` of ``originator``, in one statement."""
+        self._serialise_originator(originator)
+        rows = self._read(
+            "SELECT (SELECT last_counter FROM counters WHERE originator = ?) AS counter,"
+            " (SELECT max(counter) FROM audit WHERE originator = ? AND counter IS NOT NULL) AS logged",
+            (originator, originator),
+        )
+        counter, logged = (rows[0]["counter"], rows[0]["logged"]) if rows else (None, None)
+        return (int(counter) if counter is not None else None, int(logged) if logged is not None else None)
+
+    def set_counters(self, counters: Mapping[str, int]) -> None:
+        """``set_counter`` for each (originator, counter), in one statement."""
+        if not counters:
+            return
+        with self._tx():
+            for originator in counters:
+                self._serialise_originator(originator)
+            self._execute_many(
+                "INSERT INTO counters (originator, last_counter) VALUES (?, ?)"
+                " ON CONFLICT (originator) DO UPDATE SET last_counter = excluded.last_counter",
+                [(originator, f"{counter:020d}") for originator, counter in counters.items()],
             )
 
     # -- officers -----------------------------------------------------------------------
@@ -530,6 +581,37 @@ class SqlStore(ABC):
                 "INSERT INTO adt_usage (user_id, supplier, srv, period, window_start, count) VALUES (?, ?, ?, ?, ?, 1)"
                 " ON CONFLICT (user_id, supplier, srv, period, window_start) DO UPDATE SET count = adt_usage.count + 1",
                 (user_id, supplier, srv, period, window_start),
+            )
+
+    def adt_usages(self, keys: Sequence[AdtUsageKey]) -> dict[AdtUsageKey, int]:
+        """``adt_usage`` of each window, in one statement for the windows of one User,
+        Supplier and SRV (a request counts in two or three)."""
+        found: dict[AdtUsageKey, int] = {}
+        groups: dict[tuple[str, str, str], list[AdtUsageKey]] = {}
+        for key in keys:
+            groups.setdefault((key.user_id, key.supplier, key.srv), []).append(key)
+        for (user_id, supplier, srv), windows in groups.items():
+            self._serialise_originator(user_id)
+            rows = self._read(
+                "SELECT period, window_start, count FROM adt_usage WHERE user_id = ? AND supplier = ? AND srv = ? AND ("
+                + " OR ".join(["(period = ? AND window_start = ?)"] * len(windows)) + ")",
+                (user_id, supplier, srv, *(part for key in windows for part in (key.period, key.window_start))),
+            )
+            counts = {(r["period"], r["window_start"]): int(r["count"]) for r in rows}
+            found.update((key, counts.get((key.period, key.window_start), 0)) for key in windows)
+        return found
+
+    def add_adt_usages(self, counts: Mapping[AdtUsageKey, int]) -> None:
+        """Count ``n`` more requests in each window ``key``, in one statement."""
+        if not counts:
+            return
+        with self._tx():
+            for key in counts:
+                self._serialise_originator(key.user_id)
+            self._execute_many(
+                "INSERT INTO adt_usage (user_id, supplier, srv, period, window_start, count) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (user_id, supplier, srv, period, window_start) DO UPDATE SET count = adt_usage.count + excluded.count",
+                [(*key, n) for key, n in counts.items()],
             )
 
     def all_adt_usage(self) -> list[AdtUsage]:
@@ -672,30 +754,50 @@ class SqlStore(ABC):
     ) -> int:
         """Append one hash-chained entry and grow the Merkle tree over the entries; joins the
         caller's transaction if there is one."""
-        text = canonical_payload(payload)
-        fields = {"actor": actor, "originator": originator, "device": device, "instruction": instruction, "counter": counter}
+        entry = AuditAppend(kind, payload, at, actor, originator, device, instruction, counter)
+        return self.append_audits([entry])[0]
+
+    def append_audits(self, entries: Sequence[AuditAppend]) -> list[int]:
+        """Append entries in order, each chained to the one before, as ``append_audit`` one by
+        one would (the same hashes and tree), reading and writing the head once; their
+        sequence numbers. Joins the caller's transaction if there is one."""
+        if not entries:
+            return []
         with self._tx():
             self._serialise("audit")  # one linear chain: appends wait for each other
             last = self._execute("SELECT seq, hash, frontier FROM audit_head WHERE id = 1").fetchall()
-            seq, prev = (int(last[0][0]) + 1, last[0][1]) if last else (1, GENESIS)
+            first, prev = (int(last[0][0]) + 1, last[0][1]) if last else (1, GENESIS)
             tree = frontier_from_text(int(last[0][0]), last[0][2]) if last else EMPTY_LOG
             if not frontier_fits(tree):
                 tree = self._build_log()
-            when = canonical_time(at)
-            digest = audit_hash(prev, seq, when, kind, fields, text)
-            self._execute(
+            rows, digests = [], []
+            for seq, entry in enumerate(entries, start=first):
+                text, text_json = (entry.payload, entry.payload_json) if isinstance(entry.payload, str) else (canonical_payload(entry.payload), None)
+                when = canonical_time(entry.at)
+                fields = {
+                    "actor": entry.actor, "originator": entry.originator, "device": entry.device,
+                    "instruction": entry.instruction, "counter": entry.counter,
+                }
+                digest = audit_hash(prev, seq, when, entry.kind, fields, text, text_json)
+                rows.append((seq, when, entry.kind, entry.actor, entry.originator, entry.device, entry.instruction, text, prev, digest,
+                             f"{entry.counter:020d}" if entry.counter is not None else None))
+                digests.append(digest)
+                prev = digest
+            self._execute_many(
                 "INSERT INTO audit (seq, at, kind, actor, originator, device, instruction, payload, prev_hash, hash, counter)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, when, kind, actor, originator, device, instruction, text, prev, digest,
-                 f"{counter:020d}" if counter is not None else None),
+                rows,
             )
-            tree = grow(tree, digest, self._keep_node)
+            nodes: list[tuple[int, int, bytes]] = []
+            tree = grow_many(tree, digests, lambda level, idx, digest: nodes.append((level, idx, digest)))
+            if nodes:
+                self._execute_many("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
             self._execute(
                 "INSERT INTO audit_head (id, seq, hash, frontier) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
                 " SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier",
-                (seq, digest, frontier_text(tree)),
+                (tree.size, prev, frontier_text(tree)),
             )
-            return seq
+            return list(range(first, first + len(entries)))
 
     def _keep_node(self, level: int, idx: int, digest: bytes) -> None:
         self._execute("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, idx, digest))
@@ -705,9 +807,8 @@ class SqlStore(ABC):
         frontier that does not fit the entries: it is a cache of what they determine; a
         rolled-back log is caught by its checkpoints, not here). Inside a transaction."""
         self._execute("DELETE FROM log_nodes")
-        head = EMPTY_LOG
-        for (digest,) in self._execute("SELECT hash FROM audit ORDER BY seq").fetchall():
-            head = grow(head, digest, self._keep_node)
+        digests = [digest for (digest,) in self._execute("SELECT hash FROM audit ORDER BY seq").fetchall()]
+        head = grow_many(EMPTY_LOG, digests, self._keep_node)
         self._execute("UPDATE audit_head SET frontier = ? WHERE id = 1", (frontier_text(head),))
         return head
 
@@ -801,6 +902,21 @@ def _record(cls: type[R], row: Row, **convert: Callable[[Any], object]) -> R:
 
 def _same(value: object) -> object:
     return value
+
+
+def _id_chunks(ids: Sequence[str], most: int = 256) -> Iterator[list[str]]:
+    """``ids`` (duplicates dropped) in chunks of at most ``most``, each padded with its first
+    id to a power of two: a handful of distinct statements, so the drivers' statement caches
+    keep them."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), most):
+        chunk = unique[start : start + most]
+        chunk += chunk[:1] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
+        yield chunk
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
 def _json_tuple(text: str) -> tuple[Any, ...]:

@@ -291,6 +291,9 @@ class SqliteStore(SqlStore):
     def _execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         return self._conn().execute(sql, params)  # inside _tx, which turns driver errors into faults
 
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._conn().executemany(sql, rows)
+
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         conn = self._conn()
         with self._driver_errors():

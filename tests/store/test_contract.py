@@ -21,7 +21,9 @@ from solr_policy.records import (
     ROLE_SUPPLIER,
     AdtFileStatus,
     AdtUsage,
+    AdtUsageKey,
     AlertStatus,
+    AuditAppend,
     AuditCheck,
     InstructionEvent,
     KeyHolder,
@@ -32,6 +34,7 @@ from solr_policy.records import (
     SrpRecord,
 )
 from solr_policy.store.audit_chain import canonical_payload, canonical_time, entry_hash
+from solr_policy.store import SqliteStore
 from solr_policy.store.base import Store
 from solr_policy.world import Device, DeviceType, InstructionStatus, Party, Smets, SupplierChange, User, UserStatus
 
@@ -188,6 +191,19 @@ def test_a_counter_is_replaced_not_added(store):
     assert (store.get_counter(SOLR_USER), store.get_counter(OTHER_USER)) == (11, 5)
 
 
+def test_counters_set_together_are_each_replaced_and_read_with_the_log(store):
+    store.set_counter(SOLR_USER, 10)
+    store.set_counters({SOLR_USER: 12, f"gbcs:{SOLR_USER}": 2**64 - 1, OTHER_USER: 3})
+    assert (store.get_counter(SOLR_USER), store.get_counter(f"gbcs:{SOLR_USER}"), store.get_counter(OTHER_USER)) == (12, 2**64 - 1, 3)
+    store.set_counters({})  # nothing to write: nothing changes
+    assert store.replay_counters(SOLR_USER) == (12, None)
+    store.append_audit("decision", {"outcome": "allow"}, at=NOW, originator=SOLR_USER, counter=11)
+    store.append_audit("decision", {"outcome": "allow"}, at=NOW, originator=SOLR_USER, counter=2**64 - 2)
+    store.append_audit("decision", {"outcome": "allow"}, at=NOW, originator=OTHER_USER, counter=2**64 - 1)
+    assert store.replay_counters(SOLR_USER) == (12, 2**64 - 2) == (store.get_counter(SOLR_USER), store.logged_counter(SOLR_USER))
+    assert store.replay_counters("90B3D51F300F00FF") == (None, None)
+
+
 # -- ADT files and usage windows ------------------------------------------------------------------
 def test_a_new_adt_file_supersedes_only_the_same_users_file_for_the_same_supplier(store):
     first, other_supplier = adt_file("ADT-1"), adt_file("ADT-2", supplier="OTHER", at=NOW + HOUR)
@@ -250,6 +266,35 @@ def test_adt_usage_counts_each_window_separately(store):
         AdtUsage(SOLR_USER, "FAILED", "1.6", "hour", "2026-11-22T11:00Z", 1),
         AdtUsage(SOLR_USER, "OTHER", "1.6", "hour", hour, 1),
     ]
+
+
+def test_adt_usage_is_read_and_counted_for_several_windows_at_once(store):
+    hour, day = AdtUsageKey(SOLR_USER, "FAILED", "1.6", "hour", "2026-11-22T10:00Z"), AdtUsageKey(SOLR_USER, "FAILED", "1.6", "day", "2026-11-22")
+    other = AdtUsageKey(OTHER_USER, "FAILED", "1.6", "hour", "2026-11-22T10:00Z")
+    exception = AdtUsageKey(SOLR_USER, "FAILED", "1.6", "trial/15_minutes", "2026-11-22T10:15Z")
+    assert store.adt_usages([hour, day, other, exception]) == {hour: 0, day: 0, other: 0, exception: 0}
+    store.add_adt_usage(*hour)
+    store.add_adt_usages({hour: 4, day: 1, exception: 2})
+    store.add_adt_usages({})
+    assert store.adt_usages([hour, day, other, exception]) == {hour: 5, day: 1, other: 0, exception: 2}
+    assert store.adt_usages([]) == {}
+    assert [store.adt_usage(*key) for key in (hour, day, other, exception)] == [5, 1, 0, 2]
+
+
+def test_devices_are_read_with_their_supplier_history_many_at_once(store):
+    world(store)
+    later = SupplierChange(device=METER, effective_from=NOW + 24 * HOUR, supplier="SOLR")
+    earlier = SupplierChange(device=METER, effective_from=NOW - HOUR, supplier="OTHER")
+    store.put_supplier_history(METER, [later, earlier])
+    unknown = "00DB1234567890FF"
+    found = store.devices_with_history([GAS_METER, unknown, METER, METER])
+    assert found == {METER: (store.get_device(METER), [earlier, later]), GAS_METER: (store.get_device(GAS_METER), [])}
+    assert store.devices_with_history([]) == {}
+    # More than one statement's worth: every one found, each once.
+    many = [f"00DB12345678{n:04X}" for n in range(300)]
+    for eui in many[::3]:
+        store.put_device(Device(id=eui, type=DeviceType.GSME, smets=Smets.SMETS2, supplier="OTHER"))
+    assert sorted(store.devices_with_history(many + [METER])) == sorted(many[::3] + [METER])
 
 
 # -- quarantine --------------------------------------------------------------------------------
@@ -389,6 +434,32 @@ def test_audit_entries_are_numbered_and_chained_as_audit_chain_computes(store):
         assert entry.prev_hash == prev and entry.hash == entry_hash(entry, prev)
         prev = entry.hash
     assert store.verify_audit() == AuditCheck(True, 4, "4 entries, chain intact")
+
+
+def test_entries_appended_together_are_chained_as_one_by_one(store, tmp_path):
+    """append_audits is append_audit for each entry in turn: the same entries, hashes and tree
+    (a batch of 300 completes a kept subtree of the Merkle tree, at level 8), as an SQLite
+    store given them one at a time has them."""
+    entries = [
+        AuditAppend("decision", {"outcome": "allow", "n": n, "text": "é \"quoted\""}, NOW + n * HOUR, SOLR_USER, SOLR_USER, METER, None, n)
+        for n in range(300)
+    ] + [AuditAppend("srp.add", canonical_payload({"srp": "SRP-N"}), NOW)]  # a payload given as its canonical text
+    store.append_audit("bootstrap", {"first": True}, at=NOW)
+    assert store.append_audits(entries) == list(range(2, 303))
+    assert store.append_audits([]) == []
+    one_by_one = SqliteStore(tmp_path / "one-by-one.db")
+    try:
+        one_by_one.append_audit("bootstrap", {"first": True}, at=NOW)
+        for entry in entries:
+            payload = entry.payload if isinstance(entry.payload, dict) else {"srp": "SRP-N"}
+            one_by_one.append_audit(entry.kind, payload, at=entry.at, actor=entry.actor, originator=entry.originator,
+                                    device=entry.device, instruction=entry.instruction, counter=entry.counter)
+        assert store.audit_entries() == one_by_one.audit_entries()
+        assert store.log_head() == one_by_one.log_head() and store.log_head().size == 302
+        assert store.log_nodes(8, 0, 2) == one_by_one.log_nodes(8, 0, 2) and len(store.log_nodes(8, 0, 2)) == 1
+    finally:
+        one_by_one.close()
+    assert store.verify_audit() == AuditCheck(True, 302, "302 entries, chain intact")
 
 
 def test_an_empty_audit_trail_is_intact(store):

@@ -214,6 +214,40 @@ def test_threads_deciding_one_originators_requests_allow_each_once(url, pki):
         store.close()
 
 
+def test_nodes_deciding_groups_of_one_originators_requests_take_each_counter_and_threshold_once(url, pki):
+    """Two nodes (engines on their own stores) are each given every request, and decide them in
+    groups (one transaction each) at the same time: each request is taken once, by one node (the
+    other's copy is a replay), and the ADT threshold holds across both nodes' groups, each
+    group's overlay starting from what the other node committed before it."""
+    setup = PostgresStore(url)
+    scenario = SolrScenario(pki=pki, thresholds={"1.6": {"per_hour": 30, "per_day": 1000}}).install(setup, now=NOW)
+    ask = scenario.requests(counter=100)
+    meters = [scenario.device(METER), scenario.device("gas meter (SMETS1)")]
+    raws = [ask.switch_to_credit(meters[n % 2]) for n in range(48)]
+    setup.close()
+
+    nodes = [PostgresStore(url, max_connections=2) for _ in range(2)]
+    try:
+        engines = [Engine(node, PolicySet.load_dir(POLICIES)) for node in nodes]
+        results = run_threads(2, lambda n: list(engines[n].decide_many(raws, now=NOW, batch=8, workers=1)))
+        assert not [r for r in results if isinstance(r, Exception)], results
+        decided = results[0] + results[1]
+        taken = Counter(d.request["counter"] for d in decided if d.outcome in ("allow", "quarantine"))
+        assert sorted(taken) == list(range(101, 149)) and set(taken.values()) == {1}  # each by one node
+        outcomes = Counter(d.outcome for d in decided)
+        assert outcomes == {"allow": 30, "quarantine": 18, "reject": 48}  # the threshold: 30 an hour, across both nodes
+        assert all([r.rule for r in d.reasons] == ["R6.counter-fresh"] for d in decided if d.outcome == "reject")
+        hour = NOW.strftime("%Y-%m-%dT%H:00Z")
+        assert nodes[0].adt_usage(scenario.user_eui, scenario.failed_supplier, "1.6", "hour", hour) == 30
+        assert nodes[0].get_counter(scenario.user_eui) == 148
+        assert len(nodes[0].audit_entries(kind="decision")) == 96
+        check = nodes[1].verify_audit()
+        assert check.intact and check.entries == len(nodes[1].audit_entries())
+    finally:
+        for node in nodes:
+            node.close()
+
+
 def test_audit_appends_from_many_threads_form_one_linear_chain(store):
     def append(n: int) -> list[int]:
         seqs = []
