@@ -74,11 +74,11 @@ class Decision(BaseModel):
     def record(self, *, reasons: bool = True) -> dict:
         """What the audit entry and the log event say of this decision (no checks, no signer
         key); ``reasons=False``: all of it but the reasons."""
-        about: dict[str, Any] = {"decision_id": self.decision_id, "outcome": self.outcome, "response_code": self.response_code}
-        if reasons:
-            about["reasons"] = [{"rule": r.rule, "code": r.code, "message": r.message} for r in self.reasons]  # Reason.model_dump
-        return {
-            **about,
+        record: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "outcome": self.outcome,
+            "response_code": self.response_code,
+            "reasons": None,
             "request": self.request,
             "content_sha256": self.content_sha256,
             "policy": self.policy,
@@ -86,6 +86,11 @@ class Decision(BaseModel):
             "policy_sha256": self.policy_sha256,
             "quarantine_id": self.quarantine_id,
         }
+        if reasons:
+            record["reasons"] = [{"rule": r.rule, "code": r.code, "message": r.message} for r in self.reasons]  # Reason.model_dump
+        else:
+            del record["reasons"]
+        return record
 
 
 class _Shared(Generic[T]):

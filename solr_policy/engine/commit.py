@@ -14,7 +14,7 @@ from json.encoder import encode_basestring_ascii
 from solr_policy.decision import Decision, Reason, shared_reason
 from solr_policy.engine.authorize import Effects
 from solr_policy.engine.overlay import Overlay
-from solr_policy.records import AdtUsageKey, QuarantineStatus
+from solr_policy.records import QuarantineStatus
 from solr_policy.store.audit_chain import canonical_around, canonical_payload, json_string_inner
 from solr_policy.store.base import Store
 
@@ -28,7 +28,7 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, ov
     if effects.gbcs_counter is not None:
         writes.set_counter(*effects.gbcs_counter)
     for use in effects.usage:
-        writes.add_adt_usage(AdtUsageKey(*use))
+        writes.add_adt_usage(use)
     if effects.hold is not None:
         held = effects.hold
         item = store.add_quarantine(

@@ -45,11 +45,13 @@ class FactView:
     def __init__(self, facts: dict[tuple[str, str], Any]) -> None:
         self._facts = facts
 
-    def get(self, kind: str, key: str, read: Callable[[], T]) -> T:
+    def get(self, kind: str, key: str, read: Callable[..., T], *args: Any) -> T:
+        """The fact ``kind`` of ``key``: ``read(*args)`` the first time (arguments rather than a
+        closure: nothing is made for the many times it is known)."""
         try:
             return self._facts[(kind, key)]
         except KeyError:
-            value = self._facts[(kind, key)] = read()
+            value = self._facts[(kind, key)] = read(*args)
             return value
 
 
