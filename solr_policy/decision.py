@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 # Plain frozen dataclasses (pydantic still serialises them as part of the Decision): a
 # decision has some fifty of them, most the same from one decision to the next ("User is
-# active"), so ``from_outcomes`` shares them between decisions (see ``_shared``).
+# active"), so ``from_outcomes`` shares them between decisions (see ``_Shared``).
 @dataclass(frozen=True, slots=True)
 class Reason:
     rule: str
