@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 # Plain frozen dataclasses (pydantic still serialises them as part of the Decision): a
 # decision has some fifty of them, most the same from one decision to the next ("User is
-# active"), so ``from_outcomes`` shares them between decisions (see ``_shared``).
+# active"), so ``from_outcomes`` shares them between decisions (see ``_Shared``).
 @dataclass(frozen=True, slots=True)
 class Reason:
     rule: str
@@ -74,11 +74,11 @@ class Decision(BaseModel):
     def record(self, *, reasons: bool = True) -> dict:
         """What the audit entry and the log event say of this decision (no checks, no signer
         key); ``reasons=False``: all of it but the reasons."""
-        about: dict[str, Any] = {"decision_id": self.decision_id, "outcome": self.outcome, "response_code": self.response_code}
-        if reasons:
-            about["reasons"] = [{"rule": r.rule, "code": r.code, "message": r.message} for r in self.reasons]  # Reason.model_dump
-        return {
-            **about,
+        record: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "outcome": self.outcome,
+            "response_code": self.response_code,
+            "reasons": None,
             "request": self.request,
             "content_sha256": self.content_sha256,
             "policy": self.policy,
@@ -86,6 +86,11 @@ class Decision(BaseModel):
             "policy_sha256": self.policy_sha256,
             "quarantine_id": self.quarantine_id,
         }
+        if reasons:
+            record["reasons"] = [{"rule": r.rule, "code": r.code, "message": r.message} for r in self.reasons]  # Reason.model_dump
+        else:
+            del record["reasons"]
+        return record
 
 
 class _Shared(Generic[T]):
@@ -161,16 +166,37 @@ def from_outcomes(outcomes: list[Outcome], **about: Any) -> Decision:
         outcome = "reject"
         shown = [o for o in refusals if not o.skipped] or refusals or [Outcome("engine.no-rules", False, "no rule evaluated the request")]
         code = next((o.code for o in shown if o.code), None)
-    # model_construct: every value here comes from our own rules, not from outside (hot path).
+    # Not validated: every value here comes from our own rules, not from outside (hot path).
     # The shared ones looked up inline (``kept.get``), made only when not kept.
     kept_reason, kept_check = _reason.kept.get, _check.kept.get
-    return Decision.model_construct(
+    return _trusted(
         outcome=outcome,
         response_code=code,
         reasons=[kept_reason(o) or _reason(o) for o in shown],
         checks=[kept_check(o) or _check(o) for o in outcomes],
         **about,
     )
+
+
+# Each field of a Decision and its value when not given (those without a default given always).
+_DECISION_FIELDS = {name: None if field.is_required() else field.default for name, field in Decision.model_fields.items()}
+_REQUIRED = frozenset(name for name, field in Decision.model_fields.items() if field.is_required())
+
+
+def _trusted(**values: Any) -> Decision:
+    """``Decision.model_construct(**values)`` for a decision given every field but those whose
+    default is immutable, as ``from_outcomes`` gives them: the same instance (its tests say so),
+    without model_construct's walk through each field's aliases (a decision per request)."""
+    if not values.keys() <= _DECISION_FIELDS.keys() or not _REQUIRED <= values.keys() or "checks" not in values:
+        return Decision.model_construct(**values)
+    decision = Decision.__new__(Decision)
+    fields = _DECISION_FIELDS.copy()  # in field order, as model_construct's
+    fields.update(values)
+    object.__setattr__(decision, "__dict__", fields)
+    object.__setattr__(decision, "__pydantic_fields_set__", set(values))
+    object.__setattr__(decision, "__pydantic_extra__", None)
+    object.__setattr__(decision, "__pydantic_private__", None)
+    return decision
 
 
 def refused_input(rule: str, message: str, code: str | None, **about: Any) -> Decision:

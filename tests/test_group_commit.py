@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from solr_policy.engine import Engine
 from solr_policy.engine.authorize import Effects
-from solr_policy.decision import Reason
+from solr_policy import decision as decision_module
+from solr_policy.decision import Decision, Reason
 from solr_policy.engine.commit import _reason_text, audit_payload
 from solr_policy.errors import StoreUnavailable
 from solr_policy.policy import PolicySet
@@ -312,3 +313,29 @@ def test_a_reasons_audit_text_is_its_canonical_json(rule, code, message):
     reason = Reason(rule, code, message)
     _, text, text_json = _reason_text(reason)
     assert text == canonical_payload(reason.model_dump()) and '"' + text_json + '"' == json.dumps(text)
+
+
+def test_a_decision_built_without_validation_is_the_one_model_construct_builds(world, tmp_path):
+    """from_outcomes builds its Decision without model_construct's walk through the fields:
+    the same instance, field for field, for each outcome (and model_construct where it must)."""
+    seed, first, second = world
+    path = tmp_path / "built.db"
+    shutil.copy(seed, path)
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES))
+    try:
+        decided = engine.decide_group([engine.prepare(raw, NOW) for raw in _sequence(first, second)])
+    finally:
+        engine.store.close()
+    assert {d.outcome for d in decided} == {"allow", "reject", "quarantine"}
+    for decision in decided:
+        if not decision.checks:
+            continue  # refused at the boundary: made by refused_input
+        values = {name: getattr(decision, name) for name in decision.model_fields_set if name != "quarantine_id"}
+        built, constructed = decision_module._trusted(**values), Decision.model_construct(**values)
+        assert list(vars(built).items()) == list(vars(constructed).items())
+        assert built.model_fields_set == constructed.model_fields_set
+        assert (built.__pydantic_extra__, built.__pydantic_private__) == (constructed.__pydantic_extra__, constructed.__pydantic_private__)
+        assert built == constructed and repr(built) == repr(constructed) and built.to_json_dict() == constructed.to_json_dict()
+        assert built.model_copy(update={"quarantine_id": 7}).quarantine_id == 7
+    partial = decision_module._trusted(outcome="reject", response_code=None, reasons=[], decided_at=NOW)  # no checks given
+    assert list(vars(partial).items()) == list(vars(Decision.model_construct(outcome="reject", response_code=None, reasons=[], decided_at=NOW)).items())

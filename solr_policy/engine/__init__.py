@@ -27,8 +27,8 @@ from solr_policy.engine.authorize import NO_EFFECTS, Effects, authorize
 from solr_policy.engine.commit import commit
 from solr_policy.engine.facts import FactView, StaticFacts
 from solr_policy.engine.gather import gather
-from solr_policy.engine.overlay import Overlay
 from solr_policy.engine.group import GroupCommit
+from solr_policy.engine.overlay import Overlay
 from solr_policy.errors import GovernanceRefused, StoreUnavailable
 from solr_policy.policy import PolicySet
 from solr_policy.rules import RULES, Release, Rule

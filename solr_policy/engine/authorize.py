@@ -8,22 +8,16 @@ decision must write. Nothing here decides *whether* to write; ``commit`` only ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from solr_policy.decision import Decision, from_outcomes
 from solr_policy.gbcs import GbcsHeader
-from solr_policy.records import gbcs_counter_key
+from solr_policy.records import AdtUsageKey, gbcs_counter_key
 from solr_policy.rules import RULES, Facts, Release, Rule, evaluate
 
 
-class UsageCount(NamedTuple):
-    """One allowed request counted against an ADT window (the fields of ``AdtUsageKey``)."""
-
-    user: str
-    supplier: str
-    srv: str
-    period: str
-    window_start: str
+# One allowed request counted against an ADT window: the window's key, as the store counts it.
+UsageCount = AdtUsageKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +50,7 @@ class Effects:
         return {
             "counter": list(self.counter) if self.counter else None,
             "gbcs_counter": list(self.gbcs_counter) if self.gbcs_counter else None,
-            "usage": [[u.user, u.supplier, u.srv, u.period, u.window_start] for u in self.usage],
+            "usage": [list(u) for u in self.usage],  # [user, supplier, srv, period, window start]
             "hold": self.hold is not None,
             "release": self.release.item if self.release else None,
         }

@@ -14,7 +14,7 @@ from json.encoder import encode_basestring_ascii
 from solr_policy.decision import Decision, Reason, shared_reason
 from solr_policy.engine.authorize import Effects
 from solr_policy.engine.overlay import Overlay
-from solr_policy.records import AdtUsageKey, QuarantineStatus
+from solr_policy.records import QuarantineStatus
 from solr_policy.store.audit_chain import canonical_around, canonical_payload, json_string_inner
 from solr_policy.store.base import Store
 
@@ -28,7 +28,7 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, ov
     if effects.gbcs_counter is not None:
         writes.set_counter(*effects.gbcs_counter)
     for use in effects.usage:
-        writes.add_adt_usage(AdtUsageKey(*use))
+        writes.add_adt_usage(use)
     if effects.hold is not None:
         held = effects.hold
         item = store.add_quarantine(
@@ -55,7 +55,7 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, ov
 def audit_payload(decision: Decision, effects: Effects) -> tuple[str, str]:
     """The canonical text of the decision's audit payload, ``{**decision.record(), "effects":
     effects.record()}``, and that text as a JSON string (``json.dumps(text)``, which the
-    entry's hash covers). Its reasons are mostly ones decisions share (``decision._reason``):
+    entry's hash covers). Its reasons are mostly ones decisions share (``decision.shared_reason``):
     each one's text, and that text as a JSON string, is made once and kept."""
     about = decision.record(reasons=False)
     about["effects"] = effects.record()
@@ -83,7 +83,8 @@ def _reason_text(reason: Reason) -> tuple[Reason, str, str]:
     rule, code, message = reason.rule, reason.code, reason.message
     if type(rule) is str and type(message) is str and (code is None or type(code) is str):
         # canonical_payload(reason.model_dump()), written out: three strings (or null), keys sorted
-        text = f'{{"code":{"null" if code is None else encode_basestring_ascii(code)},"message":{encode_basestring_ascii(message)},"rule":{encode_basestring_ascii(rule)}}}'
+        code_text = "null" if code is None else encode_basestring_ascii(code)
+        text = f'{{"code":{code_text},"message":{encode_basestring_ascii(message)},"rule":{encode_basestring_ascii(rule)}}}'
     else:
         text = canonical_payload(reason.model_dump())
     found = (reason, text, json_string_inner(text))

@@ -46,11 +46,13 @@ class FactView:
         self._facts = facts
         self.generation = generation  # the store's world generation they are of; None: not known
 
-    def get(self, kind: str, key: str, read: Callable[[], T]) -> T:
+    def get(self, kind: str, key: str, read: Callable[..., T], *args: Any) -> T:
+        """The fact ``kind`` of ``key``: ``read(*args)`` the first time (arguments rather than a
+        closure: nothing is made for the many times it is known)."""
         try:
             return self._facts[(kind, key)]
         except KeyError:
-            value = self._facts[(kind, key)] = read()
+            value = self._facts[(kind, key)] = read(*args)
             return value
 
 

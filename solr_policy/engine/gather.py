@@ -19,11 +19,11 @@ from solr_policy.errors import GovernanceRefused
 from solr_policy.gbcs import GbcsHeader
 from solr_policy.gbcs.signature import verify_gbcs_signature
 from solr_policy.policy import Policy, PolicySet
-from solr_policy.records import ROLE_SUPPLIER, AdtUsageKey, SmkiStatus, gbcs_counter_key
+from solr_policy.records import ROLE_SUPPLIER, AdtFileRecord, AdtUsageKey, CertRecord, SmkiStatus, gbcs_counter_key
 from solr_policy.rules import Facts, PreCommandSignature, Release
 from solr_policy.rules.r4_adt import adt_file_for, counting, default_limits
 from solr_policy.store.base import Store
-from solr_policy.world import supplier_at
+from solr_policy.world import Instruction, supplier_at
 
 
 def gather(
@@ -44,11 +44,11 @@ def gather(
         if held is None or not held.held:
             raise GovernanceRefused("R4.quarantine-not-held", f"quarantine item {release.item} is no longer held")
     originator = rid.originator
-    user = static.get("user", originator, lambda: store.get_user(originator))
+    user = static.get("user", originator, store.get_user, originator)
     policy = policies.for_role(user.role) if user else None
     device, history = overlay.device(rid.target)
     adt_files = (
-        static.get("adt_files", originator, lambda: tuple(store.current_adt_files(originator)))
+        static.get("adt_files", originator, _current_adt_files, store, originator)
         if policy and policy.requires_adt_file else ()
     )
     usage = None
@@ -60,11 +60,7 @@ def gather(
         windows = counting(adt, srv, device.id, default_limits(srv_rule)).windows(now)
         counted = overlay.adt_usages([AdtUsageKey(rid.originator, supplier, srv, key, start) for key, start in windows.items()])
         usage = dict(zip(windows, counted))
-    signing = static.get("signing", originator, lambda: tuple(
-        str(c.serial)
-        for c in store.find_certificates(eui=originator, role=ROLE_SUPPLIER)
-        if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
-    ))
+    signing = static.get("signing", originator, _signing_certificates, store, originator)
     return Facts(
         gbcs_signature=_check_pre_command_signature(store, admitted, policy, now, static),
         request=request,
@@ -74,7 +70,7 @@ def gather(
         policy=policy,
         policy_sha256=policies.digests.get(policy.role.code) if policy else None,
         device=device,
-        instructions=static.get("instructions", user.party, lambda: tuple(store.instructions(solr_party=user.party))) if user else (),
+        instructions=static.get("instructions", user.party, _instructions, store, user.party) if user else (),
         last_counter=_last_counter(overlay, rid.originator),
         last_gbcs_counter=overlay.counter(gbcs_counter_key(rid.originator)) if isinstance(admitted.gbcs, GbcsHeader) else None,
         gbcs=admitted.gbcs,
@@ -86,6 +82,28 @@ def gather(
         content_sha256=admitted.content_sha256,
         signed_content=admitted.signed_content,
     )
+
+
+# What the static facts are read with (see ``engine.facts``).
+def _current_adt_files(store: Store, user: str) -> tuple[AdtFileRecord, ...]:
+    return tuple(store.current_adt_files(user))
+
+
+def _signing_certificates(store: Store, user: str) -> tuple[str, ...]:
+    """The serials of the Supplier Digital Signing certificates held for ``user`` (R2)."""
+    return tuple(
+        str(c.serial)
+        for c in store.find_certificates(eui=user, role=ROLE_SUPPLIER)
+        if "digital_signature" in c.key_usage and c.status is not SmkiStatus.REVOKED
+    )
+
+
+def _instructions(store: Store, party: str) -> tuple[Instruction, ...]:
+    return tuple(store.instructions(solr_party=party))
+
+
+def _certificates(store: Store, eui: str, role: int) -> tuple[CertRecord, ...]:
+    return tuple(store.find_certificates(eui=eui, role=role))
 
 
 def _last_counter(overlay: Overlay, originator: str) -> int | None:
@@ -108,17 +126,14 @@ def _check_pre_command_signature(
         return None
     tried: list[str] = []
     for signer in policy.pre_command_signers:
-        certs = static.get(
-            "pre_command_certificates", f"{signer.eui}/{signer.role}",
-            lambda: tuple(store.find_certificates(eui=signer.eui, role=signer.role)),
-        )
+        certs = static.get("pre_command_certificates", f"{signer.eui}/{signer.role}", _certificates, store, signer.eui, signer.role)
         for cert in certs:
             if cert.status is not SmkiStatus.IN_USE or "digital_signature" not in cert.key_usage or not cert.valid_at(now):
                 continue
             name = f"certificate serial {cert.serial} ({cert.subject_eui}, {cert.role_name})"
             tried.append(name)
             try:
-                key = static.get("public_key", cert.fingerprint, lambda: public_key(cert))
+                key = static.get("public_key", cert.fingerprint, public_key, cert)
             except ValueError:  # a certificate whose key cannot be read verifies nothing
                 continue
             if isinstance(key, ec.EllipticCurvePublicKey) and verify_gbcs_signature(body.gbcs_payload, header, key):

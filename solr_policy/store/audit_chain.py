@@ -132,10 +132,13 @@ def audit_hash(
 
 def _plain(seq: object, at: object, kind: object, fields: Mapping[str, object]) -> bool:
     """The entry's values are those the written-out body is for: strings, None and integers."""
-    counter = fields["counter"]
+    counter, actor, originator, device, instruction = (
+        fields["counter"], fields["actor"], fields["originator"], fields["device"], fields["instruction"]
+    )
     return (
         type(seq) is int and type(at) is str and type(kind) is str and (counter is None or type(counter) is int)
-        and all(fields[k] is None or type(fields[k]) is str for k in _ORIGINAL_FIELDS)
+        and (actor is None or type(actor) is str) and (originator is None or type(originator) is str)
+        and (device is None or type(device) is str) and (instruction is None or type(instruction) is str)
     )
 
 

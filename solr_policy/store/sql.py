@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from solr_policy.errors import StoreUnavailable
 from solr_policy.records import (
     AdtFileRecord,
-    AdtUsageKey,
     AdtFileStatus,
     AdtUsage,
+    AdtUsageKey,
     AlertDelivery,
     AlertStatus,
     AuditAppend,
@@ -754,7 +754,7 @@ class SqlStore(ABC):
     ) -> int:
         """Append one hash-chained entry and grow the Merkle tree over the entries; joins the
         caller's transaction if there is one."""
-        entry = AuditAppend(kind, payload, at, actor, originator, device, instruction, counter)
+        entry = AuditAppend(kind, canonical_payload(payload), at, actor, originator, device, instruction, counter)
         return self.append_audits([entry])[0]
 
     def append_audits(self, entries: Sequence[AuditAppend]) -> list[int]:
@@ -772,7 +772,10 @@ class SqlStore(ABC):
                 tree = self._build_log()
             rows, digests = [], []
             for seq, entry in enumerate(entries, start=first):
-                text, text_json = (entry.payload, entry.payload_json) if isinstance(entry.payload, str) else (canonical_payload(entry.payload), None)
+                if isinstance(entry.payload, str):
+                    text, text_json = entry.payload, entry.payload_json
+                else:
+                    text, text_json = canonical_payload(entry.payload), None
                 when = canonical_time(entry.at)
                 fields = {
                     "actor": entry.actor, "originator": entry.originator, "device": entry.device,
@@ -795,7 +798,7 @@ class SqlStore(ABC):
             self._execute(
                 "INSERT INTO audit_head (id, seq, hash, frontier) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
                 " SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier",
-                (tree.size, prev, frontier_text(tree)),
+                (first + len(entries) - 1, prev, frontier_text(tree)),
             )
             return list(range(first, first + len(entries)))
 
