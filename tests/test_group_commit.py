@@ -100,6 +100,8 @@ def _decide(path: Path, raws: list[bytes], how: str):
             return [engine.decide(raw, now=NOW) for raw in raws]
         if how == "decide_many":
             return list(engine.decide_many(raws, now=NOW, batch=4, workers=3))
+        if how == "decide_many inline":
+            return list(engine.decide_many(raws, now=NOW, batch=4, workers=0))
         return [engine.decide(raw, now=NOW) for raw in raws]  # the writer, one caller
     finally:
         engine.close()
@@ -110,7 +112,7 @@ def test_group_commit_decides_as_one_by_one(world, tmp_path):
     seed, first, second = world
     raws = _sequence(first, second)
     results = {}
-    for how in ("one by one", "decide_many", "writer"):
+    for how in ("one by one", "decide_many", "decide_many inline", "writer"):
         path = tmp_path / f"{how.replace(' ', '_')}.db"
         shutil.copy(seed, path)
         results[how] = _fingerprint(path, _decide(path, raws, how))
@@ -124,6 +126,7 @@ def test_group_commit_decides_as_one_by_one(world, tmp_path):
     assert expected["intact"]
     assert len(expected["audit"]) > len(raws)
     assert results["decide_many"] == expected
+    assert results["decide_many inline"] == expected
     assert results["writer"] == expected
 
 
