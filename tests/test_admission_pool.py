@@ -26,25 +26,10 @@ from solr_policy.engine.pool import AUTO_MIN_REQUESTS, AdmissionFailed, Admissio
 from solr_policy.policy import PolicySet
 from solr_policy.store import SqliteStore
 
-from test_group_commit import NOW, POLICIES, _fingerprint, _sequence  # the same mixed batch and fingerprint
+from test_group_commit import NOW, POLICIES, _fingerprint, _sequence, world  # noqa: F401 - the same world, mixed batch and fingerprint
 
 # Long enough for a loaded machine to spawn workers; far shorter than a hang.
 DEADLINE_S = 120
-
-
-@pytest.fixture()
-def world(tmp_path, pki):
-    from solr_policy.testing.scenario import SolrScenario
-
-    path = tmp_path / "seed.db"
-    store = SqliteStore(path)
-    first = SolrScenario(pki=pki, thresholds={"1.6": {"per_hour": 6, "per_day": 1000}}).install(store, now=NOW)
-    second = SolrScenario(pki=pki, user_eui="90B3D51F300F0002", adt_reference="ADT-SOLR-2026-002",
-                          thresholds={"1.6": {"per_hour": 4, "per_day": 1000}})
-    second.officer_keys = first.officer_keys
-    second.install(store, now=NOW)
-    store.close()
-    return path, first, second
 
 
 def _mixed(first, second) -> list[bytes]:

@@ -1116,19 +1116,25 @@ def test_cli_adt_sign_and_submit(cli_world, tmp_path):
     assert len(json.loads(run(db, "adt", "list").stdout)) == 2
 
 
-def test_cli_quarantine_list_release_discard(cli_world, tmp_path):
-    db, s = cli_world
-    keys = OfficerKeys(tmp_path, s.officer_keys)
+def _held_after_one_allowed(db: Path, s, requests: int) -> list[int]:
+    """The SoLR event activated, then ``requests`` switches of one meter a minute apart: the
+    first allowed, the rest held over the ADT threshold; their quarantine ids."""
     store = SqliteStore(db)
     try:
         activate(store, s)
         engine = Engine(store, PolicySet.load_dir(POLICIES))
         ask = s.requests()
-        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(4)]
+        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(requests)]
     finally:
         store.close()
-    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine", "quarantine"]
-    first, second, third = (d.quarantine_id for d in decisions[1:])
+    assert [d.outcome for d in decisions] == ["allow"] + ["quarantine"] * (requests - 1)
+    return [d.quarantine_id for d in decisions[1:]]
+
+
+def test_cli_quarantine_list_release_discard(cli_world, tmp_path):
+    db, s = cli_world
+    keys = OfficerKeys(tmp_path, s.officer_keys)
+    first, second, third = _held_after_one_allowed(db, s, 4)
 
     listed = run(db, "quarantine", "list", "--status", "held")
     assert listed.exit_code == 0
@@ -1167,16 +1173,7 @@ def test_cli_quarantine_exit_file(cli_world, tmp_path):
 
     db, s = cli_world
     keys = OfficerKeys(tmp_path, s.officer_keys)
-    store = SqliteStore(db)
-    try:
-        activate(store, s)
-        engine = Engine(store, PolicySet.load_dir(POLICIES))
-        ask = s.requests()
-        decisions = [engine.decide(ask.switch_to_credit(s.device(E1)), now=NOW + n * MINUTE) for n in range(3)]
-    finally:
-        store.close()
-    assert [d.outcome for d in decisions] == ["allow", "quarantine", "quarantine"]
-    first, second = (d.quarantine_id for d in decisions[1:])
+    first, second = _held_after_one_allowed(db, s, 3)
     eq = tmp_path / "exit.yaml"
     eq.write_bytes(exit_file_text(reference="EQ-CLI-1", party=s.solr_party, reason="checked", items=[(first, "release"), (second, "delete")]))
     ann = ["--aro", "aro-ann", "--key", keys.key("aro-ann")]
