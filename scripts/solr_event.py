@@ -31,20 +31,16 @@ import os
 import random
 import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from solr_policy.records import AuditEntry  # noqa: E402
 from solr_policy.store import SqliteStore  # noqa: E402
 from solr_policy.testing.scenario import SolrScenario, request_document  # noqa: E402
 from solr_policy.inventory import import_devices  # noqa: E402
@@ -286,21 +282,6 @@ def decide(meta: dict, folder: Path, group: int, workers: int, admission: str) -
             "peak_rss_mib": usage.ru_maxrss / 1024, "summary": summary}
 
 
-def decision_entries(db: str) -> Iterator[AuditEntry]:
-    """The decision entries of the audit log, streamed from one read snapshot of the file (the
-    store's own ``audit_entries`` returns a list: 600,000 entries would not fit in 1 GiB)."""
-    names = {f.name for f in fields(AuditEntry)}
-    conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        conn.execute("BEGIN")
-        cursor = conn.execute("SELECT * FROM audit WHERE kind = 'decision' ORDER BY seq")
-        columns = [d[0] for d in cursor.description]
-        for row in cursor:
-            yield AuditEntry(**{k: v for k, v in zip(columns, row) if k in names})
-    finally:
-        conn.close()
-
-
 def check(meta: dict, db: str) -> dict:
     """The audit chain walked, and counters, usage and quarantine reconciled with the log, both
     streamed (this process's peak RSS is reported)."""
@@ -310,7 +291,7 @@ def check(meta: dict, db: str) -> dict:
     try:
         started = time.perf_counter()
         chain = store.verify_audit()
-        differences = reconcile(store, decision_entries(db))
+        differences = reconcile(store, store.audit_stream())  # streamed: constant memory
         return {
             "audit_intact": chain.intact, "audit_entries": chain.entries, "reconciled": not differences,
             "differences": differences[:10], "seconds": round(time.perf_counter() - started, 1),

@@ -18,7 +18,7 @@ Contract for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -293,6 +293,11 @@ class AuditStore(Protocol):
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Those matching every criterion given (``since`` inclusive, ``until`` exclusive), in sequence order."""
+        ...
+
+    def audit_stream(self) -> Iterator[AuditEntry]:
+        """Every entry in sequence order, from one snapshot, streamed (constant memory: a SoLR
+        event's log is hundreds of thousands of entries). Read it to the end, or close it."""
         ...
 
     def verify_audit(self) -> AuditCheck: ...

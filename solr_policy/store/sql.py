@@ -877,6 +877,11 @@ class SqlStore(ABC):
         tail = f" LIMIT {int(limit)}" if limit else ""
         return [self._audit_entry(r) for r in self._read(f"SELECT * FROM audit{where} ORDER BY seq{tail}", params)]
 
+    def audit_stream(self) -> Iterator[AuditEntry]:
+        with self._snapshot_rows(("SELECT * FROM audit ORDER BY seq",)) as (rows,):
+            for row in rows:
+                yield self._audit_entry(row)
+
     def verify_audit(self) -> AuditCheck:
         """Walk the chain (``audit_chain.verify_chain``): intact, or the first broken entry named.
 

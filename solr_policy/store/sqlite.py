@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from solr_policy.errors import StoreUnavailable
+from solr_policy.records import AuditEntry
 from solr_policy.store.sql import STATIC_FACT_TABLES, Cursor, Row, SqlStore
 
 ENV_DB = "SOLR_POLICY_DB"
@@ -314,6 +315,21 @@ class SqliteStore(SqlStore):
             finally:
                 if began:
                     conn.execute("COMMIT")
+
+    def audit_stream(self) -> Iterator[AuditEntry]:
+        # On a connection of its own (read-only): the thread's connection stays free for its
+        # transactions while the stream is open, and the snapshot is the stream's alone.
+        with self._driver_errors():
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                   timeout=self._busy_timeout_ms / 1000)
+        try:
+            with self._driver_errors():
+                conn.execute("BEGIN")
+                rows = self._rows(conn.execute("SELECT * FROM audit ORDER BY seq"))
+                for row in rows:
+                    yield self._audit_entry(row)
+        finally:
+            conn.close()
 
     @staticmethod
     def _rows(cur: sqlite3.Cursor) -> Iterator[Row]:

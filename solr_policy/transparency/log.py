@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -161,36 +161,50 @@ class LogKeeper:
 
     # -- the whole check -------------------------------------------------------------------
     def verify(self) -> LogCheck:
+        """The chain walked, the kept Merkle tree and the newest checkpoint checked against the
+        entries, and the state reconciled with them: one streamed pass over the log (a SoLR
+        event's 600,000 entries are not held in memory)."""
         chain = self.store.verify_audit()
         problems: list[str] = [] if chain.intact else [chain.message]
-        entries = self.store.audit_entries()
-        leaves = [leaf_of(e.hash) for e in entries]
-        head = self.store.log_head()
-        try:
-            tree_matches = head.size == len(leaves) and (not leaves or root_of(leaves) == _root(head))
-        except LogRefused:
-            tree_matches = False
-        if not tree_matches:
-            problems.append("the Merkle tree kept with the log does not match its entries")
         shown: dict[str, Any] | None = None
         try:
             newest = self.newest_checkpoint()
         except LogRefused as exc:
             newest = None
             problems.append(f"the checkpoint cannot be trusted: {exc.message}")
-        if newest is not None:
-            checkpoint, _ = newest
+        checkpoint = newest[0] if newest is not None else None
+        tree = CompactRange()
+        # The root over the first checkpoint.size entries, taken as the stream passes them.
+        signed_root: bytes | None = tree.root() if checkpoint is not None and checkpoint.size == 0 else None
+
+        def leaves(entries: Iterable[AuditEntry]) -> Iterator[AuditEntry]:
+            nonlocal signed_root
+            for entry in entries:
+                tree.append(leaf_of(entry.hash))
+                if checkpoint is not None and tree.size == checkpoint.size:
+                    signed_root = tree.root()
+                yield entry
+
+        differences = tuple(reconcile(self.store, leaves(self.store.audit_stream())))
+        count = tree.size
+        head = self.store.log_head()
+        try:
+            tree_matches = head.size == count and (not count or tree.root() == _root(head))
+        except LogRefused:
+            tree_matches = False
+        if not tree_matches:
+            problems.append("the Merkle tree kept with the log does not match its entries")
+        if checkpoint is not None:
             shown = {"size": checkpoint.size, "root": checkpoint.root_hash.hex(), "time": checkpoint.time.isoformat()}
-            if len(leaves) < checkpoint.size:
+            if count < checkpoint.size:
                 problems.append(
-                    f"the log has {len(leaves)} entries; checkpoint {checkpoint.time.isoformat()} signed {checkpoint.size}: entries were removed"
+                    f"the log has {count} entries; checkpoint {checkpoint.time.isoformat()} signed {checkpoint.size}: entries were removed"
                 )
-            elif root_of(leaves[: checkpoint.size]) != checkpoint.root_hash:
+            elif signed_root != checkpoint.root_hash:
                 problems.append(f"the first {checkpoint.size} entries are not those checkpoint {checkpoint.time.isoformat()} signed: the log was rewritten")
-        differences = tuple(reconcile(self.store, entries))
         intact = not problems and not differences
-        summary = f"{len(entries)} entries, chain and tree intact" + (f", checkpoint at {shown['size']} verified" if shown else ", no checkpoint yet")
-        return LogCheck(intact, len(entries), tuple(problems) or (summary,), shown, differences)
+        summary = f"{count} entries, chain and tree intact" + (f", checkpoint at {shown['size']} verified" if shown else ", no checkpoint yet")
+        return LogCheck(intact, count, tuple(problems) or (summary,), shown, differences)
 
 
 class LogGuard:

@@ -622,3 +622,12 @@ def test_a_store_damaged_after_it_was_written_fails_reads_and_writes_with_the_ty
                 damaged.append_audit("decision", {"outcome": "allow"}, at=NOW)
     finally:
         damaged.close()
+
+
+def test_the_audit_stream_is_every_entry_in_order_from_one_snapshot(store):
+    _audit_some(store)
+    assert list(store.audit_stream()) == store.audit_entries()
+    stream = store.audit_stream()
+    first = next(stream)
+    store.append_audit("note", {"after": "the stream began"}, at=NOW + 9 * HOUR)  # not in the snapshot
+    assert [first, *stream] == store.audit_entries()[:-1]
