@@ -63,6 +63,9 @@ class Decision(BaseModel):
     # The canonical bytes of the signed content the decision was made on: what a pipeline
     # forwards, byte for byte (content_sha256 is their digest). Not in the JSON.
     signed_content: bytes | None = Field(default=None, exclude=True, repr=False)
+    # The sequence number of its audit entry once that is durable (None: a dry run, or not
+    # recorded). Not in the JSON nor the entry: an entry cannot name its own position.
+    log_position: int | None = Field(default=None, exclude=True)
 
     @property
     def allowed(self) -> bool:

@@ -342,3 +342,27 @@ def test_a_decision_built_without_validation_is_the_one_model_construct_builds(w
         assert built.model_copy(update={"quarantine_id": 7}).quarantine_id == 7
     partial = decision_module._trusted(outcome="reject", response_code=None, reasons=[], decided_at=NOW)  # no checks given
     assert list(vars(partial).items()) == list(vars(Decision.model_construct(outcome="reject", response_code=None, reasons=[], decided_at=NOW)).items())
+
+
+def test_each_decision_knows_the_position_of_its_audit_entry(world, tmp_path):
+    """decide, decide_many and the group-commit writer give each decision the sequence number of
+    its own entry (refusals at the boundary included); a dry run has none."""
+    seed, first, second = world
+    raws = _sequence(first, second)
+    for how in ("one by one", "decide_many", "writer"):
+        path = tmp_path / f"pos_{how.replace(' ', '_')}.db"
+        shutil.copy(seed, path)
+        decided = _decide(path, raws, how)
+        store = SqliteStore(path)
+        try:
+            where = {e.payload_data()["decision_id"]: e.seq for e in store.audit_entries(kind="decision")}
+        finally:
+            store.close()
+        assert [d.log_position for d in decided] == [where[d.decision_id] for d in decided], how
+        assert len(set(where.values())) == len(decided)
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES))
+    try:
+        assert engine.evaluate(raws[0], now=NOW).log_position is None
+        assert "log_position" not in engine.evaluate(raws[0], now=NOW).to_json_dict()
+    finally:
+        engine.store.close()

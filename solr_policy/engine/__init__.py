@@ -163,7 +163,7 @@ class Engine:
                 overlay = Overlay(self.store)  # the group's counters, usage and Devices; its writes
                 overlay.read_devices(p.admitted.request.header.request_id.target for p in group if isinstance(p.admitted, Admitted))
                 decided = [self._decide_in_tx(p, static=static, overlay=overlay) for p in group]
-                overlay.flush()
+                decided = _placed(decided, overlay.flush())
         except Exception:  # noqa: BLE001 - a fault in one decision must not decide the others
             # Nothing of the group was written: decide each alone, with the usual fault handling.
             return [self._run_admitted(p, commit_effects=True) for p in group]
@@ -205,7 +205,7 @@ class Engine:
             with self.store.transaction():
                 overlay = Overlay(self.store)
                 decision = self._decide_in_tx(pending, release=release, overlay=overlay)
-                overlay.flush()
+                (decision,) = _placed([decision], overlay.flush())
         except GovernanceRefused:
             raise
         except StoreUnavailable as fault:
@@ -253,7 +253,7 @@ class Engine:
         if commit_effects:
             try:
                 with self.store.transaction():
-                    commit(self.store, decision, effects, raw=raw)
+                    decision = commit(self.store, decision, effects, raw=raw)
             except Exception as exc:  # noqa: BLE001 - the refusal stands even if it cannot be recorded
                 self.log.error("audit_write_failed", error=type(exc).__name__, decision_id=decision.decision_id)
         return self._log(decision, dry_run=not commit_effects)
@@ -290,6 +290,13 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _placed(decisions: list[Decision], positions: list[int]) -> list[Decision]:
+    """Each decision with the position of its audit entry: one entry each, appended in order."""
+    if len(positions) != len(decisions):  # not one entry a decision: no position is claimed
+        return decisions
+    return [d.model_copy(update={"log_position": seq}) for d, seq in zip(decisions, positions)]
 
 
 def _usable_cpus() -> int:

@@ -21,7 +21,8 @@ from solr_policy.store.base import Store
 
 def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, overlay: Overlay | None = None) -> Decision:
     """Record ``effects`` and the audit entry; returns the decision with its quarantine id, if
-    held. Without ``overlay``, written to the store before returning."""
+    held. Without ``overlay``, written to the store before returning, and the decision has its
+    entry's position; with one, the caller gives it the position ``overlay.flush`` returns."""
     writes = overlay if overlay is not None else Overlay(store)
     if effects.counter is not None:
         writes.set_counter(*effects.counter)
@@ -48,7 +49,8 @@ def commit(store: Store, decision: Decision, effects: Effects, *, raw: bytes, ov
         counter=effects.counter[1] if effects.counter else None, payload_json=text_json,
     )
     if overlay is None:
-        writes.flush()
+        (position,) = writes.flush()
+        decision = decision.model_copy(update={"log_position": position})
     return decision
 
 

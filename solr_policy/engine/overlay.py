@@ -122,7 +122,7 @@ class Overlay:
         text = payload if isinstance(payload, str) else canonical_payload(payload)
         self._audit.append((kind, text, at, actor, originator, device, instruction, counter, payload_json))
 
-    def flush(self) -> None:
+    def flush(self) -> list[int]:
         """Write what the decisions took; inside the transaction, before it commits. The
         audit chain last: on PostgreSQL its lock is then held only while the group commits."""
         store = self.store
@@ -132,6 +132,8 @@ class Overlay:
         if self._add:
             store.add_adt_usages(self._add)
             self._add = {}
+        positions: list[int] = []
         if self._audit:
-            store.append_audits([AuditAppend._make(entry) for entry in self._audit])
+            positions = store.append_audits([AuditAppend._make(entry) for entry in self._audit])
             self._audit = []
+        return positions

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.parser import BytesParser
 from importlib import resources
 from typing import Any
@@ -135,7 +135,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         started = time.perf_counter()
         n = node()
         decision = await run_in_threadpool(n.engine.evaluate if dry_run else n.engine.decide, raw)
-        answer = await run_in_threadpool(_decision_json, n.store, decision, dry_run)
+        answer = _decision_json(decision, dry_run)  # no store read: the engine gave its log position
         metrics.count_decision(decision, "evaluation" if dry_run else "decision", time.perf_counter() - started)
         return answer
 
@@ -307,28 +307,12 @@ def _checkpoint_loop(node: Node, interval: float, stop: threading.Event) -> None
             log.warning("checkpoint_failed", error=type(exc).__name__)
 
 
-def _decision_json(store: Store, decision: Decision, dry_run: bool) -> dict[str, Any]:
+def _decision_json(decision: Decision, dry_run: bool) -> dict[str, Any]:
     data = decision.record()
     data["decided_at"] = decision.decided_at.isoformat()
     data["dry_run"] = dry_run
-    data["log_position"] = None if dry_run else _log_position(store, decision)
+    data["log_position"] = None if dry_run else decision.log_position  # given by the engine's commit
     return data
-
-
-def _log_position(store: Store, decision: Decision) -> int | None:
-    """The audit sequence number of this decision's entry (None if it could not be recorded)."""
-    originator = (decision.request or {}).get("originator")
-    actor = originator.replace("-", "").upper() if isinstance(originator, str) else None  # the store's form
-    at = decision.decided_at
-    try:
-        # Entries carry the decision time exactly; the originator (when known) narrows the search.
-        entries = store.audit_entries(kind="decision", actor=actor, since=at, until=at + timedelta(microseconds=1))
-    except StoreUnavailable:
-        return None
-    for entry in reversed(entries):
-        if entry.payload_data().get("decision_id") == decision.decision_id:
-            return entry.seq
-    return None
 
 
 def _batch_items(data: bytes, media: str, config: ServiceConfig) -> list[bytes]:
