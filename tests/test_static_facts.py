@@ -24,11 +24,7 @@ NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microseco
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request, tmp_path):
-    if request.param == "postgres":
-        url = pg.store_url(tmp_path)
-        request.addfinalizer(lambda: pg.give_back(tmp_path))
-        return url
-    return str(tmp_path / "facts.db")
+    return pg.sqlite_or_postgres(request, tmp_path, "facts.db")
 
 
 def _rules(decision) -> list[str]:

@@ -34,11 +34,7 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request, tmp_path):
-    if request.param == "postgres":
-        url = pg.store_url(tmp_path)
-        request.addfinalizer(lambda: pg.give_back(tmp_path))
-        return url
-    return str(tmp_path / "certs.db")
+    return pg.sqlite_or_postgres(request, tmp_path, "certs.db")
 
 
 @pytest.fixture()
@@ -120,28 +116,29 @@ def _anchored(store, ca: TestPki) -> None:
                                        der=anchor, added_at=NOW, added_by="gov-alice"))
 
 
-def test_a_crl_imported_on_another_node_is_seen(nodes):
-    node_a, node_b = nodes
-    ca = TestPki("C7")
-    _anchored(node_a, ca)
+def _verified_on(node, ca_name: str):
+    """A User certificate of a new anchored CA imported on ``node``, and a request it signed,
+    verified there (so the verifier has cached the certificate)."""
+    ca = TestPki(ca_name)
+    _anchored(node, ca)
     leaf = ca.issue(USER_EUI, 135)
-    assert import_certificates(node_a, leaf.cert_pem, source="leaf.pem", at=NOW)[0].imported
-    verifier = Verifier(node_a)
+    assert import_certificates(node, leaf.cert_pem, source="leaf.pem", at=NOW)[0].imported
+    verifier = Verifier(node)
     raw = signed(request_xml(), leaf)
     assert rule_of(verifier, raw) == "verified"
+    return ca, leaf, verifier, raw
+
+
+def test_a_crl_imported_on_another_node_is_seen(nodes):
+    node_a, node_b = nodes
+    ca, leaf, verifier, raw = _verified_on(node_a, "C7")
     assert import_crl(node_b, ca.crl_pem([leaf.serial]), source="c7.crl", at=NOW)["revoked"] == [str(leaf.serial)]
     assert rule_of(verifier, raw) == "signature.certificate_revoked"
 
 
 def test_an_smki_sync_on_another_node_is_seen(nodes, tmp_path):
     node_a, node_b = nodes
-    ca = TestPki("S7")
-    _anchored(node_a, ca)
-    leaf = ca.issue(USER_EUI, 135)
-    assert import_certificates(node_a, leaf.cert_pem, source="leaf.pem", at=NOW)[0].imported
-    verifier = Verifier(node_a)
-    raw = signed(request_xml(), leaf)
-    assert rule_of(verifier, raw) == "verified"
+    ca, leaf, verifier, raw = _verified_on(node_a, "S7")
     extract = tmp_path / "extract.xml"
     extract.write_text(
         '<?xml version="1.0"?><s:Extract xmlns:s="urn:smki"><s:Certificates><s:CertificateResponse>'

@@ -154,3 +154,13 @@ def _drop_all() -> None:
         _admin_conn().close()
     except psycopg.Error:
         pass  # the server went away: nothing left to tidy
+
+
+def sqlite_or_postgres(request: pytest.FixtureRequest, tmp_path: Path, name: str) -> str:
+    """A store location for a fixture parametrised ``["sqlite", postgres]``: an SQLite file
+    ``name`` in ``tmp_path``, or a fresh PostgreSQL database given back after the test."""
+    if request.param == "postgres":
+        url = store_url(tmp_path)
+        request.addfinalizer(lambda: give_back(tmp_path))
+        return url
+    return str(tmp_path / name)
