@@ -33,6 +33,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,6 +57,7 @@ def prepare(folder: Path, n: int) -> None:
     device = scenario.device("electricity meter (SMETS1)")
     requests = [ask.switch_to_credit(device) for _ in range(3 * n + 64)]
     store.close()
+    assert scenario.user is not None  # installed
     (folder / "inputs.pickle").write_bytes(pickle.dumps((now, scenario.user.cert_pem, requests)))
 
 
@@ -69,6 +71,7 @@ def measure(folder: Path, n: int) -> None:
     from signxml import XMLVerifier
 
     from solr_policy import logs
+    from solr_policy.decision import Decision
     from solr_policy.engine import Engine
     from solr_policy.policy import PolicySet
     from solr_policy.store import SqliteStore
@@ -94,21 +97,24 @@ def measure(folder: Path, n: int) -> None:
     admitted_again = [next(decided) for _ in range(n)]
     pid = str(os.getpid())
 
-    def region(name: str, run) -> None:
+    def region(name: str, run: Callable[[], object]) -> None:
         subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
         run()
         subprocess.run(["callgrind_control", "-d", name, pid], check=True, capture_output=True)
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
 
     outcomes: set[str] = set()
+
+    def seen(decisions: Iterable[Decision]) -> None:
+        outcomes.update(d.outcome for d in decisions)
     region("plain_signxml", lambda: [XMLVerifier().verify(sample, x509_cert=cert) for _ in range(n)])
     region("ecdsa_p256_verify", lambda: [public.verify(signature, message, ec.ECDSA(hashes.SHA256())) for _ in range(n)])
     region("lxml_parse", lambda: [etree.fromstring(sample) for _ in range(n)])
     region("exclusive_c14n", lambda: [etree.tostring(tree, method="c14n", exclusive=True) for _ in range(n)])
     region("sha256_audit_entry", lambda: [hashlib.sha256(entry).hexdigest() for _ in range(n)])
     region("admission", lambda: [engine.prepare(raw, now) for raw in admitted_again])
-    region("decide_and_record", lambda: [outcomes.add(d.outcome) for g in groups for d in engine.decide_group(g)])
-    region("full_decision", lambda: [outcomes.add(d.outcome) for d in engine.decide_many(fresh, now=now, workers=0)])
+    region("decide_and_record", lambda: seen(d for g in groups for d in engine.decide_group(g)))
+    region("full_decision", lambda: seen(engine.decide_many(fresh, now=now, workers=0)))
     store.close()
     if outcomes != {"allow"}:
         raise SystemExit(f"expected every request allowed, got {sorted(outcomes)}")
@@ -142,10 +148,10 @@ def main() -> int:
         totals: dict[str, float] = {}
         for dump in folder.glob("callgrind.out.*"):
             text = dump.read_text(errors="replace")
-            name = re.search(r"^desc: Trigger: dump (\S+)", text, re.M)
+            found = re.search(r"^desc: Trigger: dump (\S+)", text, re.M)
             total = re.search(r"^totals: (\d+)", text, re.M)
-            if name and total:
-                totals[name.group(1)] = int(total.group(1)) / args.n
+            if found and total:
+                totals[found.group(1)] = int(total.group(1)) / args.n
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results: dict[str, object] = {name: round(totals[name]) for name in REGIONS if name in totals}
