@@ -94,7 +94,7 @@ def _fingerprint(path: Path, decisions) -> dict:
 
 
 def _decide(path: Path, raws: list[bytes], how: str):
-    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES), group_commit=(how == "writer"), group_max=5)
+    engine = Engine(SqliteStore(path), PolicySet.load_dir(POLICIES), group_commit=how.startswith("writer"), group_max=5)
     try:
         if how == "one by one":
             return [engine.decide(raw, now=NOW) for raw in raws]
@@ -102,6 +102,8 @@ def _decide(path: Path, raws: list[bytes], how: str):
             return list(engine.decide_many(raws, now=NOW, batch=4, workers=3))
         if how == "decide_many inline":
             return list(engine.decide_many(raws, now=NOW, batch=4, workers=0))
+        if how == "writer, decide_many":  # handed to the writer in chunks of 4, groups of up to 5
+            return list(engine.decide_many(raws, now=NOW, batch=4))
         return [engine.decide(raw, now=NOW) for raw in raws]  # the writer, one caller
     finally:
         engine.close()
@@ -112,8 +114,8 @@ def test_group_commit_decides_as_one_by_one(world, tmp_path):
     seed, first, second = world
     raws = _sequence(first, second)
     results = {}
-    for how in ("one by one", "decide_many", "decide_many inline", "writer"):
-        path = tmp_path / f"{how.replace(' ', '_')}.db"
+    for how in ("one by one", "decide_many", "decide_many inline", "writer", "writer, decide_many"):
+        path = tmp_path / f"{how.replace(' ', '_').replace(',', '')}.db"
         shutil.copy(seed, path)
         results[how] = _fingerprint(path, _decide(path, raws, how))
     expected = results["one by one"]
@@ -128,6 +130,7 @@ def test_group_commit_decides_as_one_by_one(world, tmp_path):
     assert results["decide_many"] == expected
     assert results["decide_many inline"] == expected
     assert results["writer"] == expected
+    assert results["writer, decide_many"] == expected
 
 
 def test_a_decisions_audit_entry_says_what_its_record_says(world, tmp_path):

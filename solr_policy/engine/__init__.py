@@ -116,7 +116,9 @@ class Engine:
         it is durable. Signatures are verified by ``workers`` threads while the previous group
         is decided (``workers=0``, or one usable CPU: in this thread); each group of up to
         ``batch`` decisions is one transaction (one fsync). ``processes=True``: verified by ``workers`` processes instead (``engine.pool``: more than
-        one core); ``None``: processes for a long input on a store they can open, else threads."""
+        one core); ``None``: processes for a long input on a store they can open, else threads.
+        With ``group_commit`` on (and no processes), verified in this thread and decided by the
+        group commit's writer, in transactions shared with concurrent callers of ``decide``."""
         if processes is not False:
             from solr_policy.engine.pool import choose, decide_in_processes
 
@@ -124,6 +126,19 @@ class Engine:
             if setup is not None:
                 yield from decide_in_processes(self, setup, raws, now=now, batch=batch, workers=workers)
                 return
+        if self._writer is not None:
+            # Group commit on: the requests go to its writer in order, sharing transactions with
+            # concurrent callers' (a chunk is admitted here while the one before is decided).
+            # A chunk handed over is decided and recorded even if the caller stops reading.
+            handed: list[Future[Decision]] = []
+            for chunk in _chunks(raws, max(1, batch)):
+                admitted = self._writer.submit_many([self.prepare(raw, now) for raw in chunk])
+                for future in handed:
+                    yield future.result()
+                handed = admitted
+            for future in handed:
+                yield future.result()
+            return
         if workers <= 0 or _usable_cpus() == 1:
             # Threads only overlap admission with deciding on another core; on one they cost
             # switching (measured: ~9 % fewer decisions per second), so admit inline.

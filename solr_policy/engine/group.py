@@ -37,12 +37,18 @@ class GroupCommit:
         self._thread.start()
 
     def submit(self, pending: object) -> Future[Decision]:
-        future: Future[Decision] = Future()
+        return self.submit_many([pending])[0]
+
+    def submit_many(self, pendings: Sequence[object]) -> list[Future[Decision]]:
+        """Hand over several requests at once: decided in this order, one after the other
+        (another caller's requests are not put between them), in as few groups as fit."""
+        futures: list[Future[Decision]] = [Future() for _ in pendings]
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine's group commit is closed")
-            self._queue.put((pending, future))
-        return future
+            for pending, future in zip(pendings, futures):
+                self._queue.put((pending, future))
+        return futures
 
     def close(self) -> None:
         """Decide what was submitted, then stop the writer."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -17,7 +20,7 @@ from solr_policy.testing.governance import Signatories
 from solr_policy.transparency.checkpoint import Checkpoint, sign_checkpoint, write_checkpoint_file
 from solr_policy.transparency.proofs import check_consistency, check_inclusion
 
-from .conftest import AUTH, TOKEN, XML, build_service
+from .conftest import AUTH, TOKEN, XML, Service, build_service
 
 ELEC = "electricity meter (SMETS1)"
 GAS = "gas meter (SMETS1)"
@@ -46,6 +49,25 @@ def _metric(text: str, name: str, **labels: str) -> float:
         if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+@pytest.fixture()
+def grouped(tmp_path, pki, monkeypatch):
+    """A service whose engine counts the size of each group it decides in one transaction
+    (patched before the service starts: its writer holds the method it was given); each group
+    takes 50 ms more, so requests that arrive meanwhile make up the next one."""
+    groups: list[int] = []
+    decide_group = Engine.decide_group
+
+    def counted(engine, group):
+        groups.append(len(group))
+        time.sleep(0.05)
+        return decide_group(engine, group)
+
+    monkeypatch.setattr(Engine, "decide_group", counted)
+    config, scenario, key = build_service(tmp_path, pki)
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        yield Service(client, scenario, config, key, tmp_path), groups
 
 
 class TestDecisions:
@@ -95,6 +117,39 @@ class TestDecisions:
         assert [d["request"]["counter"] for d in decisions[:3]] == [2003, 2001, 2002]  # answered in the order sent
         positions = [d["log_position"] for d in decisions[:3]]
         assert positions[1] < positions[2] < positions[0]  # decided in counter order
+
+    def test_batch_shares_transactions(self, grouped):
+        # One originator's batch goes to the engine's writer together: a few transactions for
+        # the whole batch, not one commit per request (each answer still after its commit).
+        service, groups = grouped
+        ask = service.scenario.requests(counter=3000)
+        raws = [ask.switch_to_credit(service.scenario.device(ELEC if c % 2 else GAS), counter=c) for c in range(3001, 3041)]
+        answer = service.client.post("/v1/decisions:batch", json={"requests": [base64.b64encode(r).decode() for r in raws]}, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        decisions = answer.json()["decisions"]
+        assert [d["outcome"] for d in decisions] == ["allow"] * 40
+        assert sum(groups) == 40 and len(groups) <= 2, groups
+        positions = [d["log_position"] for d in decisions]
+        assert positions == sorted(positions) and len(set(positions)) == 40
+        store = service.store()
+        try:
+            entries = {e.seq: e.payload_data()["decision_id"] for e in store.audit_entries(kind="decision")}
+        finally:
+            store.close()
+        assert all(entries[d["log_position"]] == d["decision_id"] for d in decisions)  # durable where the answer says
+
+    def test_concurrent_requests_share_transactions(self, grouped):
+        # Requests arriving together are decided in groups by one writer (group commit), each
+        # answered with its own decision and log position.
+        service, groups = grouped
+        ask = service.scenario.requests(counter=5000)
+        raws = [ask.switch_to_credit(service.scenario.device(ELEC), counter=5000 + c) for c in range(1, 13)]
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(service.decide, raws))
+        assert len(groups) < 12 and sum(groups) == 12, groups
+        assert len({a["decision_id"] for a in answers}) == len({a["log_position"] for a in answers}) == 12
+        # one User's counters sent at once: each allowed, or refused as older than one decided before it
+        assert all(a["outcome"] == "allow" or a["reasons"][0]["rule"] == "R6.counter-fresh" for a in answers)
 
     def test_batch_as_a_bare_list_or_multipart(self, service):
         ask = service.scenario.requests(counter=4000)
