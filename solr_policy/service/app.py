@@ -337,6 +337,8 @@ def _json_items(data: bytes) -> list[bytes]:
         parsed = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "batch.malformed", "the body is not JSON") from None
+    except RecursionError:  # json's C scanner recurses per nesting level: "[[[[..." within the body limit
+        raise Problem(400, "batch.malformed", "the body is JSON nested too deeply") from None
     items = parsed.get("requests") if isinstance(parsed, dict) else parsed
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise Problem(400, "batch.malformed", 'the body must be {"requests": [base64 of a signed DUIS request, ...]} or that list')

@@ -123,6 +123,7 @@ class TestDecisions:
         _problem(post(b'{"requests": []}'), 400, "batch.malformed")
         _problem(post(b'{"requests": [1]}'), 400, "batch.malformed")
         _problem(post(b'{"requests": ["***"]}'), 400, "batch.base64")
+        _problem(post(b'{"requests": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), 400, "batch.malformed")  # deeper than recursion
         _problem(post(json.dumps({"requests": ["QQ=="] * 101}).encode()), 413, "batch.too-many")
 
 
