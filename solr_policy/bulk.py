@@ -23,9 +23,11 @@ from typing import IO, Any
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.engine.pool import AdmissionFailed
+from solr_policy.service.config import MAX_REQUEST_BYTES
 
 # The summary lists this many unreadable lines by place; the count covers them all.
 MAX_LISTED = 20
+_SKIP = 1 << 16  # the rest of a line too long to be a request is read and dropped in pieces this big
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,27 +37,44 @@ class BatchItem:
     error: str | None = None
 
 
-def read_batch(source: str, *, stdin: IO[bytes] | None = None) -> Iterator[BatchItem]:
+def read_batch(source: str, *, stdin: IO[bytes] | None = None, limit: int = MAX_REQUEST_BYTES) -> Iterator[BatchItem]:
     """The requests of ``source`` (a folder, a file of base64 lines, or ``-``), lazily.
-    Raises OSError if ``source`` cannot be opened."""
+    A file or line of more than ``limit`` bytes (decoded; the service's body limit) is named,
+    not read whole. Raises OSError if ``source`` cannot be opened."""
     if source == "-":
-        yield from _lines("stdin", stdin if stdin is not None else sys.stdin.buffer)
+        yield from _lines("stdin", stdin if stdin is not None else sys.stdin.buffer, limit)
         return
     path = Path(source)
     if path.is_dir():
         for file in sorted(p for p in path.iterdir() if p.is_file()):
-            yield BatchItem(str(file), file.read_bytes())
+            with file.open("rb") as handle:
+                raw = handle.read(limit + 1)  # one byte past the limit: enough to know, whatever the file's size
+            yield BatchItem(str(file), raw) if len(raw) <= limit else BatchItem(str(file), None, _too_large(limit))
         return
     with path.open("rb") as handle:
-        yield from _lines(str(path), handle)
+        yield from _lines(str(path), handle, limit)
 
 
-def _lines(name: str, handle: Iterable[bytes]) -> Iterator[BatchItem]:
-    for number, line in enumerate(handle, start=1):
+def _too_large(limit: int) -> str:
+    return f"larger than {limit:,} bytes"
+
+
+def _lines(name: str, handle: IO[bytes], limit: int) -> Iterator[BatchItem]:
+    # A line is read up to the base64 of ``limit`` bytes and its line break; the rest of a longer
+    # one is skipped in pieces, so no line is ever held whole (a stream with no line break).
+    longest = 4 * -(-limit // 3) + 2
+    number = 0
+    while line := handle.readline(longest + 1):
+        number += 1
+        where = f"{name} line {number}"
+        if len(line) > longest:
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(_SKIP)
+            yield BatchItem(where, None, _too_large(limit))
+            continue
         text = line.strip()
         if not text:
             continue
-        where = f"{name} line {number}"
         try:
             yield BatchItem(where, base64.b64decode(text, validate=True))
         except (binascii.Error, ValueError):

@@ -54,6 +54,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             except json.JSONDecodeError as exc:
                 yield number, f"not JSON ({exc.msg})"
                 continue
+            except RecursionError:  # json's C scanner recurses per nesting level: "[[[[..."
+                yield number, "not JSON (nested too deeply)"
+                continue
             yield number, row if isinstance(row, dict) else "not a JSON object"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from solr_policy.cli import cli
+from solr_policy.service.config import MAX_REQUEST_BYTES
 from solr_policy.store import SqliteStore
 from solr_policy.testing.scenario import SolrScenario
 
@@ -89,3 +91,44 @@ def test_batch_usage_errors(batch, tmp_path):
     assert missing.exit_code == 2 and "cannot read" in missing.output and "Traceback" not in missing.output
     both = run(db, "decide", "x.xml", "--batch", "-")
     assert both.exit_code == 2 and "--batch takes no SOURCE" in both.output
+
+
+def _peak_allocated(action) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_batch_names_a_file_or_line_too_large_to_be_a_request_without_holding_it(batch, tmp_path):
+    """Larger than the service's body limit: named, not decided, and never read whole (a huge
+    file, a stream with no line break); the rest of the batch is decided."""
+    db, raws = batch
+    folder = tmp_path / "requests"
+    folder.mkdir()
+    (folder / "000.xml").write_bytes(raws[0])
+    with open(folder / "001.xml", "wb") as huge:
+        huge.truncate(64 * 1024 * 1024)  # sparse: no disk used
+    results = []
+    peak = _peak_allocated(lambda: results.append(run(db, "decide", "--batch", str(folder), "--now", NOW_TEXT)))
+    summary = json.loads(results[0].stdout)
+    assert results[0].exit_code == 0, results[0].output
+    assert (summary["decided"], summary["allow"]) == (1, 1)
+    assert summary["unreadable_lines"] == [{"where": str(folder / "001.xml"), "error": f"larger than {MAX_REQUEST_BYTES:,} bytes"}]
+    assert peak < 16 * 1024 * 1024, f"{peak:,} bytes allocated for a 64 MiB file"
+
+    long_line = b"A" * (24 * 1024 * 1024)  # base64 of 18 MiB, without a line break until its end
+    feed = long_line + b"\n" + _lines(raws[1:2])
+    results.clear()
+    peak = _peak_allocated(lambda: results.append(run(db, "decide", "--batch", "-", "--now", NOW_TEXT, input=feed)))
+    summary = json.loads(results[0].stdout)
+    assert (summary["decided"], summary["allow"]) == (1, 1)
+    assert summary["unreadable_lines"] == [{"where": "stdin line 1", "error": f"larger than {MAX_REQUEST_BYTES:,} bytes"}]
+    assert peak < 16 * 1024 * 1024, f"{peak:,} bytes allocated for a {len(long_line):,} byte line"
+    store = SqliteStore(db)
+    try:
+        assert len(store.audit_entries(kind="decision")) == 2  # the oversize ones decided nothing
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from solr_policy.cli import cli
+from solr_policy.service.config import MAX_REQUEST_BYTES
 from solr_policy.testing.scenario import SolrScenario
 from solr_policy.store import SqliteStore
 from solr_policy.world import Instruction
@@ -338,6 +340,29 @@ class TestDecide:
         assert result.exit_code == 2
         assert "cannot read" in result.stderr and "absent.xml" in result.stderr
         assert result.stdout == ""
+
+    def test_an_input_too_large_to_be_a_request_is_not_read_whole(self, db, scenario, tmp_path):
+        # As the service's body limit: a usage error, nothing decided; read one byte past the
+        # limit only, so a huge file (or /dev/zero, an endless pipe) costs no memory or time.
+        huge = tmp_path / "huge.xml"
+        with open(huge, "wb") as handle:
+            handle.truncate(64 * 1024 * 1024)  # sparse: no disk used
+        for command in ("decide", "verify"):
+            tracemalloc.start()
+            try:
+                result = run(db, command, str(huge))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert result.exit_code == 2, result.output
+            assert f"larger than {MAX_REQUEST_BYTES:,} bytes" in result.stderr and result.stdout == ""
+            no_traceback(result)
+            assert peak < 16 * 1024 * 1024, f"{command}: {peak:,} bytes allocated for a 64 MiB file"
+        store = SqliteStore(db)
+        try:
+            assert store.audit_entries(kind="decision") == []
+        finally:
+            store.close()
 
     @pytest.mark.parametrize(
         "now, says", [("yesterday", "is not an ISO 8601 date-time"), ("2026-11-22T10:00:00", "give a time zone")]

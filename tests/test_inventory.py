@@ -71,12 +71,13 @@ def test_a_wrong_row_names_its_line_and_writes_nothing(db, tmp_path):
     assert "Traceback" not in result.output
     assert devices(db) == {}
     jsonl = tmp_path / "bad.jsonl"
-    jsonl.write_text('{"id": "00DB000000000001", "type": "ESME", "smets": "SMETS1", "supplier": "FAILED", "x": 1}\n[1]\n{oops\n')
+    jsonl.write_text('{"id": "00DB000000000001", "type": "ESME", "smets": "SMETS1", "supplier": "FAILED", "x": 1}\n[1]\n{oops\n' + "[" * 100_000 + "\n")
     result = run(db, str(jsonl))
     assert result.exit_code == 1
     assert f"{jsonl} line 1: unknown field 'x'" in result.output
     assert f"{jsonl} line 2: not a JSON object" in result.output
     assert f"{jsonl} line 3: not JSON" in result.output
+    assert f"{jsonl} line 4: not JSON (nested too deeply)" in result.output  # not a RecursionError traceback
     assert devices(db) == {}
 
 

@@ -120,6 +120,8 @@ def test_the_same_signature_twice_is_refused(alice):
         (b'{"payloadType": "application/vnd.solr-policy.statement+json", "payload": "eA==", "signatures": []}', "signatures"),
         (b'{"payloadType": "application/vnd.solr-policy.statement+json", "payload": "eA==", "payload": "eQ==", "signatures": []}', "duplicate key"),
         (b'{"payloadType": "application/vnd.solr-policy.statement+json", "payload": "eA==", "signatures": [{"keyid": "zz", "sig": "eA=="}]}', "keyid"),
+        # Nested deeper than Python's recursion limit, yet under MAX_ENVELOPE_BYTES.
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
 def test_malformed_envelopes_are_refused(text, words):
@@ -132,7 +134,7 @@ def test_a_huge_envelope_is_refused_before_parsing():
 
 
 def test_a_signed_payload_that_is_not_a_statement_is_refused(alice):
-    for payload in (b"not json", b'{"action": "instruction.approve"}', b'{"v":1,"action":"officer.become-admin","params":{},"officer":"x","issued_at":"2026-11-22T12:00:00.000000Z","nonce":"' + b"0" * 32 + b'"}'):
+    for payload in (b"not json", b"[" * 100_000, b'{"action": "instruction.approve"}', b'{"v":1,"action":"officer.become-admin","params":{},"officer":"x","issued_at":"2026-11-22T12:00:00.000000Z","nonce":"' + b"0" * 32 + b'"}'):
         from cryptography.hazmat.primitives import hashes
 
         sig = alice.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))

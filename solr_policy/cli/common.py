@@ -44,14 +44,23 @@ def refuse(data: object) -> NoReturn:
     sys.exit(EXIT_REFUSED)
 
 
-def read_input(source: str) -> bytes:
-    """The bytes of file ``source``, or of stdin for ``-``; unreadable is a usage error."""
+def read_input(source: str, *, limit: int | None = None) -> bytes:
+    """The bytes of file ``source``, or of stdin for ``-``; unreadable is a usage error.
+
+    ``limit``: more bytes than this is a usage error too, found by reading one byte past it
+    (never the whole of a huge file, a device or an endless stream)."""
+    size = -1 if limit is None else limit + 1
     if source == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
+        data = sys.stdin.buffer.read(size)
+    else:
+        try:
+            with open(source, "rb") as handle:
+                data = handle.read(size)
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
+    if limit is not None and len(data) > limit:
+        raise click.UsageError(f"cannot read {'stdin' if source == '-' else source}: larger than {limit:,} bytes")
+    return data
 
 
 def parse_time(text: str, option: str) -> datetime:

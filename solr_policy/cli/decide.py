@@ -30,6 +30,7 @@ from solr_policy.crypto.verify import Verifier
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
 from solr_policy.errors import Refused
+from solr_policy.service.config import MAX_REQUEST_BYTES
 
 
 def decision_engine(obj: Context, policy_dir: str | Path, schema_dir: str | Path | None = None) -> Engine:
@@ -74,7 +75,7 @@ def decide(obj: Context, source: str | None, now: str | None, as_json: bool, dry
             checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))
     if source is None:
         raise click.UsageError("give a SOURCE (FILE or '-') or --batch PATH")
-    raw = read_input(source)
+    raw = read_input(source, limit=MAX_REQUEST_BYTES)  # as the service: larger is no DUIS message
     engine = decision_engine(obj, policy_dir, schema_dir)
     decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))
     if as_json:
@@ -106,7 +107,7 @@ def format_decision(decision: Decision) -> str:
 @click.pass_obj
 def verify(obj: Context, source: str, now: str | None, schema_dir: str | None) -> None:
     """Verify the XML signature of a DUIS request or response (FILE or '-')."""
-    raw = read_input(source)
+    raw = read_input(source, limit=MAX_REQUEST_BYTES)
     when = parse_now(now)
     verifier = Verifier(obj.store, schema=load_schema(schema_dir))
     try:

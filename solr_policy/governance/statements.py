@@ -170,6 +170,8 @@ def parse_envelope(data: bytes | str) -> Envelope:
         obj = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise GovernanceRefused("statement.malformed", f"not a JSON statement envelope ({str(exc).splitlines()[0]})") from None
+    except RecursionError:  # json's C scanner recurses per nesting level: "[[[[..." within the size limit
+        raise GovernanceRefused("statement.malformed", "not a JSON statement envelope (nested too deeply)") from None
     try:
         return Envelope.model_validate(obj)
     except ValidationError as exc:
@@ -200,7 +202,7 @@ def open_envelope(envelope: Envelope, keys: dict[str, ec.EllipticCurvePublicKey]
         seen.append(signature.keyid)
     try:
         statement = Statement.model_validate(json.loads(payload, object_pairs_hook=_no_duplicate_keys))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         message = first_error(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         raise GovernanceRefused("statement.malformed", f"the signed statement is not valid: {message}") from None
     if statement.canonical() != payload:

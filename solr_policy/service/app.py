@@ -160,7 +160,8 @@ def create_app(config: ServiceConfig) -> Starlette:
     async def post_batch(request: Request) -> Response:
         require_pipeline(request)
         raw_body = await body(request, config.max_batch_bytes, ("application/json", "multipart/mixed", "multipart/form-data"))
-        raws = _batch_items(raw_body, request.headers.get("content-type", ""), config)
+        # Parsed off the event loop: a large body must not stall this worker's other requests.
+        raws = await run_in_threadpool(_batch_items, raw_body, request.headers.get("content-type", ""), config)
         answers: list[dict[str, Any] | None] = [None] * len(raws)
 
         async def run_group(indexes: list[int]) -> None:
@@ -335,28 +336,35 @@ def _decision_json(decision: Decision, dry_run: bool) -> dict[str, Any]:
 def _batch_items(data: bytes, media: str, config: ServiceConfig) -> list[bytes]:
     """The requests of a batch: JSON (``{"requests": [base64, ...]}`` or the bare list), or
     multipart with one ``application/xml`` part per request."""
-    if media.startswith("multipart/"):
-        raws = _multipart_items(data, media)
+    if media.lower().startswith("multipart/"):  # media types are case-insensitive
+        raws = _multipart_items(data, media, config.max_batch_items)
     else:
-        raws = _json_items(data)
+        raws = _json_items(data, config.max_batch_items)
     if not raws:
         raise Problem(400, "batch.malformed", "the batch holds no request")
-    if len(raws) > config.max_batch_items:
-        raise Problem(413, "batch.too-many", f"a batch holds at most {config.max_batch_items} requests")
+    _check_count(len(raws), config.max_batch_items)
     for n, raw in enumerate(raws):
         if len(raw) > config.max_request_bytes:
             raise Problem(413, "http.body-too-large", f"request {n} of the batch is larger than {config.max_request_bytes} bytes")
     return raws
 
 
-def _json_items(data: bytes) -> list[bytes]:
+def _check_count(count: int, max_items: int) -> None:
+    if count > max_items:
+        raise Problem(413, "batch.too-many", f"a batch holds at most {max_items} requests")
+
+
+def _json_items(data: bytes, max_items: int) -> list[bytes]:
     try:
         parsed = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "batch.malformed", "the body is not JSON") from None
+    except RecursionError:  # json's C scanner recurses per nesting level: "[[[[..." within the body limit
+        raise Problem(400, "batch.malformed", "the body is JSON nested too deeply") from None
     items = parsed.get("requests") if isinstance(parsed, dict) else parsed
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise Problem(400, "batch.malformed", 'the body must be {"requests": [base64 of a signed DUIS request, ...]} or that list')
+    _check_count(len(items), max_items)  # before decoding any
     raws = []
     for n, item in enumerate(items):
         try:
@@ -366,9 +374,21 @@ def _json_items(data: bytes) -> list[bytes]:
     return raws
 
 
-def _multipart_items(data: bytes, content_type: str) -> list[bytes]:
+def _multipart_items(data: bytes, content_type: str, max_items: int) -> list[bytes]:
     # The standard library's MIME parser, fed the header it needs: no extra dependency.
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + data)
+    header = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    boundary = BytesParser(policy=email.policy.HTTP).parsebytes(header).get_boundary()
+    try:
+        delimiter = b"\n--" + boundary.encode("latin-1") if boundary else None
+    except UnicodeEncodeError:  # an RFC 2231 boundary no body can carry as written
+        delimiter = None
+    if delimiter is None:
+        raise Problem(400, "batch.malformed", "the multipart body cannot be read (boundary?)")
+    # Parts counted in C first (an over-estimate: the first delimiter may open the body, the
+    # last closes it): the parser builds a message per part, about 0.4 ms each, so a body of
+    # many empty parts would hold a worker for minutes before the count refused it.
+    _check_count(data.count(delimiter) + data.startswith(delimiter[1:]) - 1, max_items)
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(header + data)
     if not message.is_multipart() or message.defects:
         raise Problem(400, "batch.malformed", "the multipart body cannot be read (boundary?)")
     raws = []
