@@ -132,10 +132,10 @@ class Engine:
             # A chunk handed over is decided and recorded even if the caller stops reading.
             handed: list[Future[Decision]] = []
             for chunk in _chunks(raws, max(1, batch)):
-                admitted = self._writer.submit_many([self.prepare(raw, now) for raw in chunk])
+                submitted = self._writer.submit_many([self.prepare(raw, now) for raw in chunk])
                 for future in handed:
                     yield future.result()
-                handed = admitted
+                handed = submitted
             for future in handed:
                 yield future.result()
             return
