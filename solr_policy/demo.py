@@ -39,13 +39,14 @@ def _gbcs_section() -> None:
 
 
 def _table(rows: list[tuple[str, Decision]]) -> None:
-    print(f"{'#':>2}  {'request':52} {'outcome':10} {'code':5} reason")
+    width = max([52, *(len(label) for label, _ in rows)])  # a longer label widens the column, not one row
+    print(f"{'#':>2}  {'request':{width}} {'outcome':10} {'code':5} reason")
     for number, (label, decision) in enumerate(rows, start=1):
         reasons = decision.reasons if decision.outcome != "allow" else []
         first = f"{reasons[0].rule}: {reasons[0].message}" if reasons else "every rule passed"
-        print(f"{number:>2}  {label:52} {decision.outcome:10} {decision.response_code or '-':5} {first}")
+        print(f"{number:>2}  {label:{width}} {decision.outcome:10} {decision.response_code or '-':5} {first}")
         for extra in reasons[1:]:
-            print(f"{'':75}{extra.rule}: {extra.message}")
+            print(f"{'':{width + 23}}{extra.rule}: {extra.message}")
 
 
 def _step(text: str) -> None:

@@ -77,8 +77,9 @@ def _device(row: dict[str, Any] | str, parties: set[str]) -> Device | str:
     return device
 
 
-def import_devices(path: str | Path, store: Store, *, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Check every row, then write them all; raises ``InventoryError`` (nothing written) or OSError."""
+def import_devices(path: str | Path, store: Store, *, progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """Check every row, then write them all; raises ``InventoryError`` (nothing written) or OSError.
+    ``progress(phase, rows)`` is called every 1,000 rows of each pass, ``checked`` then ``written``."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".jsonl"):
         raise InventoryError([f"{path}: give a .csv or .jsonl file"])
@@ -91,6 +92,8 @@ def import_devices(path: str | Path, store: Store, *, progress: Callable[[int], 
     try:
         for line, row in _rows(path):
             checked = _device(row, parties)
+            if progress is not None and line % 1000 == 0:
+                progress("checked", line)
             if isinstance(checked, str):
                 errors.append(f"{path} line {line}: {checked}")
                 if len(errors) >= MAX_ERRORS:
@@ -101,13 +104,14 @@ def import_devices(path: str | Path, store: Store, *, progress: Callable[[int], 
         raise InventoryError(errors)
     count = 0
     with store.transaction():
-        for _, row in _rows(path):
+        for line, row in _rows(path):
             device = _device(row, parties)
-            assert isinstance(device, Device)  # checked above; the file is read again as it was
+            if not isinstance(device, Device):  # the file changed since it was checked: write none of it
+                raise InventoryError([f"{path} line {line}: {device} (the file changed while it was imported; nothing was written)"])
             store.put_device(device)
             count += 1
             if progress is not None and count % 1000 == 0:
-                progress(count)
+                progress("written", count)
         loaded = {"devices": count, "sha256": digest.hexdigest()}
         store.append_audit("world.import-devices", {"file": str(path), **loaded}, at=datetime.now(timezone.utc))
     return loaded

@@ -60,6 +60,11 @@ def _fields(record: etree._Element) -> dict[str, str]:
     return {etree.QName(child).localname: (child.text or "").strip() for child in record if isinstance(child.tag, str)}
 
 
+# Every count of the summary, zeros included: a script reads the keys it knows, whatever the file held.
+SUMMARY = ("records", "imported", "device_skipped", "untrusted", "unreadable", "status_changed", "unchanged",
+           "status_applied", "unknown_serial")
+
+
 def sync_extract(path: str | Path, store: Store, *, at: datetime | None = None,
                  progress: Callable[[Counter[str]], None] | None = None) -> dict[str, Any]:
     """Apply the extract at ``path``; counts of what each record came to."""
@@ -80,7 +85,7 @@ def sync_extract(path: str | Path, store: Store, *, at: datetime | None = None,
                 del parent[0]
             if progress is not None and counts["records"] % 10_000 == 0:
                 progress(counts)
-    return {"file": str(path), **dict(counts)}
+    return {"file": str(path), **{name: 0 for name in SUMMARY}, **counts}
 
 
 def _apply(fields: dict[str, str], store: Store, source: str, at: datetime, counts: Counter[str]) -> None:

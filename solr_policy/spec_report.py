@@ -25,6 +25,10 @@ from solr_policy.requirements import REQUIREMENTS, tag
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+class SpecReportError(Exception):
+    """The features could not be run, or their results read: no report, one line saying why."""
+
+
 @dataclass
 class Scenario:
     name: str
@@ -59,15 +63,28 @@ class RequirementStatus:
 
 
 def run_features(cucumber_json: Path, *, project: Path = PROJECT) -> int:
-    """Run the Gherkin specifications with pytest-bdd, writing cucumber JSON."""
+    """Run the Gherkin specifications with pytest-bdd, writing cucumber JSON; pytest's own
+    output goes to ``pytest.log`` beside it (what to read when the features did not run)."""
     cucumber_json.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(project) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [sys.executable, "-m", "pytest", "tests/bdd", "-q", "-p", "no:cacheprovider", f"--cucumberjson={cucumber_json}"]
-    return subprocess.run(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    command = [sys.executable, "-m", "pytest", "tests/bdd", "-q", "-p", "no:cacheprovider", f"--cucumberjson={cucumber_json.resolve()}"]
+    with pytest_log(cucumber_json).open("wb") as log:
+        return subprocess.run(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def pytest_log(cucumber_json: Path) -> Path:
+    return cucumber_json.with_name("pytest.log")
 
 
 def read_results(cucumber_json: Path) -> dict[str, RequirementStatus]:
-    features = json.loads(Path(cucumber_json).read_text(encoding="utf-8"))
+    try:
+        features = json.loads(Path(cucumber_json).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecReportError(f"cannot read {cucumber_json}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise SpecReportError(f"{cucumber_json} is not cucumber JSON ({exc})") from None
+    if not isinstance(features, list):
+        raise SpecReportError(f"{cucumber_json} is not cucumber JSON (a list of features)")
     statuses = {code: RequirementStatus(code, text) for code, text in REQUIREMENTS.items()}
     seen: dict[tuple[str, int], Scenario] = {}
     for feature in features:
@@ -202,7 +219,14 @@ def write_report(out_dir: Path, *, cucumber_json: Path | None = None, policy_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     if cucumber_json is None:
         cucumber_json = out_dir / "cucumber.json"
-        run_features(cucumber_json)
+        # A previous run's results (and the pages made from them) must never stand in for this one's.
+        for previous in (cucumber_json, out_dir / "spec-report.html", out_dir / "spec-report.md"):
+            previous.unlink(missing_ok=True)
+        code = run_features(cucumber_json)
+        # pytest's 0 and 1: the features ran (all passed, some failed); 2-5: interrupted, an
+        # internal or usage error, nothing collected: there are no results to report.
+        if code not in (0, 1) or not cucumber_json.exists():
+            raise SpecReportError(f"the features did not run (pytest exit status {code}): see {pytest_log(cucumber_json)}")
     statuses = read_results(cucumber_json)
     policies = _policies(policy_dir or PROJECT / "policies")
     generated = datetime.now(timezone.utc)

@@ -27,7 +27,7 @@ POLICIES = ROOT / "policies"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 DECISION_KEYS = {
     "decision_id", "outcome", "response_code", "reasons", "request", "content_sha256",
-    "policy", "policy_version", "policy_sha256", "quarantine_id", "decided_at", "dry_run",
+    "policy", "policy_version", "policy_sha256", "quarantine_id", "decided_at", "dry_run", "log_position",
 }
 
 SC_METER = "electricity meter (SMETS1)"
@@ -246,13 +246,16 @@ class TestDecide:
         rules = [r["rule"] for r in data["reasons"]]
         assert "R6.instruction-active" in rules and "R5.payment-mode" in rules
         assert all(r["code"] is None for r in data["reasons"])
+        # Its audit entry's position, as the service answers it: the entry that records this decision.
+        entry = json.loads(run(db, "audit", "show", "--kind", "decision").stdout)[-1]
+        assert data["log_position"] == entry["seq"] and entry["payload"]["decision_id"] == data["decision_id"]
 
     def test_dry_run_leaves_the_store_byte_for_byte_unchanged(self, db, scenario, credit_file):
         before = store_bytes(db)
         result = decide(db, credit_file, "--json", "--dry-run")
         assert result.exit_code == 0, result.output
         data = as_json(result)
-        assert data["outcome"] == "allow" and data["dry_run"] is True
+        assert data["outcome"] == "allow" and data["dry_run"] is True and data["log_position"] is None
         assert store_bytes(db) == before
         # Nothing was consumed: the same request is then decided for real, and allowed once.
         assert decide(db, credit_file, "--json").exit_code == 0

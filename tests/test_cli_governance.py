@@ -109,6 +109,12 @@ def test_init_with_one_officer_is_refused_and_leaves_no_key(service, keys):
     assert not (service / "solr.db.log-key.pem").exists()
     mismatched = run(db, "init", "--officer", "a", "--officer", "b", "--name", "A", "--key", keys.public("a"))
     assert mismatched.exit_code == 2 and "once for each officer" in mismatched.output
+    # The officer's private key where its public key belongs (both are "--key" somewhere): said so.
+    private = keys.init_args("gov-alice", "gov-bob")
+    private[private.index(keys.public("gov-alice"))] = keys.key("gov-alice")
+    slip = run(db, *private)
+    assert refused(slip) == "R4.officer-key" and "is a private key: give its public key" in out(slip)["reason"]["message"]
+    assert "PRIVATE" not in slip.output and not (service / "solr.db.log-key.pem").exists()
     assert run(db, *keys.init_args("gov-alice", "gov-bob")).exit_code == 0  # nothing was left half-made
 
 
@@ -181,6 +187,12 @@ def test_statement_parameters_text_files_and_json(db, keys, tmp_path):
         assert result.exit_code == 2 and fragment in result.output, result.output
     unknown = run(None, "statement", "sign", "officer.promote", "--officer", "gov-alice", "--key", keys.key("gov-alice"))
     assert unknown.exit_code == 2 and "officer.promote" in unknown.output
+    # A number sent as text (name=VALUE, not name:=VALUE): the refusal says what was given.
+    as_text = run(None, "statement", "sign", "quarantine.discard", "--officer", "gov-alice", "--key", keys.key("gov-alice"),
+                  "--param", "item=1", "--param", "reason=duplicate", *WHEN)
+    wrong_type = run(db, "statement", "submit", "-", *WHEN, input=as_text.stdout)
+    assert refused(wrong_type) == "statement.params"
+    assert out(wrong_type)["reason"]["message"] == "quarantine.discard needs 'item' (int); it is str"
     assert refused(run(db, "statement", "submit", "-", input="{not json")) == "statement.malformed"
 
 
@@ -208,7 +220,9 @@ def test_audit_prove_and_check_proof_offline(db, service, keys, tmp_path):
     assert out(valid)["valid"] is True and out(valid)["tree_size"] == out(proved)["tree_size"]
     other = out(run(db, "audit", "show"))[0]["hash"]
     assert refused(check("--entry-hash", other)) == "log.proof.leaf"
-    assert refused(check("--checkpoint", str(auditor / "first.checkpoint"))) == "log.proof.size"
+    older = check("--checkpoint", str(auditor / "first.checkpoint"))
+    assert refused(older) == "log.proof.size"
+    assert f"audit consistency {first_size}" in out(older)["reason"]  # what to do instead, with a command that exists
     (auditor / "other.pub.pem").write_bytes(keys.signatories.public("stranger").encode())
     wrong_key = run(nowhere, "audit", "check-proof", str(auditor / "proof.json"), "--key", str(auditor / "other.pub.pem"))
     assert wrong_key.exit_code == 1 and out(wrong_key)["valid"] is False
@@ -223,12 +237,20 @@ def test_audit_prove_and_check_proof_offline(db, service, keys, tmp_path):
     assert not nowhere.exists()
 
 
-def test_audit_prove_to_stdout_and_checkpoint(db):
+def test_audit_prove_to_stdout_and_checkpoint(db, tmp_path):
     made = run(db, "audit", "checkpoint")
     assert made.exit_code == 0, made.output
     proof = run(db, "audit", "prove", "1")
     assert proof.exit_code == 0 and json.loads(proof.stdout)["tree_size"] == out(made)["size"]
-    assert refused(run(db, "audit", "prove", str(out(made)["size"] + 5))) == "log.no-checkpoint"
+    # An entry logged after the newest checkpoint (a world load signs none) waits for the next one;
+    # an entry that does not exist is said to be missing, not to wait for a checkpoint.
+    world = tmp_path / "world.yaml"
+    world.write_text("parties:\n  - id: LATE-PARTY\n")
+    assert run(db, "world", "load", str(world)).exit_code == 0
+    assert refused(run(db, "audit", "prove", str(out(made)["size"] + 1))) == "log.no-checkpoint"
+    for missing in (out(made)["size"] + 5, 0):
+        result = run(db, "audit", "prove", str(missing))
+        assert refused(result) == "log.no-entry" and f"no audit entry {missing}" in result.output
 
 
 def test_audit_commands_need_a_log_key(tmp_path):
@@ -310,3 +332,20 @@ def test_a_store_with_checkpoints_but_no_log_key_decides_nothing(deciding, tmp_p
     (tmp_path / "solr.db.log-key.pem").unlink()
     result = decide(db, tmp_path, ask.switch_to_credit(meter))
     assert result.exit_code == 2 and "no log key at" in result.output
+
+
+def test_a_checkpoint_setting_naming_another_file_decides_nothing_and_signs_nothing(deciding, tmp_path):
+    """A mistyped --checkpoint (or SOLR_POLICY_CHECKPOINT) is a refusal naming the setting:
+    deciding must not write a fresh checkpoint there, which would silence the rollback guard."""
+    db, ask, meter = deciding
+    elsewhere = tmp_path / "elsewhere.checkpoint"
+    request = tmp_path / "request.xml"
+    request.write_bytes(ask.switch_to_credit(meter))
+    result = run(db, "--checkpoint", str(elsewhere), "decide", str(request), "--json", "--policies", str(POLICIES), *WHEN)
+    assert result.exit_code == 1, result.output
+    (reason,) = out(result)["reasons"]
+    assert reason["rule"] == "log.behind-checkpoint"
+    assert "SOLR_POLICY_CHECKPOINT" in reason["message"] and "solr-policy log recover" in reason["message"]
+    assert not elsewhere.exists()
+    # With the setting right, the same request is decided.
+    assert decide(db, tmp_path, ask.switch_to_credit(meter)).exit_code == 0

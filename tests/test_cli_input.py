@@ -392,6 +392,24 @@ def test_sign_with_bad_key(run, tmp_path, cert_file):
     assert "cannot sign" in result.output
 
 
+def test_sign_with_another_certificates_key(run, tmp_path, cert_file):
+    """README: a key that is not the certificate's is refused (exit 2), not signed into a
+    request every verifier would refuse."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP256R1())
+    key = tmp_path / "other.key.pem"
+    key.write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    unsigned = tmp_path / "unsigned.xml"
+    unsigned.write_bytes(request_xml())
+    signed = tmp_path / "signed.xml"
+    result = run("sign", str(unsigned), "--key", str(key), "--cert", str(cert_file), "-o", str(signed))
+    assert result.exit_code == 2
+    assert "not the private key of the certificate" in result.output
+    assert "Traceback" not in result.output and not signed.exists()
+
+
 def test_sign_missing_key_file(run, tmp_path, cert_file):
     unsigned = tmp_path / "unsigned.xml"
     unsigned.write_bytes(request_xml())

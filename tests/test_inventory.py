@@ -4,6 +4,7 @@ line and the field, and nothing is written), then written in one transaction and
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,33 @@ def test_unreadable_or_misnamed_files(db, tmp_path):
     other = tmp_path / "inventory.xlsx"
     other.write_text("x")
     assert run(db, str(other)).exit_code == 1
+
+
+def test_progress_for_both_passes_and_a_file_changed_between_them_writes_nothing(db, tmp_path):
+    from solr_policy.inventory import InventoryError, import_devices
+
+    rows = "".join(f"00DB{n:012X},ESME,SMETS2+,FAILED\n" for n in range(2500))
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_text("id,type,smets,supplier\n" + rows)
+    seen: list[tuple[str, int]] = []
+
+    def rewrite_after_the_check(phase: str, count: int) -> None:
+        seen.append((phase, count))
+        if (phase, count) == ("checked", 2000):  # another program replaces the file while it is checked
+            edited = tmp_path / "edited.csv"
+            edited.write_text("id,type,smets,supplier\n00DB000000000001,TOASTER,SMETS2+,FAILED\n")
+            os.replace(edited, inventory)
+
+    store = SqliteStore(db)
+    try:
+        with pytest.raises(InventoryError, match="line 2: field type: .*the file changed while it was imported"):
+            import_devices(inventory, store, progress=rewrite_after_the_check)
+        assert ("checked", 1000) in seen and store.list_devices() == []
+        assert store.audit_entries(kind="world.import-devices") == []
+        inventory.write_text("id,type,smets,supplier\n" + rows)
+        seen.clear()
+        assert import_devices(inventory, store, progress=lambda phase, count: seen.append((phase, count)))["devices"] == 2500
+        assert [p for p in seen if p[0] == "checked"] == [("checked", 1000), ("checked", 2000)]
+        assert [p for p in seen if p[0] == "written"] == [("written", 1000), ("written", 2000)]
+    finally:
+        store.close()

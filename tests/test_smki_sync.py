@@ -80,6 +80,10 @@ def test_a_full_extract_then_a_delta(db, tmp_path):
                                record(serial=serial_b, status="I"), record(serial=12345, status="R")]))
     counts = json.loads(run(path, delta).stdout)
     assert (counts["status_changed"], counts["unchanged"], counts["status_applied"], counts["unknown_serial"]) == (1, 1, 1, 1)
+    # Every count is in the summary, zeros included (README, certs sync), so a script can read any.
+    assert set(counts) == {"file", "records", "imported", "device_skipped", "untrusted", "unreadable", "status_changed",
+                           "unchanged", "status_applied", "unknown_serial"}
+    assert (counts["imported"], counts["device_skipped"], counts["untrusted"], counts["unreadable"]) == (0, 0, 0, 0)
     store = SqliteStore(path)
     try:
         statuses = {c.subject_eui: c.status for c in store.list_certificates()}

@@ -118,3 +118,38 @@ def test_the_report_marks_each_reading_with_its_question(tmp_path):
     for reading in READINGS:
         assert reading.question.replace('"', "&quot;").replace("'", "&#x27;") in page and reading.question in text
     assert "<h2>Glossary</h2>" in page and "| Pre-Command |" in text
+
+
+def test_features_that_do_not_run_give_no_report_not_the_last_runs(tmp_path, monkeypatch):
+    """A stale cucumber.json must never stand in for this run's results: when pytest writes
+    none (not installed, no tests/bdd beside the package), there is no report, and one line says why."""
+    from click.testing import CliRunner
+
+    from solr_policy import spec_report
+    from solr_policy.cli import cli
+
+    out = tmp_path / "out"
+    write_report(out, cucumber_json=_cucumber(tmp_path, {code: [True] for code in REQUIREMENTS}))
+    (out / "cucumber.json").write_text((tmp_path / "cucumber.json").read_text())  # the last run's, all green
+    # The real runner, on a folder with no features in it.
+    monkeypatch.setattr(spec_report, "run_features", lambda path: run_features(path, project=tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["spec", "report", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "no report: the features did not run (pytest exit status" in result.output and "pytest.log" in result.output
+    assert "Traceback" not in result.output and "R1  green" not in result.output
+    assert not (out / "spec-report.html").exists() and not (out / "spec-report.md").exists()  # not the last run's pages
+    assert "tests/bdd" in (out / "pytest.log").read_text()  # pytest's own words, kept for the operator
+
+
+def test_an_unreadable_cucumber_json_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from solr_policy.cli import cli
+
+    for text in ("{not json", '{"a": 1}'):
+        given = tmp_path / "given.json"
+        given.write_text(text)
+        result = CliRunner().invoke(cli, ["spec", "report", "--out", str(tmp_path / "out"), "--from-json", str(given)])
+        assert result.exit_code == 2 and "is not cucumber JSON" in result.output, result.output
+        assert "Traceback" not in result.output

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from cryptography import x509
 
 from solr_policy.cli.acting import checkpoint_if_current
 from solr_policy.cli.batch import run_batch
@@ -25,7 +26,7 @@ from solr_policy.cli.common import (
     refuse,
     schema_option,
 )
-from solr_policy.crypto.sign import sign_duis
+from solr_policy.crypto.sign import load_private_key, sign_duis
 from solr_policy.crypto.verify import Verifier
 from solr_policy.decision import Decision
 from solr_policy.engine import Engine
@@ -79,13 +80,20 @@ def decide(obj: Context, source: str | None, now: str | None, as_json: bool, dry
     engine = decision_engine(obj, policy_dir, schema_dir)
     decision = (engine.evaluate if dry_run else engine.decide)(raw, now=parse_now(now))
     if as_json:
-        emit({**decision.record(), "decided_at": decision.to_json_dict()["decided_at"], "dry_run": dry_run})
+        emit({**decision.record(), "decided_at": decision.to_json_dict()["decided_at"], "dry_run": dry_run,
+              "log_position": None if dry_run else decision.log_position})
     else:
         click.echo(format_decision(decision) + ("\n  (dry run: nothing was recorded)" if dry_run else ""))
-    if not dry_run:
+    if not dry_run and not _unrecorded(decision):
         # Each decision is covered by a signed checkpoint kept outside the store at once.
         checkpoint_if_current(obj.log_keeper(), parse_now(now) or datetime.now(timezone.utc))
     sys.exit(DECISION_EXIT[decision.outcome])
+
+
+def _unrecorded(decision: Decision) -> bool:
+    """Refused because the log is behind its checkpoint: nothing was recorded, so there is
+    nothing to cover, and signing now would accept what only ``log recover`` may."""
+    return any(reason.rule == "log.behind-checkpoint" for reason in decision.reasons)
 
 
 def format_decision(decision: Decision) -> str:
@@ -130,7 +138,12 @@ def verify(obj: Context, source: str, now: str | None, schema_dir: str | None) -
 def sign(source: str, key_file: str, cert_file: str, output: str | None) -> None:
     """Sign a DUIS document (FILE or '-') as a DUIS User does (test and tooling aid)."""
     try:
-        signed = sign_duis(read_input(source), Path(key_file).read_bytes(), Path(cert_file).read_bytes())
+        key_pem, cert_pem = Path(key_file).read_bytes(), Path(cert_file).read_bytes()
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        if load_private_key(key_pem).public_key() != cert.public_key():
+            # sign_duis would sign (tests make such requests on purpose), and every verifier refuse it.
+            raise ValueError(f"{key_file} is not the private key of the certificate in {cert_file} (serial {cert.serial_number})")
+        signed = sign_duis(read_input(source), key_pem, cert_pem)
     except Exception as exc:  # noqa: BLE001 - bad input files: say so, no traceback
         raise click.UsageError(f"cannot sign: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if output:

@@ -18,17 +18,21 @@ def import_devices(obj: Context, file: str) -> None:
     row checked first, then all written in one transaction and logged; a wrong row writes nothing."""
     show = sys.stderr.isatty()
 
-    def progress(count: int) -> None:
+    def progress(phase: str, count: int) -> None:
         if show and count % 10_000 == 0:
-            click.echo(f"\rwritten {count:,} devices", err=True, nl=False)
+            click.echo(f"\r{phase} {count:,} rows", err=True, nl=False)
 
     try:
         loaded = import_inventory(file, obj.store, progress=progress)
     except InventoryError as exc:
+        if show:
+            click.echo("", err=True)  # end the progress line
         for error in exc.errors:
             click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_REFUSED)
     except OSError as exc:
+        if show:
+            click.echo("", err=True)
         click.echo(f"cannot read {file}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_USAGE)
     if show:

@@ -71,8 +71,17 @@ def _write(text: str, output: str | None) -> None:
             raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
 
 
-@statement.command("sign")
-@click.argument("action", type=click.Choice(get_args(Action)))
+# Listed in the help, one a line: as a click Choice they wrapped the usage line mid-word.
+SIGN_HELP = (
+    "Sign a statement of ACTION as OFFICER (no store is opened). The parameters each act reads are "
+    "those its governance command sends, e.g. instruction.approve: reference, reason; a missing or "
+    "mistyped one is named when the statement is submitted (a number or list: --param name:=JSON).\n\n"
+    "\b\nACTION is one of:\n" + "\n".join(f"  {action}" for action in get_args(Action))
+)
+
+
+@statement.command("sign", help=SIGN_HELP)
+@click.argument("action", metavar="ACTION", type=click.Choice(get_args(Action)))
 @click.option("--officer", required=True, help="Who signs: the officer's id.")
 @click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False), help="That officer's P-256 private key (PEM).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter: name=text, name=@FILE (its text) or name:=JSON; repeatable.")
@@ -80,8 +89,6 @@ def _write(text: str, output: str | None) -> None:
 @click.option("--now", help="The statement's time (ISO 8601 with zone), for tests and demos; default: now.")
 @output_option
 def statement_sign(action: str, officer: str, key_file: str, params: tuple[str, ...], params_json: str | None, now: str | None, output: str | None) -> None:
-    """Sign a statement of ACTION as OFFICER (no store is opened). The parameters each act reads
-    are those its governance command sends, e.g. instruction.approve: reference, reason."""
     key = read_officer_key(key_file, "--key")
     made = governance_call(make_statement, action, _params(params, params_json), officer=officer, at=parse_now(now))
     envelope = sign(made, key)

@@ -195,7 +195,7 @@ class Engine:
         behind = self.guard.problem() if self.guard is not None else None
         if behind is not None:
             # Not recorded: the log itself is what cannot be trusted until an officer's recovery act.
-            decision = refused_input("log.behind-checkpoint", f"{behind}; refused until an officer signs a recovery act", None,
+            decision = refused_input("log.behind-checkpoint", f"{behind}; refused until two governance officers sign a recovery (solr-policy log recover)", None,
                                      decision_id=decision_id, decided_at=now)
             return self._log(decision, dry_run=not commit_effects)
         pending = Pending(raw, now, decision_id, admit(raw, self.verifier, now))

@@ -87,7 +87,10 @@ class Context:
     def param(self, name: str, kind: type = str) -> Any:
         value = self.params.get(name)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            raise GovernanceRefused("statement.params", f"{self.statement.action} needs {name!r} ({kind.__name__})")
+            # A present value of the wrong type is most often a number sent as text (name=VALUE
+            # instead of name:=VALUE): say what was given, not only what is needed.
+            given = "it is missing" if name not in self.params else f"it is {type(value).__name__}"
+            raise GovernanceRefused("statement.params", f"{self.statement.action} needs {name!r} ({kind.__name__}); {given}")
         return value
 
     def optional(self, name: str, kind: type = str) -> Any:

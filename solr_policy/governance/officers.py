@@ -28,6 +28,11 @@ def load_public_key(pem: bytes | str, who: str) -> str:
     """Accept a P-256 public key (or a certificate carrying one); return it as SPKI PEM."""
     data = pem.encode() if isinstance(pem, str) else pem
     key: object
+    if b"PRIVATE KEY" in data:  # the officer's own key file given where its public half belongs
+        raise GovernanceRefused(
+            "R4.officer-key",
+            f"the key given for {who} is a private key: give its public key (openssl ec -in KEY -pubout), the officer keeps the private one",
+        )
     try:
         if b"BEGIN CERTIFICATE" in data:
             key = x509.load_pem_x509_certificate(data).public_key()

@@ -138,12 +138,15 @@ class LogKeeper:
     # -- proofs ----------------------------------------------------------------------------
     def prove_inclusion(self, seq: int) -> str:
         """The inclusion proof of audit entry ``seq`` against the newest checkpoint that covers it."""
+        # An entry that does not exist first: no checkpoint would ever cover it.
+        if not 1 <= seq <= self.store.log_head().size:
+            raise LogRefused("log.no-entry", f"there is no audit entry {seq}")
         newest = self.newest_checkpoint()
         if newest is None or newest[0].size < seq:
             raise LogRefused("log.no-checkpoint", f"no checkpoint covers entry {seq} yet; make one first (audit checkpoint)")
         checkpoint, note = newest
         entries = self.store.log_nodes(0, seq - 1, seq)
-        if seq < 1 or not entries:
+        if not entries:
             raise LogRefused("log.no-entry", f"there is no audit entry {seq}")
         path = inclusion_proof(self.source(), seq - 1, checkpoint.size)
         return inclusion_document(seq - 1, checkpoint.size, entries[0], path, note)
@@ -222,7 +225,10 @@ class LogGuard:
         try:
             stat = path.stat() if path is not None and path.exists() else None
             if stat is None and path is not None and self.keeper.store.latest_checkpoint() is not None:
-                self._problem = f"the checkpoint file {path} is missing, though the store says checkpoints were written"
+                self._problem = (
+                    f"the checkpoint file {path} is missing, though the store says checkpoints were written "
+                    f"(is the checkpoint setting, --checkpoint or SOLR_POLICY_CHECKPOINT, the file they were written to?)"
+                )
                 return self._problem
             seen = (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
             if seen != self._seen or self._problem is not None:

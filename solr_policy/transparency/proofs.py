@@ -156,7 +156,11 @@ def _same_tree_head(given: Checkpoint, proved: Checkpoint) -> None:
     if given.origin != proved.origin:
         raise LogRefused("log.checkpoint.origin", f"the checkpoint is from log {given.origin!r}, the proof from {proved.origin!r}")
     if given.size != proved.size:
-        raise LogRefused("log.proof.size", f"the proof is for tree size {proved.size}, the checkpoint given is for {given.size}: ask for a proof at size {given.size}")
+        raise LogRefused("log.proof.size", (
+            f"the proof is for tree size {proved.size}, the checkpoint given is for {given.size}: check the proof "
+            f"without --checkpoint (it carries its own signed checkpoint), then that this log extends yours "
+            f"(audit consistency {given.size}, then audit check-consistency --first YOUR_CHECKPOINT)"
+        ))
     if given.root_hash != proved.root_hash:
         raise LogRefused("log.fork", f"the log signed two different root hashes for tree size {given.size}: it has forked or been rewritten")
 
