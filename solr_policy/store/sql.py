@@ -845,6 +845,9 @@ class SqlStore(ABC):
         row = rows[0]
         return StoredCheckpoint(int(row["size"]), row["root"], datetime.fromisoformat(row["at"]), row["note"])
 
+    def serialise_acts(self) -> None:
+        self._serialise("governance")
+
     def use_nonce(self, nonce: str, digest: str, at: datetime) -> bool:
         with self._tx():
             cur = self._execute(

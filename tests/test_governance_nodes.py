@@ -1,0 +1,111 @@
+"""Governance acts on several nodes of one database: an act on one node and an act on another
+at the same moment are applied one after the other, each judged against what the other did.
+The authority of an act (its signers' keys, whether they are still active) is checked in the
+transaction that applies it, never from a read made before another node's act committed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from solr_policy.errors import GovernanceRefused
+from solr_policy.governance.acts import Governance
+from solr_policy.store import open_store
+from solr_policy.testing.governance import Signatories
+from solr_policy.testing.scenario import SolrScenario
+
+from store import pg
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, tmp_path):
+    return pg.sqlite_or_postgres(request, tmp_path, "governance.db")
+
+
+@pytest.fixture()
+def nodes(db, pki):
+    """Two stores on one database (two nodes), the scenario's officers registered."""
+    node_a, node_b = open_store(db), open_store(db)
+    scenario = SolrScenario(pki=pki).install(node_a, now=NOW, instruction_status=None)
+    yield node_a, node_b, Signatories(keys=scenario.officer_keys)
+    node_a.close()
+    node_b.close()
+
+
+def _while_keys_are_read(gov: Governance, monkeypatch, other_act) -> threading.Thread:
+    """Run ``other_act`` on another node just after ``gov`` has read the officers' keys, and
+    give it a second to commit: it does unless ``gov`` holds what it needs to wait for."""
+    read_keys = Governance.officer_keys
+    started: list[threading.Thread] = []
+
+    def officer_keys(self):
+        keys = read_keys(self)
+        if self is gov and not started:
+            thread = threading.Thread(target=other_act, daemon=True)
+            started.append(thread)
+            thread.start()
+            thread.join(timeout=1.0)
+        return keys
+
+    monkeypatch.setattr(Governance, "officer_keys", officer_keys)
+    return started
+
+
+def _log_order(store, *kinds: str) -> list[str]:
+    return [e.kind for e in store.audit_entries() if e.kind in kinds]
+
+
+def test_an_act_signed_with_a_key_rotated_away_on_another_node_meanwhile_is_not_applied(nodes, monkeypatch, db):
+    """Node A rotates Sam's key (a lost laptop) while node B applies a statement signed with
+    his old key appointing an ARO: applied before the rotation or refused, never after it."""
+    node_a, node_b, officers = nodes
+    gov_a, gov_b = Governance(node_a), Governance(node_b)
+    rotation = officers.statement(
+        "officer.rotate-key", {"officer": "sro-sam", "public_key": Signatories().public("sro-sam"), "reason": "lost laptop"},
+        officer="gov-alice", at=NOW,
+    )
+    eve = {"officer": "aro-eve", "name": "Eve", "party": node_a.get_officer("sro-sam").party, "public_key": officers.public("aro-eve")}
+    with_old_key = officers.statement("officer.appoint-aro", eve, officer="sro-sam", at=NOW)
+    started = _while_keys_are_read(gov_b, monkeypatch, lambda: gov_a.submit(rotation, now=NOW))
+
+    try:
+        gov_b.submit(with_old_key, now=NOW)
+    except GovernanceRefused as refused:
+        assert refused.rule == "statement.unknown-key", refused.message  # the old key: no officer's any more
+    started[0].join(timeout=60)
+    assert not started[0].is_alive()
+    assert node_b.get_officer("sro-sam").public_key != officers.public("sro-sam")  # rotated either way
+    seq = {(e.kind, e.payload_data().get("officer")): e.seq for e in node_b.audit_entries()}
+    if node_b.get_officer("aro-eve") is not None:
+        # Applied with Sam's old key: only while it was his, so before the rotation.
+        assert seq[("officer.appoint-aro", "aro-eve")] < seq[("officer.rotate-key", "sro-sam")]
+
+
+def test_an_act_cosigned_by_an_officer_removed_on_another_node_meanwhile_is_not_applied(nodes, monkeypatch):
+    """Four eyes: node B applies a statement co-signed by Bob while node A removes Bob: B's act
+    is applied before the removal or refused, never applied after it."""
+    node_a, node_b, officers = nodes
+    gov_a, gov_b = Governance(node_a), Governance(node_b)
+    carol = {"officer": "gov-carol", "name": "Carol", "public_key": officers.public("gov-carol")}
+    gov_a.submit(officers.statement("officer.register-governance", carol, officer="gov-alice", cosigner="gov-bob", at=NOW), now=NOW)
+    removal = officers.statement(
+        "officer.remove", {"officer": "gov-bob", "reason": "left"}, officer="gov-alice", cosigner="gov-carol", at=NOW,
+    )
+    dave = {"officer": "gov-dave", "name": "Dave", "public_key": officers.public("gov-dave")}
+    cosigned_by_bob = officers.statement("officer.register-governance", dave, officer="gov-carol", cosigner="gov-bob", at=NOW)
+    started = _while_keys_are_read(gov_b, monkeypatch, lambda: gov_a.submit(removal, now=NOW))
+
+    try:
+        gov_b.submit(cosigned_by_bob, now=NOW)
+    except GovernanceRefused as refused:
+        assert refused.rule == "statement.unknown-key", refused.message  # Bob's key: no longer an active officer's
+    started[0].join(timeout=60)
+    assert not started[0].is_alive() and not node_b.get_officer("gov-bob").active
+    seq = {(e.kind, e.payload_data().get("officer")): e.seq for e in node_b.audit_entries()}
+    if node_b.get_officer("gov-dave") is not None:
+        # Applied with Bob's co-signature: only while Bob was an officer, so before his removal.
+        assert seq[("officer.register-governance", "gov-dave")] < seq[("officer.remove", "gov-bob")]
