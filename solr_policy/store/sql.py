@@ -37,6 +37,7 @@ from solr_policy.records import (
     InstructionEvent,
     KeyHolder,
     LogHead,
+    LogSnapshot,
     OfficerKind,
     OfficerRecord,
     OfficerStatus,
@@ -831,6 +832,9 @@ class SqlStore(ABC):
         rows = self._read("SELECT hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx", (level, start, end))
         return [bytes(r["hash"]) for r in rows]
 
+    def serialise_log(self) -> None:
+        self._serialise("audit")
+
     def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         with self._tx():
             self._execute(
@@ -884,6 +888,28 @@ class SqlStore(ABC):
         with self._snapshot_rows(("SELECT * FROM audit ORDER BY seq",)) as (rows,):
             for row in rows:
                 yield self._audit_entry(row)
+
+    @contextmanager
+    def log_snapshot(self) -> Iterator[LogSnapshot]:
+        queries = (
+            "SELECT seq, frontier FROM audit_head WHERE id = 1",
+            "SELECT originator, last_counter FROM counters",
+            "SELECT user_id, supplier, srv, period, window_start, count FROM adt_usage",
+            f"{self._QUARANTINE_ITEM} ORDER BY id",
+            "SELECT * FROM audit ORDER BY seq",
+        )
+        with self._snapshot_rows(queries) as (head_rows, counter_rows, usage_rows, held_rows, rows):
+            head = next(head_rows, None)
+            yield LogSnapshot(
+                head=frontier_from_text(int(head["seq"]), head["frontier"]) if head else EMPTY_LOG,
+                entries=(self._audit_entry(row) for row in rows),
+                counters={r["originator"]: int(r["last_counter"]) for r in counter_rows},
+                usage={
+                    AdtUsageKey(r["user_id"], r["supplier"], r["srv"], r["period"], r["window_start"]): int(r["count"])
+                    for r in usage_rows
+                },
+                quarantine=tuple(self._quarantine_item(r) for r in held_rows),
+            )
 
     def verify_audit(self) -> AuditCheck:
         """Walk the chain (``audit_chain.verify_chain``): intact, or the first broken entry named.

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from solr_policy.records import AuditEntry, LogHead, StoredCheckpoint
+from solr_policy.records import AuditEntry, LogHead, QuarantineItem, StoredCheckpoint
 from solr_policy.store.audit_chain import KEPT_LEVELS, leaf_of
 from solr_policy.store.base import Store
 from solr_policy.transparency.checkpoint import (
@@ -93,14 +93,18 @@ class LogKeeper:
         """Sign the tree as it is now; keep it in the store and in the checkpoint file."""
         if self.key is None:
             raise LogRefused("log.key", "this log keeper has no signing key; it can verify only")
-        head = self.store.log_head()
-        root = self.source().root(head.size) if head.size else root_of([])
-        checkpoint = Checkpoint(self.origin, head.size, root, now)
-        note = sign_checkpoint(checkpoint, self.key)
-        # The file first: another process's LogGuard that sees the store's checkpoint must find the file too.
-        if self.checkpoint_file is not None:
-            write_checkpoint_file(self.checkpoint_file, note)
-        self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
+        # Appends wait while the head is signed and kept: checkpoints signed at once by several
+        # processes or nodes are kept in the order of their sizes, so the newest never shrinks.
+        with self.store.transaction():
+            self.store.serialise_log()
+            head = self.store.log_head()
+            root = self.source().root(head.size) if head.size else root_of([])
+            checkpoint = Checkpoint(self.origin, head.size, root, now)
+            note = sign_checkpoint(checkpoint, self.key)
+            # The file first: another process's LogGuard that sees the store's checkpoint must find the file too.
+            if self.checkpoint_file is not None:
+                write_checkpoint_file(self.checkpoint_file, note)
+            self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
         return checkpoint, note
 
     def newest_checkpoint(self) -> tuple[Checkpoint, str] | None:
@@ -185,9 +189,12 @@ class LogKeeper:
                     signed_root = tree.root()
                 yield entry
 
-        differences = tuple(reconcile(self.store, leaves(self.store.audit_stream())))
+        # Entries, tree head and state from one snapshot: another node appending meanwhile is
+        # not mistaken for a tree or a counter the entries do not account for.
+        with self.store.log_snapshot() as snapshot:
+            differences = tuple(reconcile(snapshot, leaves(snapshot.entries)))
+            head = snapshot.head
         count = tree.size
-        head = self.store.log_head()
         try:
             tree_matches = head.size == count and (not count or tree.root() == _root(head))
         except LogRefused:
@@ -241,7 +248,15 @@ def _root(head: LogHead) -> bytes:
     return CompactRange(head.size, head.frontier).root()
 
 
-def reconcile(store: Store, entries: Iterable[AuditEntry]) -> list[str]:
+class LoggedState(Protocol):
+    """What ``reconcile`` reads of the state: a store, or a ``LogSnapshot`` of one."""
+
+    def get_counter(self, originator: str) -> int | None: ...
+    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int: ...
+    def list_quarantine(self) -> list[QuarantineItem]: ...
+
+
+def reconcile(store: LoggedState, entries: Iterable[AuditEntry]) -> list[str]:
     """What the counters, ADT usage and quarantine tables hold that the logged decisions do not say.
 
     Each decision entry records its effects (``effects`` in its payload), so the state is what
