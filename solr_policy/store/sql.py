@@ -729,10 +729,14 @@ class SqlStore(ABC):
         return _record(AlertDelivery, row, received_at=_time, status=AlertStatus, routed_at=_optional_time)
 
     def get_alert_delivery(self, item: int) -> AlertDelivery | None:
+        self._serialise(f"alert-delivery:{item}")  # of two nodes retrying it at once, the second sees it routed
         rows = self._read(f"{self._DELIVERY} WHERE id = ?", (item,))
         return self._delivery(rows[0]) if rows else None
 
     def alert_deliveries(self, *, status: AlertStatus | None = None, response_id: str | None = None) -> list[AlertDelivery]:
+        if response_id is not None:
+            # Of two nodes given the same alert at once, the second sees the first's delivery.
+            self._serialise(f"alert:{response_id}")
         where, params = _where(status=AlertStatus(status).value if status is not None else None, response_id=response_id)
         return [self._delivery(r) for r in self._read(f"{self._DELIVERY}{where} ORDER BY id", params)]
 
