@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from solr_policy.engine import Engine
+from solr_policy.engine.overlay import Overlay
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance.acts import Governance
+from solr_policy.policy import PolicySet
 from solr_policy.store import open_store
 from solr_policy.testing.governance import Signatories
 from solr_policy.testing.scenario import SolrScenario
 
 from store import pg
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -36,7 +41,7 @@ def nodes(db, pki):
     node_b.close()
 
 
-def _while_keys_are_read(gov: Governance, monkeypatch, other_act) -> threading.Thread:
+def _while_keys_are_read(gov: Governance, monkeypatch, other_act) -> list[threading.Thread]:
     """Run ``other_act`` on another node just after ``gov`` has read the officers' keys, and
     give it a second to commit: it does unless ``gov`` holds what it needs to wait for."""
     read_keys = Governance.officer_keys
@@ -55,11 +60,7 @@ def _while_keys_are_read(gov: Governance, monkeypatch, other_act) -> threading.T
     return started
 
 
-def _log_order(store, *kinds: str) -> list[str]:
-    return [e.kind for e in store.audit_entries() if e.kind in kinds]
-
-
-def test_an_act_signed_with_a_key_rotated_away_on_another_node_meanwhile_is_not_applied(nodes, monkeypatch, db):
+def test_an_act_signed_with_a_key_rotated_away_on_another_node_meanwhile_is_not_applied(nodes, monkeypatch):
     """Node A rotates Sam's key (a lost laptop) while node B applies a statement signed with
     his old key appointing an ARO: applied before the rotation or refused, never after it."""
     node_a, node_b, officers = nodes
@@ -109,3 +110,78 @@ def test_an_act_cosigned_by_an_officer_removed_on_another_node_meanwhile_is_not_
     if node_b.get_officer("gov-dave") is not None:
         # Applied with Bob's co-signature: only while Bob was an officer, so before his removal.
         assert seq[("officer.register-governance", "gov-dave")] < seq[("officer.remove", "gov-bob")]
+
+
+@pytest.fixture()
+def event(db, pki):
+    """Two nodes on one database with an active instruction, a User allowed one request an hour
+    (the second is held), and the requests to send."""
+    node_a, node_b = open_store(db), open_store(db)
+    scenario = SolrScenario(pki=pki, thresholds={"1.6": {"per_hour": 1, "per_day": 100}}).install(node_a, now=NOW)
+    policies = PolicySet.load_dir(POLICIES)
+    ask = scenario.requests(counter=10)
+    meter = scenario.device("electricity meter (SMETS1)")
+    yield node_a, node_b, scenario, Signatories(keys=scenario.officer_keys), policies, lambda: ask.switch_to_credit(meter)
+    node_a.close()
+    node_b.close()
+
+
+def _act_while_deciding(engine: Engine, raw: bytes, act) -> tuple[object, list[BaseException]]:
+    """Decide ``raw`` with ``engine``; once the decision has read its facts (and holds its
+    originator), run ``act`` on another node, giving it a second before the decision goes on."""
+    flush = Overlay.flush
+    errors: list[BaseException] = []
+    started: list[threading.Thread] = []
+
+    def run_act() -> None:
+        try:
+            act()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    def paused_flush(self):
+        if self.store is engine.store and not started:
+            started.append(threading.Thread(target=run_act, daemon=True))
+            started[0].start()
+            started[0].join(timeout=1.0)
+        return flush(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Overlay, "flush", paused_flush)
+        decision = engine.decide(raw, now=NOW)
+    started[0].join(timeout=60)
+    assert not started[0].is_alive()
+    return decision, errors
+
+
+def test_an_instruction_ended_on_another_node_allows_nothing_logged_after_its_end(event):
+    """Node A ends the instruction while node B is deciding a request under it: B's decision
+    is logged before the end (decided while it was active) or refused, never an allow that
+    the log shows after the end the officer was told of."""
+    node_a, node_b, scenario, officers, policies, request = event
+    gov_a = Governance(node_a)
+    end = officers.statement("instruction.end", {"reference": scenario.instruction(NOW).reference, "reason": "done"},
+                             officer="gov-alice", at=NOW)
+    decision, errors = _act_while_deciding(Engine(node_b, policies), request(), lambda: gov_a.submit(end, now=NOW))
+    assert errors == []
+    seq = {e.kind: e.seq for e in node_a.audit_entries()}
+    assert decision.outcome != "reject" or "store.unavailable" not in [r.rule for r in decision.reasons]
+    if decision.allowed:
+        assert decision.log_position < seq["instruction.end"], "allowed after the instruction's end was logged"
+
+
+def test_a_release_on_another_node_and_a_decision_of_the_same_user_both_go_through(event):
+    """An ARO releases a held request on node A while node B decides the same User's next
+    request: both finish (one after the other), neither is refused for a lock it waited on."""
+    node_a, node_b, scenario, officers, policies, request = event
+    engine_a = Engine(node_a, policies)
+    assert engine_a.decide(request(), now=NOW).outcome == "allow"
+    held = engine_a.decide(request(), now=NOW)
+    assert held.outcome == "quarantine"
+    gov_a = Governance(node_a, engine=engine_a)
+    release = officers.statement("quarantine.release", {"item": held.quarantine_id, "reason": "checked"}, officer="aro-ann", at=NOW)
+    decision, errors = _act_while_deciding(Engine(node_b, policies), request(), lambda: gov_a.submit(release, now=NOW))
+    assert errors == [], errors
+    assert [r.rule for r in decision.reasons if r.rule == "store.unavailable"] == [], decision.reasons
+    assert decision.outcome == "quarantine"  # over the hour's threshold, as the one before it
+    assert node_a.get_quarantine(held.quarantine_id).status.value == "released"

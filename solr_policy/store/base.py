@@ -335,10 +335,11 @@ class StatementStore(Protocol):
         """Record ``nonce`` as used; False, changing nothing, if it already was."""
         ...
 
-    def serialise_acts(self) -> None:
+    def serialise_acts(self, *, shared: bool = False) -> None:
         """Inside a transaction: wait for the governance act another transaction (any process
         or node) is applying, and keep the next one waiting until this one commits, so each
-        act reads the officers and keys as the acts before it left them."""
+        act reads the officers and keys as the acts before it left them. ``shared`` (a
+        decision, first in its transaction): beside other decisions, never beside an act."""
         ...
 
 

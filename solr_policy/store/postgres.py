@@ -17,7 +17,12 @@ the driver: psycopg 3, a connection pool, transactions, locks, faults and migrat
     the other, and the second reads the counter and usage the first committed;
   * per quarantine item, when a held request is read in a transaction: of two officers
     releasing it at once, the second sees it released;
-  * one lock for the audit chain, taken to append: one linear chain, whatever the node.
+  * one lock for the audit chain, taken to append: one linear chain, whatever the node;
+  * one lock for governance acts, taken by each act (and shared by decisions, first in their
+    transaction): acts apply one at a time, each reading the officers and keys the acts
+    before it left; a decision runs beside other decisions but never beside an act, so an act
+    committed on one node is in force for every decision logged after it, and an act holding
+    the audit chain never waits for an originator a decision holds (a deadlock).
 
   Why advisory locks, not ``SELECT ... FOR UPDATE`` or SERIALIZABLE: ``FOR UPDATE`` locks
   only rows that exist, and an originator's first request has no counter row yet;
@@ -211,12 +216,13 @@ class PostgresStore(SqlStore):
             self._local.conn, self._local.held = None, set()
             pool.putconn(conn)  # a broken connection is discarded by the pool
 
-    def _serialise(self, key: str) -> None:
+    def _serialise(self, key: str, *, shared: bool = False) -> None:
         conn = self._tx_conn()
-        if conn is None or key in self._local.held:
+        mode = f"{key} (shared)" if shared else key
+        if conn is None or key in self._local.held or mode in self._local.held:
             return  # outside a transaction a read serialises nothing
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(key),))
-        self._local.held.add(key)
+        conn.execute(f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(%s)", (lock_key(key),))
+        self._local.held.add(mode)
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         conn = self._tx_conn()

@@ -181,9 +181,9 @@ class SqlStore(ABC):
     def _snapshot_rows(self, queries: Sequence[str]) -> AbstractContextManager[list[Iterator[Row]]]:
         """The rows of each query, all read from one snapshot of the database, streamed."""
 
-    def _serialise(self, key: str) -> None:
+    def _serialise(self, key: str, *, shared: bool = False) -> None:
         """Inside a write transaction, wait for any other transaction holding ``key``, then hold
-        it until commit. Called before the reads a decision depends on (the originator's
+        it until commit (``shared``: beside other transactions holding it shared). Called before the reads a decision depends on (the originator's
         counter and ADT usage, a held request, the audit chain's head). A database whose write
         transactions already run one at a time (SQLite) needs nothing here."""
 
@@ -853,8 +853,8 @@ class SqlStore(ABC):
         row = rows[0]
         return StoredCheckpoint(int(row["size"]), row["root"], datetime.fromisoformat(row["at"]), row["note"])
 
-    def serialise_acts(self) -> None:
-        self._serialise("governance")
+    def serialise_acts(self, *, shared: bool = False) -> None:
+        self._serialise("governance", shared=shared)
 
     def use_nonce(self, nonce: str, digest: str, at: datetime) -> bool:
         with self._tx():
