@@ -15,6 +15,7 @@ from solr_policy.engine import Engine
 from solr_policy.engine.overlay import Overlay
 from solr_policy.errors import GovernanceRefused
 from solr_policy.governance.acts import Governance
+from solr_policy.governance.bootstrap import init_store
 from solr_policy.policy import PolicySet
 from solr_policy.store import open_store
 from solr_policy.testing.governance import Signatories
@@ -185,3 +186,45 @@ def test_a_release_on_another_node_and_a_decision_of_the_same_user_both_go_throu
     assert [r.rule for r in decision.reasons if r.rule == "store.unavailable"] == [], decision.reasons
     assert decision.outcome == "quarantine"  # over the hour's threshold, as the one before it
     assert node_a.get_quarantine(held.quarantine_id).status.value == "released"
+
+
+def test_two_nodes_running_init_at_once_register_one_set_of_founders(db, monkeypatch):
+    """init run on every node as it starts (a deployment's start-up step): one of them starts
+    the store, as the log's first entry; the other is refused as not empty, adding nothing."""
+    node_a, node_b = open_store(db), open_store(db)
+    try:
+        keys = Signatories()
+        first = [("gov-a", "A", keys.public("gov-a")), ("gov-b", "B", keys.public("gov-b"))]
+        second = [("gov-c", "C", keys.public("gov-c")), ("gov-d", "D", keys.public("gov-d"))]
+        outcomes: list[str] = []
+
+        def init_on(store, founders) -> None:
+            try:
+                init_store(store, founders, at=NOW)
+                outcomes.append("done")
+            except GovernanceRefused as refusal:
+                outcomes.append(refusal.rule)
+
+        read_certificates = node_b.list_certificates
+        other: list[threading.Thread] = []
+
+        def list_certificates():
+            found = read_certificates()
+            if not other:  # node B has looked at the store: node A gets a second to start it
+                other.append(threading.Thread(target=init_on, args=(node_a, first), daemon=True))
+                other[0].start()
+                other[0].join(timeout=1.0)
+            return found
+
+        monkeypatch.setattr(node_b, "list_certificates", list_certificates)
+        init_on(node_b, second)
+        other[0].join(timeout=60)
+        assert not other[0].is_alive()
+        monkeypatch.undo()
+        assert sorted(outcomes) == ["done", "init.not-empty"]
+        entries = node_a.audit_entries()
+        assert [e.kind for e in entries].count("init") == 1 and entries[0].kind == "init"
+        assert len(node_a.list_officers()) == 2
+    finally:
+        node_a.close()
+        node_b.close()
