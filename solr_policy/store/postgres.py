@@ -32,7 +32,9 @@ the driver: psycopg 3, a connection pool, transactions, locks, faults and migrat
   decisions side by side; only the audit append, at the end, is one at a time.
 - **Faults.** Every driver or pool error becomes ``StoreUnavailable`` with one line naming
   the server (password never shown): unreachable, login refused, no such database, not a URL,
-  busy (a lock waited for longer than ``lock_timeout``), and so on.
+  busy (a lock waited for longer than ``lock_timeout``), and so on. A connection lost while COMMIT is answered
+  leaves the outcome unknown: the transaction stands as committed if its newest audit entry
+  is in the log (read on another connection), else it is a fault (refused by default).
 - **Migrations** are the files ``migrations/postgres/NNNN_name.sql``, applied in order at
   start, each in its own transaction, recorded in ``schema_migrations``. An advisory lock
   makes nodes starting together apply each once. A database with a migration this version
@@ -215,6 +217,21 @@ class PostgresStore(SqlStore):
         finally:
             self._local.conn, self._local.held = None, set()
             pool.putconn(conn)  # a broken connection is discarded by the pool
+
+    def _committed_anyway(self) -> bool:
+        # The newest audit entry the transaction appended is in the log, as appended: its hash
+        # chains every entry before it and covers the decision's own id, so it is there only if
+        # this transaction committed. Read on another connection (this one is lost).
+        appended = getattr(self._local, "appended", None)
+        if appended is None:
+            return False
+        seq, digest = appended
+        try:
+            with self._checked_pool().connection() as conn:
+                row = conn.execute("SELECT hash FROM audit WHERE seq = %s", (seq,)).fetchone()
+        except (psycopg.Error, StoreUnavailable):
+            return False
+        return row is not None and row[0] == digest
 
     def _serialise(self, key: str, *, shared: bool = False) -> None:
         conn = self._tx_conn()

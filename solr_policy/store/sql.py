@@ -123,6 +123,7 @@ class SqlStore(ABC):
             finally:
                 self._local.depth -= 1
             return
+        self._local.appended = None  # the newest audit entry this transaction appends: (seq, hash)
         with self._outermost_tx():
             self._local.depth = 1
             try:
@@ -153,8 +154,17 @@ class SqlStore(ABC):
             if isinstance(exc, self._driver_error):
                 raise self._fault(exc) from None
             raise
-        with self._driver_errors():
+        try:
             execute("COMMIT")
+        except self._driver_error as exc:
+            if self._committed_anyway():
+                return  # the answer to COMMIT was lost, not the transaction: it stands as committed
+            raise self._fault(exc) from None
+
+    def _committed_anyway(self) -> bool:
+        """After COMMIT failed: did the database commit all the same? (A server can commit and
+        lose the connection before it answers.) Unknown is no. SQLite commits locally: no."""
+        return False
 
     # -- what a driver supplies ------------------------------------------------------------
     @abstractmethod
@@ -805,6 +815,7 @@ class SqlStore(ABC):
                 " SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier",
                 (first + len(entries) - 1, prev, frontier_text(tree)),
             )
+            self._local.appended = (first + len(entries) - 1, prev)
             return list(range(first, first + len(entries)))
 
     def _keep_node(self, level: int, idx: int, digest: bytes) -> None:
