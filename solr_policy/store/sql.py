@@ -159,6 +159,12 @@ class SqlStore(ABC):
         except self._driver_error as exc:
             if self._committed_anyway():
                 return  # the answer to COMMIT was lost, not the transaction: it stands as committed
+            try:
+                # A COMMIT that failed may leave the transaction open (SQLite, on a full disk or
+                # a busy file), holding the write lock and refusing the next BEGIN: end it.
+                execute("ROLLBACK")
+            except self._driver_error:
+                pass  # it ended with the failure
             raise self._fault(exc) from None
 
     def _committed_anyway(self) -> bool:
