@@ -182,7 +182,7 @@ class Governance:
             raise
         if self.log is not None and self.log.key is not None:
             # Every act is covered by a signed checkpoint at once (after a recovery: the new one).
-            checkpoint, _ = self.log.checkpoint(now)
+            checkpoint, _ = self.log.checkpoint(now, accept_rollback=statement.action == "log.recover")
             result["checkpoint"] = checkpoint.size
         if statement.action == "srp.register" and self.router is not None:
             # Alerts waiting for this SRP go to it at once (R7: none is lost, none waits longer).

@@ -89,14 +89,21 @@ class LogKeeper:
         return HashSource(self.store.log_nodes, (0, *KEPT_LEVELS))
 
     # -- checkpoints ------------------------------------------------------------------------
-    def checkpoint(self, now: datetime) -> tuple[Checkpoint, str]:
-        """Sign the tree as it is now; keep it in the store and in the checkpoint file."""
+    def checkpoint(self, now: datetime, *, accept_rollback: bool = False) -> tuple[Checkpoint, str]:
+        """Sign the tree as it is now; keep it in the store and in the checkpoint file.
+
+        Refused while the store is behind its newest checkpoint: signing would make a
+        rolled-back log the newest checkpoint's (and the decisions lost with it replayable).
+        ``accept_rollback``: only after an officers' ``log.recover`` act, which accepted it."""
         if self.key is None:
             raise LogRefused("log.key", "this log keeper has no signing key; it can verify only")
         # Appends wait while the head is signed and kept: checkpoints signed at once by several
         # processes or nodes are kept in the order of their sizes, so the newest never shrinks.
         with self.store.transaction():
             self.store.serialise_log()
+            behind = None if accept_rollback else self.behind()
+            if behind is not None:
+                raise LogRefused("log.behind-checkpoint", f"{behind}; no checkpoint is signed until two governance officers sign: solr-policy log recover")
             head = self.store.log_head()
             root = self.source().root(head.size) if head.size else root_of([])
             checkpoint = Checkpoint(self.origin, head.size, root, now)
