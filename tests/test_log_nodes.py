@@ -109,3 +109,48 @@ def test_the_newest_checkpoint_never_goes_back_when_two_nodes_sign_at_once(nodes
     last = node_a.log_head().size
     assert newest.size == last
     keeper_a.prove_inclusion(last)  # every entry a checkpoint covered can be proved
+
+
+def _restore_to(db: str, tmp_path: Path, entries: int, counter: int) -> None:
+    """The database as a backup taken when the log had ``entries`` entries and the User's
+    counter was ``counter`` left it (restored under a running node): later entries, their
+    checkpoints and counters gone."""
+    statements = [
+        "DELETE FROM audit WHERE seq > {n}",
+        "UPDATE audit_head SET seq = {n}, hash = (SELECT hash FROM audit WHERE seq = {n}) WHERE id = 1",
+        "DELETE FROM checkpoints WHERE size > {n}",
+        "UPDATE counters SET last_counter = '{c:020d}'",
+    ]
+    if db.startswith("postgresql"):
+        schema = pg.schema_of(tmp_path)
+        for sql in statements:
+            pg.admin(f'SET search_path TO "{schema}"; ' + sql.format(n=entries, c=counter))
+        pg.admin("SET search_path TO DEFAULT")
+    else:
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            for sql in statements:
+                conn.execute(sql.format(n=entries, c=counter))
+
+
+def test_a_node_without_a_checkpoint_file_refuses_a_store_restored_behind_a_checkpoint_it_signed(nodes, db, tmp_path):
+    """PostgreSQL nodes keep their checkpoints in the store: a database restored from a backup
+    brings back its own checkpoints too, so only what a node signed tells it the log went back.
+    A node that signed a checkpoint refuses to decide on a log restored to before it: a
+    decision lost with the restore would otherwise be allowed again (a replay)."""
+    node_a, _, raws = nodes
+    key = generate_log_key()
+    keeper = LogKeeper(node_a, key.public_key(), key=key)  # no checkpoint file: as on PostgreSQL
+    engine = Engine(node_a, PolicySet.load_dir(POLICIES), audit_log=keeper)
+    first, second = raws[0], raws[1]
+    allowed = engine.decide(first, now=NOW)
+    assert allowed.outcome == "allow"
+    before = node_a.log_head().size
+    counter_before = node_a.get_counter(allowed.request["originator"].replace("-", ""))
+    assert counter_before is not None
+    assert engine.decide(second, now=NOW).outcome == "allow"
+    keeper.checkpoint(NOW)  # the node's checkpoint loop signs the log with the second decision
+    _restore_to(db, tmp_path, before, counter_before)
+    again = engine.decide(second, now=NOW)
+    assert again.outcome == "reject" and again.reasons[0].rule == "log.behind-checkpoint", again.reasons

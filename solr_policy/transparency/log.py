@@ -84,6 +84,10 @@ class LogKeeper:
         self.public_key = public_key
         self.checkpoint_file = Path(checkpoint_file) if checkpoint_file is not None else None
         self.origin = origin
+        # The newest checkpoint this keeper signed: a store restored from a backup brings back
+        # its own older checkpoints (on PostgreSQL, where no file is kept, all there is), so
+        # what this process signed is what tells it the log went back.
+        self.signed: tuple[Checkpoint, str] | None = None
 
     def source(self) -> HashSource:
         return HashSource(self.store.log_nodes, (0, *KEPT_LEVELS))
@@ -112,16 +116,21 @@ class LogKeeper:
             if self.checkpoint_file is not None:
                 write_checkpoint_file(self.checkpoint_file, note)
             self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
+        self.signed = (checkpoint, note)
         return checkpoint, note
 
     def newest_checkpoint(self) -> tuple[Checkpoint, str] | None:
-        """The checkpoint outside the store (the file) if there is one, else the store's own."""
+        """The checkpoint outside the store (the file) if there is one, else the store's own;
+        the one this keeper signed if it is newer (the store was restored behind it)."""
+        found: tuple[Checkpoint, str] | None
         if self.checkpoint_file is not None and self.checkpoint_file.exists():
-            return read_checkpoint_file(self.checkpoint_file, self.public_key, origin=self.origin)
-        stored = self.store.latest_checkpoint()
-        if stored is None:
-            return None
-        return open_checkpoint(stored.note, self.public_key, origin=self.origin), stored.note
+            found = read_checkpoint_file(self.checkpoint_file, self.public_key, origin=self.origin)
+        else:
+            stored = self.store.latest_checkpoint()
+            found = None if stored is None else (open_checkpoint(stored.note, self.public_key, origin=self.origin), stored.note)
+        if self.signed is not None and (found is None or self.signed[0].size > found[0].size):
+            return self.signed
+        return found
 
     def behind(self) -> str | None:
         """Why the store's log is not an extension of its newest checkpoint, or None."""
@@ -227,7 +236,7 @@ class LogGuard:
 
     def __init__(self, keeper: LogKeeper) -> None:
         self.keeper = keeper
-        self._seen: tuple[int, int] | None = None  # the checkpoint file's (mtime_ns, size) checked
+        self._seen: tuple[int, int, int] | None = None  # the checkpoint file's (mtime_ns, size), the size signed here
         self._size = 0  # the checkpoint's tree size
         self._problem: str | None = None
 
@@ -238,7 +247,8 @@ class LogGuard:
             if stat is None and path is not None and self.keeper.store.latest_checkpoint() is not None:
                 self._problem = f"the checkpoint file {path} is missing, though the store says checkpoints were written"
                 return self._problem
-            seen = (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
+            signed = self.keeper.signed[0].size if self.keeper.signed is not None else -1
+            seen = (stat.st_mtime_ns, stat.st_size, signed) if stat is not None else (0, 0, signed)
             if seen != self._seen or self._problem is not None:
                 self._problem = self.keeper.behind()
                 newest = self.keeper.newest_checkpoint()
