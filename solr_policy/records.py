@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from enum import Enum, StrEnum
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -392,6 +393,29 @@ class LogHead:
 
     size: int
     frontier: tuple[bytes, ...]  # the roots of the perfect subtrees that make up [0, size)
+
+
+@dataclass(frozen=True, slots=True)
+class LogSnapshot:
+    """The log and the state its decisions account for, read from one snapshot of the store:
+    what a writer (another process or node) commits meanwhile is in none of it, so comparing
+    them finds only real differences. ``entries`` is streamed: read it once, in order."""
+
+    head: LogHead
+    entries: Iterator[AuditEntry]
+    counters: dict[str, int]
+    usage: dict[AdtUsageKey, int]
+    quarantine: tuple[QuarantineItem, ...]
+
+    # What ``transparency.log.reconcile`` reads of the state, as the store's own methods.
+    def get_counter(self, originator: str) -> int | None:
+        return self.counters.get(originator)
+
+    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int:
+        return self.usage.get(AdtUsageKey(user_id, supplier, srv, period, window_start), 0)
+
+    def list_quarantine(self) -> list[QuarantineItem]:
+        return list(self.quarantine)
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,7 +192,7 @@ def test_a_forged_checkpoint_file_is_not_trusted(world):
     decided(world, 1)
     world.keeper.checkpoint(NOW)
     forged = LogKeeper(world.store, generate_log_key().public_key(), key=generate_log_key(), checkpoint_file=world.folder / "other")
-    forged.checkpoint(NOW)
+    forged.checkpoint(NOW, accept_rollback=True)  # a forger's key signs whatever it is given
     world.checkpoint_file.write_bytes((world.folder / "other").read_bytes())
     message = _refused_behind(world)
     assert "cannot be read or trusted" in message
@@ -200,3 +200,34 @@ def test_a_forged_checkpoint_file_is_not_trusted(world):
 
 def test_public_key_pem_round_trip(world):
     assert b"BEGIN PUBLIC KEY" in public_key_pem(world.key)
+
+
+def test_a_rolled_back_store_gets_no_checkpoint_until_officers_recover_it(world, tmp_path):
+    """The service signs a checkpoint whenever the log has grown (its checkpoint loop). After a
+    lost WAL, the log grows again (an alert routed, a world load): signing it then would make
+    the rolled-back log the newest checkpoint's, and the decisions lost with the WAL could be
+    replayed. The keeper refuses to sign a log behind its newest checkpoint."""
+    from solr_policy.transparency.merkle import LogRefused
+
+    decided(world, 1)
+    world.keeper.checkpoint(NOW)
+    world.store.close()
+    world.open(SqliteStore(world.db))
+    snapshot = tmp_path / "before.db"
+    shutil.copy(world.db, snapshot)
+    second = world.credit()
+    assert world.engine.decide(second, now=NOW).outcome == "allow"
+    world.keeper.checkpoint(NOW)
+    world.store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(world.db) + suffix).unlink(missing_ok=True)
+    shutil.copy(snapshot, world.db)
+    world.open(SqliteStore(world.db))
+    for n in range(3):  # the log grows past the lost entries by what needs no decision
+        world.store.append_audit("world.load", {"file": f"world-{n}.yaml"}, at=NOW)
+    kept = world.checkpoint_file.read_text()
+    with pytest.raises(LogRefused) as refused:
+        world.keeper.checkpoint(NOW)  # what the service's checkpoint loop does
+    assert refused.value.rule == "log.behind-checkpoint"
+    assert world.checkpoint_file.read_text() == kept
+    assert world.engine.decide(second, now=NOW).reasons[0].rule == "log.behind-checkpoint"  # still no replay

@@ -174,6 +174,7 @@ class Engine:
             return [self._run(p.raw, p.now, commit_effects=True) for p in group]
         try:
             with self.store.transaction():
+                self.store.serialise_acts(shared=True)  # no act interleaves: seen whole or not at all
                 static = self.static_facts.at_generation(self.store)  # read once for the group
                 overlay = Overlay(self.store)  # the group's counters, usage and Devices; its writes
                 overlay.read_devices(p.admitted.request.header.request_id.target for p in group if isinstance(p.admitted, Admitted))
@@ -218,6 +219,7 @@ class Engine:
                 decision, _ = authorize(facts, self.rules, decision_id=decision_id)
                 return self._log(decision, dry_run=True)
             with self.store.transaction():
+                self.store.serialise_acts(shared=True)  # no act interleaves: seen whole or not at all
                 overlay = Overlay(self.store)
                 decision = self._decide_in_tx(pending, release=release, overlay=overlay)
                 (decision,) = _placed([decision], overlay.flush())

@@ -147,24 +147,28 @@ class Governance:
         try:
             envelope = data if isinstance(data, Envelope) else parse_envelope(data)
             digest = envelope.digest
-            keys = self.officer_keys()
-            statement, signed_by = open_envelope(envelope, {k: public for k, (_, public) in keys.items()})
-            signers = [keys[k][0] for k in signed_by]
-            officer = next((o for o in signers if o.id == statement.officer), None)
-            if officer is None:
-                named = self.store.get_officer(statement.officer)
-                why = "is not a registered officer" if named is None else "did not sign it (the signatures are by " + ", ".join(o.id for o in signers) + ")"
-                raise GovernanceRefused("statement.not-the-officer", f"the statement names {statement.officer}, who {why}")
-            check_fresh(statement, now, max_age=self.max_age, max_skew=self.max_skew)
-            if self.log is not None and statement.action != "log.recover":
-                behind = behind_checkpoint(self.log)
-                if behind is not None:
-                    raise GovernanceRefused("log.behind-checkpoint", f"{behind}; only a log.recover act is accepted now")
-            handler = HANDLERS.get(statement.action)
-            if handler is None:
-                raise GovernanceRefused("statement.action", f"{statement.action} is not an act this service applies")
-            context = Context(self.store, statement, officer, tuple(o for o in signers if o.id != officer.id), now, self)
             with self.store.transaction():
+                # The signers' authority is read in the transaction that applies the act, after
+                # any act in progress elsewhere has committed: a key rotated away or an officer
+                # removed on another node a moment ago authorises nothing here.
+                self.store.serialise_acts()
+                keys = self.officer_keys()
+                statement, signed_by = open_envelope(envelope, {k: public for k, (_, public) in keys.items()})
+                signers = [keys[k][0] for k in signed_by]
+                officer = next((o for o in signers if o.id == statement.officer), None)
+                if officer is None:
+                    named = self.store.get_officer(statement.officer)
+                    why = "is not a registered officer" if named is None else "did not sign it (the signatures are by " + ", ".join(o.id for o in signers) + ")"
+                    raise GovernanceRefused("statement.not-the-officer", f"the statement names {statement.officer}, who {why}")
+                check_fresh(statement, now, max_age=self.max_age, max_skew=self.max_skew)
+                if self.log is not None and statement.action != "log.recover":
+                    behind = behind_checkpoint(self.log)
+                    if behind is not None:
+                        raise GovernanceRefused("log.behind-checkpoint", f"{behind}; only a log.recover act is accepted now")
+                handler = HANDLERS.get(statement.action)
+                if handler is None:
+                    raise GovernanceRefused("statement.action", f"{statement.action} is not an act this service applies")
+                context = Context(self.store, statement, officer, tuple(o for o in signers if o.id != officer.id), now, self)
                 if not self.store.use_nonce(statement.nonce, digest, now):
                     raise GovernanceRefused("statement.replayed", f"statement {digest[:16]}... (nonce {statement.nonce}) was already applied")
                 self.store.append_audit(
@@ -181,7 +185,7 @@ class Governance:
             raise
         if self.log is not None and self.log.key is not None:
             # Every act is covered by a signed checkpoint at once (after a recovery: the new one).
-            checkpoint, _ = self.log.checkpoint(now)
+            checkpoint, _ = self.log.checkpoint(now, accept_rollback=statement.action == "log.recover")
             result["checkpoint"] = checkpoint.size
         if statement.action == "srp.register" and self.router is not None:
             # Alerts waiting for this SRP go to it at once (R7: none is lost, none waits longer).

@@ -24,12 +24,15 @@ def init_store(
     store: Store, founders: Sequence[tuple[str, str, bytes | str]], *, at: datetime, log: LogKeeper | None = None
 ) -> None:
     """Register ``founders`` (officer id, name, public key PEM) as governance officers."""
-    if store.log_head().size or store.list_officers() or store.list_parties() or store.list_certificates():
-        raise GovernanceRefused("init.not-empty", "init runs once, on an empty store; this one already holds data")
-    ids = [f[0] for f in founders]
-    if len(founders) < 2 or len(set(ids)) != len(ids):
-        raise GovernanceRefused("init.officers", "init needs at least two governance officers, with different ids (four eyes)")
     with store.transaction():
+        # Looked at in the transaction that starts the store, after any act or init in progress
+        # on another node: of two nodes running init as they start, one starts it.
+        store.serialise_acts()
+        if store.log_head().size or store.list_officers() or store.list_parties() or store.list_certificates():
+            raise GovernanceRefused("init.not-empty", "init runs once, on an empty store; this one already holds data")
+        ids = [f[0] for f in founders]
+        if len(founders) < 2 or len(set(ids)) != len(ids):
+            raise GovernanceRefused("init.officers", "init needs at least two governance officers, with different ids (four eyes)")
         store.append_audit(
             "init", {"governance_officers": [{"officer": i, "name": n} for i, n, _ in founders]}, at=at, actor=None
         )

@@ -36,6 +36,7 @@ from solr_policy.records import (
     InstructionEvent,
     KeyHolder,
     LogHead,
+    LogSnapshot,
     OfficerRecord,
     QuarantinedRequest,
     QuarantineItem,
@@ -302,6 +303,11 @@ class AuditStore(Protocol):
 
     def verify_audit(self) -> AuditCheck: ...
 
+    def log_snapshot(self) -> AbstractContextManager[LogSnapshot]:
+        """The Merkle tree's head, every entry (streamed) and the counters, ADT usage and
+        quarantine items, all from one snapshot (``transparency.log.LogKeeper.verify``)."""
+        ...
+
     # the Merkle tree over the entries (RFC 9162; ``solr_policy.audit`` proves and checks it)
     def log_head(self) -> LogHead:
         """The tree's size and frontier, as the last append left them."""
@@ -310,6 +316,12 @@ class AuditStore(Protocol):
     def log_nodes(self, level: int, start: int, end: int) -> list[bytes]:
         """Hashes of the perfect subtrees of height ``level`` numbered start..end-1 (level 0:
         the leaf hashes, from the entries themselves; levels 8 and 16: kept on append)."""
+        ...
+
+    def serialise_log(self) -> None:
+        """Inside a transaction: wait for the appends other transactions (any process or node)
+        are making, and keep new ones waiting until this one commits: the log's head stays
+        what this transaction read (to sign it and keep the checkpoint in the order signed)."""
         ...
 
     def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
@@ -321,6 +333,13 @@ class StatementStore(Protocol):
 
     def use_nonce(self, nonce: str, digest: str, at: datetime) -> bool:
         """Record ``nonce`` as used; False, changing nothing, if it already was."""
+        ...
+
+    def serialise_acts(self, *, shared: bool = False) -> None:
+        """Inside a transaction: wait for the governance act another transaction (any process
+        or node) is applying, and keep the next one waiting until this one commits, so each
+        act reads the officers and keys as the acts before it left them. ``shared`` (a
+        decision, first in its transaction): beside other decisions, never beside an act."""
         ...
 
 

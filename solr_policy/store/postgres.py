@@ -17,7 +17,12 @@ the driver: psycopg 3, a connection pool, transactions, locks, faults and migrat
     the other, and the second reads the counter and usage the first committed;
   * per quarantine item, when a held request is read in a transaction: of two officers
     releasing it at once, the second sees it released;
-  * one lock for the audit chain, taken to append: one linear chain, whatever the node.
+  * one lock for the audit chain, taken to append: one linear chain, whatever the node;
+  * one lock for governance acts, taken by each act (and shared by decisions, first in their
+    transaction): acts apply one at a time, each reading the officers and keys the acts
+    before it left; a decision runs beside other decisions but never beside an act, so an act
+    committed on one node is in force for every decision logged after it, and an act holding
+    the audit chain never waits for an originator a decision holds (a deadlock).
 
   Why advisory locks, not ``SELECT ... FOR UPDATE`` or SERIALIZABLE: ``FOR UPDATE`` locks
   only rows that exist, and an originator's first request has no counter row yet;
@@ -27,7 +32,9 @@ the driver: psycopg 3, a connection pool, transactions, locks, faults and migrat
   decisions side by side; only the audit append, at the end, is one at a time.
 - **Faults.** Every driver or pool error becomes ``StoreUnavailable`` with one line naming
   the server (password never shown): unreachable, login refused, no such database, not a URL,
-  busy (a lock waited for longer than ``lock_timeout``), and so on.
+  busy (a lock waited for longer than ``lock_timeout``), and so on. A connection lost while COMMIT is answered
+  leaves the outcome unknown: the transaction stands as committed if its newest audit entry
+  is in the log (read on another connection), else it is a fault (refused by default).
 - **Migrations** are the files ``migrations/postgres/NNNN_name.sql``, applied in order at
   start, each in its own transaction, recorded in ``schema_migrations``. An advisory lock
   makes nodes starting together apply each once. A database with a migration this version
@@ -211,12 +218,28 @@ class PostgresStore(SqlStore):
             self._local.conn, self._local.held = None, set()
             pool.putconn(conn)  # a broken connection is discarded by the pool
 
-    def _serialise(self, key: str) -> None:
+    def _committed_anyway(self) -> bool:
+        # The newest audit entry the transaction appended is in the log, as appended: its hash
+        # chains every entry before it and covers the decision's own id, so it is there only if
+        # this transaction committed. Read on another connection (this one is lost).
+        appended = getattr(self._local, "appended", None)
+        if appended is None:
+            return False
+        seq, digest = appended
+        try:
+            with self._checked_pool().connection() as conn:
+                row = conn.execute("SELECT hash FROM audit WHERE seq = %s", (seq,)).fetchone()
+        except (psycopg.Error, StoreUnavailable):
+            return False
+        return row is not None and row[0] == digest
+
+    def _serialise(self, key: str, *, shared: bool = False) -> None:
         conn = self._tx_conn()
-        if conn is None or key in self._local.held:
+        mode = f"{key} (shared)" if shared else key
+        if conn is None or key in self._local.held or mode in self._local.held:
             return  # outside a transaction a read serialises nothing
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(key),))
-        self._local.held.add(key)
+        conn.execute(f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(%s)", (lock_key(key),))
+        self._local.held.add(mode)
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         conn = self._tx_conn()

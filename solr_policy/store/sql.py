@@ -37,6 +37,7 @@ from solr_policy.records import (
     InstructionEvent,
     KeyHolder,
     LogHead,
+    LogSnapshot,
     OfficerKind,
     OfficerRecord,
     OfficerStatus,
@@ -122,6 +123,7 @@ class SqlStore(ABC):
             finally:
                 self._local.depth -= 1
             return
+        self._local.appended = None  # the newest audit entry this transaction appends: (seq, hash)
         with self._outermost_tx():
             self._local.depth = 1
             try:
@@ -152,8 +154,23 @@ class SqlStore(ABC):
             if isinstance(exc, self._driver_error):
                 raise self._fault(exc) from None
             raise
-        with self._driver_errors():
+        try:
             execute("COMMIT")
+        except self._driver_error as exc:
+            if self._committed_anyway():
+                return  # the answer to COMMIT was lost, not the transaction: it stands as committed
+            try:
+                # A COMMIT that failed may leave the transaction open (SQLite, on a full disk or
+                # a busy file), holding the write lock and refusing the next BEGIN: end it.
+                execute("ROLLBACK")
+            except self._driver_error:
+                pass  # it ended with the failure
+            raise self._fault(exc) from None
+
+    def _committed_anyway(self) -> bool:
+        """After COMMIT failed: did the database commit all the same? (A server can commit and
+        lose the connection before it answers.) Unknown is no. SQLite commits locally: no."""
+        return False
 
     # -- what a driver supplies ------------------------------------------------------------
     @abstractmethod
@@ -180,9 +197,9 @@ class SqlStore(ABC):
     def _snapshot_rows(self, queries: Sequence[str]) -> AbstractContextManager[list[Iterator[Row]]]:
         """The rows of each query, all read from one snapshot of the database, streamed."""
 
-    def _serialise(self, key: str) -> None:
+    def _serialise(self, key: str, *, shared: bool = False) -> None:
         """Inside a write transaction, wait for any other transaction holding ``key``, then hold
-        it until commit. Called before the reads a decision depends on (the originator's
+        it until commit (``shared``: beside other transactions holding it shared). Called before the reads a decision depends on (the originator's
         counter and ADT usage, a held request, the audit chain's head). A database whose write
         transactions already run one at a time (SQLite) needs nothing here."""
 
@@ -728,10 +745,14 @@ class SqlStore(ABC):
         return _record(AlertDelivery, row, received_at=_time, status=AlertStatus, routed_at=_optional_time)
 
     def get_alert_delivery(self, item: int) -> AlertDelivery | None:
+        self._serialise(f"alert-delivery:{item}")  # of two nodes retrying it at once, the second sees it routed
         rows = self._read(f"{self._DELIVERY} WHERE id = ?", (item,))
         return self._delivery(rows[0]) if rows else None
 
     def alert_deliveries(self, *, status: AlertStatus | None = None, response_id: str | None = None) -> list[AlertDelivery]:
+        if response_id is not None:
+            # Of two nodes given the same alert at once, the second sees the first's delivery.
+            self._serialise(f"alert:{response_id}")
         where, params = _where(status=AlertStatus(status).value if status is not None else None, response_id=response_id)
         return [self._delivery(r) for r in self._read(f"{self._DELIVERY}{where} ORDER BY id", params)]
 
@@ -800,6 +821,7 @@ class SqlStore(ABC):
                 " SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier",
                 (first + len(entries) - 1, prev, frontier_text(tree)),
             )
+            self._local.appended = (first + len(entries) - 1, prev)
             return list(range(first, first + len(entries)))
 
     def _keep_node(self, level: int, idx: int, digest: bytes) -> None:
@@ -831,6 +853,9 @@ class SqlStore(ABC):
         rows = self._read("SELECT hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx", (level, start, end))
         return [bytes(r["hash"]) for r in rows]
 
+    def serialise_log(self) -> None:
+        self._serialise("audit")
+
     def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         with self._tx():
             self._execute(
@@ -844,6 +869,9 @@ class SqlStore(ABC):
             return None
         row = rows[0]
         return StoredCheckpoint(int(row["size"]), row["root"], datetime.fromisoformat(row["at"]), row["note"])
+
+    def serialise_acts(self, *, shared: bool = False) -> None:
+        self._serialise("governance", shared=shared)
 
     def use_nonce(self, nonce: str, digest: str, at: datetime) -> bool:
         with self._tx():
@@ -881,6 +909,28 @@ class SqlStore(ABC):
         with self._snapshot_rows(("SELECT * FROM audit ORDER BY seq",)) as (rows,):
             for row in rows:
                 yield self._audit_entry(row)
+
+    @contextmanager
+    def log_snapshot(self) -> Iterator[LogSnapshot]:
+        queries = (
+            "SELECT seq, frontier FROM audit_head WHERE id = 1",
+            "SELECT originator, last_counter FROM counters",
+            "SELECT user_id, supplier, srv, period, window_start, count FROM adt_usage",
+            f"{self._QUARANTINE_ITEM} ORDER BY id",
+            "SELECT * FROM audit ORDER BY seq",
+        )
+        with self._snapshot_rows(queries) as (head_rows, counter_rows, usage_rows, held_rows, rows):
+            head = next(head_rows, None)
+            yield LogSnapshot(
+                head=frontier_from_text(int(head["seq"]), head["frontier"]) if head else EMPTY_LOG,
+                entries=(self._audit_entry(row) for row in rows),
+                counters={r["originator"]: int(r["last_counter"]) for r in counter_rows},
+                usage={
+                    AdtUsageKey(r["user_id"], r["supplier"], r["srv"], r["period"], r["window_start"]): int(r["count"])
+                    for r in usage_rows
+                },
+                quarantine=tuple(self._quarantine_item(r) for r in held_rows),
+            )
 
     def verify_audit(self) -> AuditCheck:
         """Walk the chain (``audit_chain.verify_chain``): intact, or the first broken entry named.

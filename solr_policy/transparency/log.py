@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from solr_policy.records import AuditEntry, LogHead, StoredCheckpoint
+from solr_policy.records import AuditEntry, LogHead, QuarantineItem, StoredCheckpoint
 from solr_policy.store.audit_chain import KEPT_LEVELS, leaf_of
 from solr_policy.store.base import Store
 from solr_policy.transparency.checkpoint import (
@@ -84,33 +84,53 @@ class LogKeeper:
         self.public_key = public_key
         self.checkpoint_file = Path(checkpoint_file) if checkpoint_file is not None else None
         self.origin = origin
+        # The newest checkpoint this keeper signed: a store restored from a backup brings back
+        # its own older checkpoints (on PostgreSQL, where no file is kept, all there is), so
+        # what this process signed is what tells it the log went back.
+        self.signed: tuple[Checkpoint, str] | None = None
 
     def source(self) -> HashSource:
         return HashSource(self.store.log_nodes, (0, *KEPT_LEVELS))
 
     # -- checkpoints ------------------------------------------------------------------------
-    def checkpoint(self, now: datetime) -> tuple[Checkpoint, str]:
-        """Sign the tree as it is now; keep it in the store and in the checkpoint file."""
+    def checkpoint(self, now: datetime, *, accept_rollback: bool = False) -> tuple[Checkpoint, str]:
+        """Sign the tree as it is now; keep it in the store and in the checkpoint file.
+
+        Refused while the store is behind its newest checkpoint: signing would make a
+        rolled-back log the newest checkpoint's (and the decisions lost with it replayable).
+        ``accept_rollback``: only after an officers' ``log.recover`` act, which accepted it."""
         if self.key is None:
             raise LogRefused("log.key", "this log keeper has no signing key; it can verify only")
-        head = self.store.log_head()
-        root = self.source().root(head.size) if head.size else root_of([])
-        checkpoint = Checkpoint(self.origin, head.size, root, now)
-        note = sign_checkpoint(checkpoint, self.key)
-        # The file first: another process's LogGuard that sees the store's checkpoint must find the file too.
-        if self.checkpoint_file is not None:
-            write_checkpoint_file(self.checkpoint_file, note)
-        self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
+        # Appends wait while the head is signed and kept: checkpoints signed at once by several
+        # processes or nodes are kept in the order of their sizes, so the newest never shrinks.
+        with self.store.transaction():
+            self.store.serialise_log()
+            behind = None if accept_rollback else self.behind()
+            if behind is not None:
+                raise LogRefused("log.behind-checkpoint", f"{behind}; no checkpoint is signed until two governance officers sign: solr-policy log recover")
+            head = self.store.log_head()
+            root = self.source().root(head.size) if head.size else root_of([])
+            checkpoint = Checkpoint(self.origin, head.size, root, now)
+            note = sign_checkpoint(checkpoint, self.key)
+            # The file first: another process's LogGuard that sees the store's checkpoint must find the file too.
+            if self.checkpoint_file is not None:
+                write_checkpoint_file(self.checkpoint_file, note)
+            self.store.put_checkpoint(StoredCheckpoint(head.size, root.hex(), checkpoint.time, note))
+        self.signed = (checkpoint, note)
         return checkpoint, note
 
     def newest_checkpoint(self) -> tuple[Checkpoint, str] | None:
-        """The checkpoint outside the store (the file) if there is one, else the store's own."""
+        """The checkpoint outside the store (the file) if there is one, else the store's own;
+        the one this keeper signed if it is newer (the store was restored behind it)."""
+        found: tuple[Checkpoint, str] | None
         if self.checkpoint_file is not None and self.checkpoint_file.exists():
-            return read_checkpoint_file(self.checkpoint_file, self.public_key, origin=self.origin)
-        stored = self.store.latest_checkpoint()
-        if stored is None:
-            return None
-        return open_checkpoint(stored.note, self.public_key, origin=self.origin), stored.note
+            found = read_checkpoint_file(self.checkpoint_file, self.public_key, origin=self.origin)
+        else:
+            stored = self.store.latest_checkpoint()
+            found = None if stored is None else (open_checkpoint(stored.note, self.public_key, origin=self.origin), stored.note)
+        if self.signed is not None and (found is None or self.signed[0].size > found[0].size):
+            return self.signed
+        return found
 
     def behind(self) -> str | None:
         """Why the store's log is not an extension of its newest checkpoint, or None."""
@@ -188,9 +208,12 @@ class LogKeeper:
                     signed_root = tree.root()
                 yield entry
 
-        differences = tuple(reconcile(self.store, leaves(self.store.audit_stream())))
+        # Entries, tree head and state from one snapshot: another node appending meanwhile is
+        # not mistaken for a tree or a counter the entries do not account for.
+        with self.store.log_snapshot() as snapshot:
+            differences = tuple(reconcile(snapshot, leaves(snapshot.entries)))
+            head = snapshot.head
         count = tree.size
-        head = self.store.log_head()
         try:
             tree_matches = head.size == count and (not count or tree.root() == _root(head))
         except LogRefused:
@@ -216,7 +239,7 @@ class LogGuard:
 
     def __init__(self, keeper: LogKeeper) -> None:
         self.keeper = keeper
-        self._seen: tuple[int, int] | None = None  # the checkpoint file's (mtime_ns, size) checked
+        self._seen: tuple[int, int, int] | None = None  # the checkpoint file's (mtime_ns, size), the size signed here
         self._size = 0  # the checkpoint's tree size
         self._problem: str | None = None
 
@@ -230,7 +253,8 @@ class LogGuard:
                     f"(is the checkpoint setting, --checkpoint or SOLR_POLICY_CHECKPOINT, the file they were written to?)"
                 )
                 return self._problem
-            seen = (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
+            signed = self.keeper.signed[0].size if self.keeper.signed is not None else -1
+            seen = (stat.st_mtime_ns, stat.st_size, signed) if stat is not None else (0, 0, signed)
             if seen != self._seen or self._problem is not None:
                 self._problem = self.keeper.behind()
                 newest = self.keeper.newest_checkpoint()
@@ -247,7 +271,15 @@ def _root(head: LogHead) -> bytes:
     return CompactRange(head.size, head.frontier).root()
 
 
-def reconcile(store: Store, entries: Iterable[AuditEntry]) -> list[str]:
+class LoggedState(Protocol):
+    """What ``reconcile`` reads of the state: a store, or a ``LogSnapshot`` of one."""
+
+    def get_counter(self, originator: str) -> int | None: ...
+    def adt_usage(self, user_id: str, supplier: str, srv: str, period: str, window_start: str) -> int: ...
+    def list_quarantine(self) -> list[QuarantineItem]: ...
+
+
+def reconcile(store: LoggedState, entries: Iterable[AuditEntry]) -> list[str]:
     """What the counters, ADT usage and quarantine tables hold that the logged decisions do not say.
 
     Each decision entry records its effects (``effects`` in its payload), so the state is what

@@ -189,3 +189,40 @@ def test_a_directory_given_as_the_store_is_a_usage_error(tmp_path):
     result = run(tmp_path, "audit", "verify")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"Invalid value for '--db': File '{tmp_path}' is a directory." in result.stderr
+
+
+class _CommitFails:
+    """A connection whose next COMMIT fails without ending the transaction, as SQLite's COMMIT
+    may on a full disk or a busy file ("the transaction remains active")."""
+
+    def __init__(self, conn: sqlite3.Connection, failures: list[str]) -> None:
+        self._conn, self._failures = conn, failures
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT" and self._failures:
+            raise sqlite3.OperationalError(self._failures.pop())
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_a_commit_that_fails_leaves_nothing_written_no_transaction_open_and_no_lock_held(tmp_path, monkeypatch):
+    path = tmp_path / "full.db"
+    store = SqliteStore(path)
+    other = SqliteStore(path, busy_timeout_ms=200)  # another process on the file
+    try:
+        failures = ["database or disk is full"]
+        conn = store._conn()
+        monkeypatch.setattr(store, "_conn", lambda: _CommitFails(conn, failures))
+        with pytest.raises(StoreUnavailable, match="database or disk is full"):
+            store.set_counter(SOLR_USER, 1)
+        monkeypatch.undo()
+        assert not conn.in_transaction  # rolled back: nothing half-done is kept on the connection
+        assert store.get_counter(SOLR_USER) is None and other.get_counter(SOLR_USER) is None
+        other.set_counter(SOLR_USER, 2)  # the write lock was not kept
+        store.set_counter(SOLR_USER, 3)  # and this connection writes again
+        assert other.get_counter(SOLR_USER) == 3
+    finally:
+        store.close()
+        other.close()
