@@ -175,9 +175,11 @@ class Engine:
         try:
             with self.store.transaction():
                 self.store.serialise_acts(shared=True)  # no act interleaves: seen whole or not at all
+                ids = [p.admitted.request.header.request_id for p in group if isinstance(p.admitted, Admitted)]
+                self.store.serialise_originators(rid.originator for rid in ids)  # all at once, in one order
                 static = self.static_facts.at_generation(self.store)  # read once for the group
                 overlay = Overlay(self.store)  # the group's counters, usage and Devices; its writes
-                overlay.read_devices(p.admitted.request.header.request_id.target for p in group if isinstance(p.admitted, Admitted))
+                overlay.read_devices(rid.target for rid in ids)
                 decided = [self._decide_in_tx(p, static=static, overlay=overlay) for p in group]
                 decided = _placed(decided, overlay.flush())
         except Exception:  # noqa: BLE001 - a fault in one decision must not decide the others

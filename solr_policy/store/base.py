@@ -18,7 +18,7 @@ Contract for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -144,6 +144,12 @@ class CounterStore(Protocol):
 
     def replay_counters(self, originator: str) -> tuple[int | None, int | None]:
         """``(get_counter(originator), logged_counter(originator))``, read together."""
+        ...
+
+    def serialise_originators(self, originators: Iterable[str]) -> None:
+        """Inside a write transaction: wait for, then hold, each originator's lock (what a
+        decision reads and takes about it: counters, ADT usage), in one order whoever asks,
+        so two transactions deciding for the same originators never deadlock."""
         ...
 
 

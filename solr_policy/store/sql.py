@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from datetime import datetime, timezone
@@ -48,6 +48,7 @@ from solr_policy.records import (
     SrpRecord,
     StoredCheckpoint,
     TrustAnchor,
+    gbcs_counter_key,
 )
 from solr_policy.store.audit_chain import (
     EMPTY_LOG,
@@ -211,6 +212,12 @@ class SqlStore(ABC):
         # counter, ADT files and usage): decisions of one originator run one at a time,
         # decisions of different originators side by side.
         self._serialise(f"originator:{eui}")
+
+    def serialise_originators(self, originators: Iterable[str]) -> None:
+        # Sorted: two transactions deciding for the same originators (two nodes' groups) take
+        # their locks in one order, so one waits for the other instead of both deadlocking.
+        for key in sorted({k for originator in originators for k in (originator, gbcs_counter_key(originator))}):
+            self._serialise_originator(key)
 
     def _insert(self, sql: str, params: Sequence[object]) -> int:
         """Run an ``INSERT ... RETURNING id``; the id given to the new row."""
