@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
 import ssl
 import tempfile
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import click
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from solr_policy.cli.common import Context, load_policies, policy_option, schema_option
 from solr_policy.service.app import create_app
@@ -24,6 +27,24 @@ CONFIG_VARIABLE = "_SOLR_POLICY_SERVE_CONFIG"
 def app_from_environment() -> Starlette:
     """uvicorn's app factory, called in each worker process."""
     return create_app(ServiceConfig.from_json(os.environ[CONFIG_VARIABLE]))
+
+
+class NoDelayH11(H11Protocol):
+    """uvicorn's h11 protocol with Nagle's algorithm off on every connection.
+
+    asyncio turns it off only on sockets whose protocol number says TCP; the listening socket
+    uvicorn binds itself for several workers is made with protocol 0, so on its connections an
+    answer's last small write waited for the client's delayed ACK: measured 44 ms a request
+    with ``--workers 2`` (even for /healthz) against 1-3 ms with one worker."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass  # a connection already gone: uvicorn notices on its own
+        super().connection_made(transport)
 
 
 @click.command()
@@ -77,6 +98,7 @@ def serve(
             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
             ssl_cert_reqs=ssl.CERT_REQUIRED if ssl_ca_certs else ssl.CERT_NONE, timeout_keep_alive=timeout_keep_alive,
             limit_concurrency=1000, log_level=settings.log_level.lower(), access_log=False, server_header=False,
+            http=NoDelayH11,
         )
     finally:
         if metrics_dir is not None:
