@@ -159,23 +159,28 @@ def test_rolling_the_counter_back_to_an_older_value_lets_no_replay_through(world
     assert world.engine.decide(second, now=NOW).reasons[0].rule == "R6.counter-fresh"
 
 
-def test_losing_the_wal_after_a_crash_is_detected(world, tmp_path):
+def _crash_losing_the_wal(world, tmp_path) -> bytes:
+    """One decision allowed and checkpointed, durable in the WAL only; then a crash loses the
+    WAL and the store comes back with the main file. Returns that decision's request."""
     decided(world, 1)
     world.keeper.checkpoint(NOW)
     world.store.close()  # everything so far is in the main file
     world.open(SqliteStore(world.db))
-    # A crash: the newest decisions and their checkpoint are durable in the WAL and the file...
     snapshot = tmp_path / "before.db"
     shutil.copy(world.db, snapshot)  # the main database file as it was, without the WAL
     second = world.credit()
     assert world.engine.decide(second, now=NOW).outcome == "allow"
     world.keeper.checkpoint(NOW)
-    # ... then the WAL is lost: the store comes back with the main file only.
     world.store.close()
     for suffix in ("-wal", "-shm"):
         Path(str(world.db) + suffix).unlink(missing_ok=True)
     shutil.copy(snapshot, world.db)
     world.open(SqliteStore(world.db))
+    return second
+
+
+def test_losing_the_wal_after_a_crash_is_detected(world, tmp_path):
+    second = _crash_losing_the_wal(world, tmp_path)
     assert "entries were lost or removed" in _refused_behind(world)
     assert world.engine.decide(second, now=NOW).reasons[0].rule == "log.behind-checkpoint"  # no replay
 
@@ -209,20 +214,7 @@ def test_a_rolled_back_store_gets_no_checkpoint_until_officers_recover_it(world,
     replayed. The keeper refuses to sign a log behind its newest checkpoint."""
     from solr_policy.transparency.merkle import LogRefused
 
-    decided(world, 1)
-    world.keeper.checkpoint(NOW)
-    world.store.close()
-    world.open(SqliteStore(world.db))
-    snapshot = tmp_path / "before.db"
-    shutil.copy(world.db, snapshot)
-    second = world.credit()
-    assert world.engine.decide(second, now=NOW).outcome == "allow"
-    world.keeper.checkpoint(NOW)
-    world.store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(world.db) + suffix).unlink(missing_ok=True)
-    shutil.copy(snapshot, world.db)
-    world.open(SqliteStore(world.db))
+    second = _crash_losing_the_wal(world, tmp_path)
     for n in range(3):  # the log grows past the lost entries by what needs no decision
         world.store.append_audit("world.load", {"file": f"world-{n}.yaml"}, at=NOW)
     kept = world.checkpoint_file.read_text()
