@@ -223,3 +223,17 @@ def test_a_rolled_back_store_gets_no_checkpoint_until_officers_recover_it(world,
     assert refused.value.rule == "log.behind-checkpoint"
     assert world.checkpoint_file.read_text() == kept
     assert world.engine.decide(second, now=NOW).reasons[0].rule == "log.behind-checkpoint"  # still no replay
+
+
+def test_the_check_fails_as_decisions_do_when_the_checkpoint_file_is_missing(world):
+    """The file outside the store is what catches a store restored with its own older
+    checkpoints: with it gone (a mistyped setting, a file removed), decisions are refused, and
+    the check of the log says why rather than "intact"."""
+    decided(world, 1)
+    world.keeper.checkpoint(NOW)
+    assert world.keeper.verify().intact
+    world.checkpoint_file.unlink()
+    check = world.keeper.verify()
+    assert not check.intact
+    assert any(f"checkpoint file {world.checkpoint_file} is missing" in m for m in check.messages), check.messages
+    assert world.engine.decide(world.credit(), now=NOW).reasons[0].rule == "log.behind-checkpoint"

@@ -132,6 +132,18 @@ class LogKeeper:
             return self.signed
         return found
 
+    def missing_checkpoint_file(self) -> str | None:
+        """Why the checkpoint file cannot be where the checkpoints went, or None: it is named,
+        it does not exist, and the store says checkpoints were written (a mistyped setting, or
+        a file removed; either way a store rolled back with its own checkpoints would pass)."""
+        path = self.checkpoint_file
+        if path is None or path.exists() or self.store.latest_checkpoint() is None:
+            return None
+        return (
+            f"the checkpoint file {path} is missing, though the store says checkpoints were written "
+            f"(is the checkpoint setting, --checkpoint or SOLR_POLICY_CHECKPOINT, the file they were written to?)"
+        )
+
     def behind(self) -> str | None:
         """Why the store's log is not an extension of its newest checkpoint, or None."""
         newest = self.newest_checkpoint()
@@ -189,6 +201,9 @@ class LogKeeper:
         event's 600,000 entries are not held in memory)."""
         chain = self.store.verify_audit()
         problems: list[str] = [] if chain.intact else [chain.message]
+        missing = self.missing_checkpoint_file()
+        if missing is not None:  # as a decision would be refused: the file is what a rollback is caught by
+            problems.append(missing)
         shown: dict[str, Any] | None = None
         try:
             newest = self.newest_checkpoint()
@@ -247,11 +262,9 @@ class LogGuard:
         path = self.keeper.checkpoint_file
         try:
             stat = path.stat() if path is not None and path.exists() else None
-            if stat is None and path is not None and self.keeper.store.latest_checkpoint() is not None:
-                self._problem = (
-                    f"the checkpoint file {path} is missing, though the store says checkpoints were written "
-                    f"(is the checkpoint setting, --checkpoint or SOLR_POLICY_CHECKPOINT, the file they were written to?)"
-                )
+            missing = self.keeper.missing_checkpoint_file() if stat is None else None
+            if missing is not None:
+                self._problem = missing
                 return self._problem
             signed = self.keeper.signed[0].size if self.keeper.signed is not None else -1
             seen = (stat.st_mtime_ns, stat.st_size, signed) if stat is not None else (0, 0, signed)

@@ -6,8 +6,10 @@ with two workers on SQLite."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -38,6 +40,14 @@ def test_three_nodes_one_killed(tmp_path, pki):
         _run(tmp_path, pki, url)
     finally:
         pg.give_back(tmp_path)
+
+
+def _newest_checkpoint_size(node) -> int | None:
+    try:
+        with urllib.request.urlopen(node.url + "/v1/audit/checkpoint", timeout=5) as answer:
+            return int(json.loads(answer.read())["size"])
+    except urllib.error.HTTPError:  # 404: none signed yet
+        return None
 
 
 def _run(tmp_path, pki, url: str) -> None:
@@ -85,6 +95,11 @@ def _run(tmp_path, pki, url: str) -> None:
             for future in sent:
                 future.result()  # a client's failed assertion fails the test
         assert killed.is_set() and nodes[2].process.wait(timeout=10) == -9
+        # The surviving nodes sign the log as it grew (every second while it grows): the run
+        # may be over before the first second is, so wait (bounded) for a checkpoint.
+        deadline = time.monotonic() + 20
+        while _newest_checkpoint_size(nodes[0]) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         for node in nodes:
             stop(node)
