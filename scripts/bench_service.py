@@ -102,6 +102,28 @@ def drive(port: int, requests: list[list[bytes]], seconds: float) -> dict[str, f
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of ``pid`` and its descendants so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {pid}, True
+    while grew:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    return sum(cpu.get(p, 0.0) for p in tree)
+
+
 def run(kind: str, workers: int, args: argparse.Namespace, folder: Path) -> dict[str, object]:
     schema = None
     if kind == "postgresql":
@@ -122,7 +144,12 @@ def run(kind: str, workers: int, args: argparse.Namespace, folder: Path) -> dict
         try:
             wait_ready(node, timeout=60)
             time.sleep(0.5 * workers)  # every worker up, not just the first to answer
+            cpu_before = tree_cpu_seconds(node.process.pid)
             result = drive(node.port, requests, args.seconds)
+            # The node's own CPU (its workers included) per decision: what a node costs,
+            # whatever the clients beside it on this machine take.
+            cpu = tree_cpu_seconds(node.process.pid) - cpu_before
+            result["node_cpu_ms_per_decision"] = round(1000 * cpu / max(1, result["decisions"]), 2)
         finally:
             stop(node)
     finally:
@@ -148,7 +175,8 @@ def main() -> None:
                 if not args.json:
                     r = rows[-1]
                     print(f"{r['store']:<11} workers {r['workers']}  {r['per_second']:>7} decisions/s  p50 {r['p50_ms']} ms  "
-                          f"p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  ({r['decisions']} decisions, {r['allowed']} allowed, {r['clients']} clients)")
+                          f"p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  node CPU {r['node_cpu_ms_per_decision']} ms/decision  "
+                          f"({r['decisions']} decisions, {r['allowed']} allowed, {r['clients']} clients)")
     if args.json:
         print(json.dumps(rows, indent=2))
 
