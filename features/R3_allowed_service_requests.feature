@@ -46,6 +46,11 @@ Feature: R3 - The service requests the SoLR Contingency role may send
     Then the request is refused because the content does not belong to that service request
 
   @MP134B-R3
+  Scenario: A request whose service reference and service reference variant disagree is refused
+    When the SoLR Contingency user asks to switch the SMETS1 electricity meter to credit in a request whose service reference is 1.5 Update Meter Balance
+    Then the request is refused because its service reference and service reference variant disagree
+
+  @MP134B-R3
   Scenario: The list is configurable: adding a service request to the policy file allows it, with no code change
     # The lines name the SRV, the forms it may be sent in, its content, and (for R4) how
     # many may be sent an hour and a day when the ARO's threshold file does not say.

@@ -44,6 +44,12 @@ Feature: R5 - Requests may only switch meters to Credit
       | the SMETS2 gas meter         |
 
   @MP134B-R5
+  Scenario: Switching a device that is not a meter is refused
+    Given a Failed Energy customer's in-home display is registered with the DCC
+    When the SoLR Contingency user asks to switch the in-home display to credit
+    Then the request is refused because only electricity and gas meters have a payment mode to switch
+
+  @MP134B-R5
   Scenario Outline: Switching a meter to prepayment by Service Request is refused
     When the SoLR Contingency user asks to switch <meter> to prepayment
     Then the request is refused because the request may only switch the meter to credit
@@ -78,6 +84,18 @@ Feature: R5 - Requests may only switch meters to Credit
   Scenario: A signed command addressed to a different meter from the request is refused
     When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit, addressed inside to the SMETS2 gas meter
     Then the request is refused because the signed command is addressed to a different meter
+
+  @MP134B-R5
+  Scenario: A signed command made for another user is refused
+    Given an Import Supplier user of Steady Power is registered with the DCC
+    When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit that was made for the Import Supplier user
+    Then the request is refused because the signed command was made for another user
+
+  @MP134B-R5
+  Scenario: A signed command already accepted cannot be sent again inside a new request
+    Given the SoLR Contingency user has sent a signed command to switch the SMETS2 gas meter to credit
+    When the SoLR Contingency user sends the same signed command again, in a new request
+    Then the request is refused because the signed command repeats one already accepted
 
   @MP134B-R5
   Scenario Outline: A signed message that is not a command is refused
