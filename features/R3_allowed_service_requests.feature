@@ -16,9 +16,10 @@ Feature: R3 - The service requests the SoLR Contingency role may send
     And Ofgem's instruction to act for Failed Energy's customers is in force from yesterday for 30 days
 
   @MP134B-R3
-  Scenario: Update Payment Mode (SRV 1.6) to credit is allowed
+  Scenario: Update Payment Mode (SRV 1.6), the one service request on the list, is allowed
     When the SoLR Contingency user asks to switch the SMETS1 electricity meter to credit
     Then the request is allowed
+    And Update Payment Mode (SRV 1.6) is the only service request on the SoLR Contingency role's list
 
   @MP134B-R3
   Scenario Outline: Service requests that are not on the list are refused

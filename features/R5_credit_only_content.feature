@@ -16,8 +16,9 @@ Feature: R5 - Requests may only switch meters to Credit
   - "sends a signed command" is a Signed Pre-Command: the request carries the very
     command the meter will carry out, already signed. The engine reads that command and
     checks that it is a command, that it switches to Credit, that it is for the kind of
-    meter it is sent to, that it is addressed to the meter the request names, and that
-    its signature is genuine and made by someone the policy trusts.
+    meter it is sent to, that it is addressed to the meter the request names, that it
+    was made for the user sending it and not accepted before, and that its signature is
+    genuine and made by someone the policy trusts.
 
   Who signs a signed command: requirement R2 says the role never holds the Digital
   Signing certificate a Supplier signs such commands with. So, as published, the policy
@@ -135,7 +136,7 @@ Feature: R5 - Requests may only switch meters to Credit
 
   @MP134B-R5
   Scenario: A command that only looks signed is refused
-    When the SoLR Contingency user sends a command to switch the SMETS2 electricity meter to credit whose signature is 64 zero bytes
+    When the SoLR Contingency user sends a command to switch the SMETS2 electricity meter to credit whose signature is all zeros
     Then the request is refused because the signature on the command is not genuine
 
   @MP134B-R5

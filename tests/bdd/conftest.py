@@ -151,7 +151,7 @@ REASONS: dict[str, Expected] = {
     "the officer is an officer of another Party": Expected("governance.officer-party", None),
     "the ARO has been removed": Expected("governance.officer-removed", None),
     "the file was changed after it was signed": Expected("R4.adt-signature", None),
-    "the file counts in a window the engine does not know": Expected("R4.adt-format", None, "per_N_minutes"),
+    "the file counts in a window that does not divide an hour or a day evenly": Expected("R4.adt-format", None, "per_N_minutes"),
     "it names a request that is not held": Expected("R4.exit-quarantine", None, "no such quarantined request"),
     "it names requests of another Party's Users": Expected("R4.exit-quarantine", None, "is not a request of Party"),
     "the file is for a Party other than the ARO's": Expected("R4.adt-party", None),
@@ -342,13 +342,6 @@ def instruction_in_force(scene: Scene, days: int):
 def instruction_starts_tomorrow(scene: Scene):
     scene.change_instruction(effective_from=scene.now + timedelta(days=1))
     assert not scene.instruction().in_force_at(scene.now)
-
-
-@given(parsers.parse("Ofgem has {action} its instruction"))
-def instruction_status_changed(scene: Scene, action: str):
-    status = {"suspended": InstructionStatus.SUSPENDED, "ended": InstructionStatus.ENDED}[action]
-    scene.change_instruction(status=status)
-    assert scene.instruction().status is status
 
 
 @given("Ofgem has given no instruction")
@@ -580,7 +573,7 @@ def send_self_signed(scene: Scene, who: str, meter: str):
     ask.counter = own.counter
 
 
-@when(step("the {who:Who} sends a command to switch {meter:Meter} to credit whose signature is 64 zero bytes"))
+@when(step("the {who:Who} sends a command to switch {meter:Meter} to credit whose signature is all zeros"))
 def send_zero_signature(scene: Scene, who: str, meter: str):
     ask = scene.builder(who)
     counter = ask.counter + 1
@@ -643,6 +636,24 @@ def refused(scene: Scene, reason: str):
     if expected.says is not None:
         messages = [r.message for r in decision.reasons if r.rule == expected.rule]
         assert any(expected.says in m for m in messages), f"expected {expected.says!r} in {messages}"
+
+
+@then("Update Payment Mode (SRV 1.6) is the only service request on the SoLR Contingency role's list")
+def only_srv_16(scene: Scene):
+    decision = scene.decision
+    assert decision is not None and decision.request["srv"] == "1.6", explain(decision)
+    assert [c.result for c in decision.checks if c.rule == "R3.srv-allowed"] == ["pass"], explain(decision)
+    policy = scene.engine.policies.for_role("SC")
+    assert [(srv, rule.name) for srv, rule in policy.srvs.items()] == [("1.6", "Update Payment Mode")]
+
+
+@then("the decision names Ofgem's instruction as what allowed the role to act")
+def names_instruction(scene: Scene):
+    decision = scene.decision
+    assert decision is not None, "no decision"
+    checks = [c for c in decision.checks if c.rule == "R6.instruction-active"]
+    assert checks and checks[0].result == "pass", explain(decision)
+    assert scene.solr.instruction_ref in checks[0].message, checks[0].message
 
 
 @then("the decision was made under the SoLR Contingency role's policy")
