@@ -33,6 +33,12 @@ Feature: R1 - The SoLR Contingency User Role
     Then the request is refused because the user does not hold the SoLR Contingency role
 
   @MP134B-R1
+  Scenario: A request signed by another user in the SoLR Contingency user's name is refused
+    Given an Import Supplier user of Steady Power is registered with the DCC
+    When the Import Supplier user signs a request to switch the SMETS1 electricity meter to credit that names the SoLR Contingency user as its sender
+    Then the request is refused because the user who signed the request is not the user it names as its sender
+
+  @MP134B-R1
   Scenario Outline: A SoLR Contingency user who is no longer active is refused
     Given the SoLR Contingency user has been <status> by the DCC
     When the SoLR Contingency user asks to switch the SMETS1 electricity meter to credit

@@ -16,9 +16,10 @@ Feature: R3 - The service requests the SoLR Contingency role may send
     And Ofgem's instruction to act for Failed Energy's customers is in force from yesterday for 30 days
 
   @MP134B-R3
-  Scenario: Update Payment Mode (SRV 1.6) to credit is allowed
+  Scenario: Update Payment Mode (SRV 1.6), the one service request on the list, is allowed
     When the SoLR Contingency user asks to switch the SMETS1 electricity meter to credit
     Then the request is allowed
+    And Update Payment Mode (SRV 1.6) is the only service request on the SoLR Contingency role's list
 
   @MP134B-R3
   Scenario Outline: Service requests that are not on the list are refused
@@ -44,6 +45,11 @@ Feature: R3 - The service requests the SoLR Contingency role may send
   Scenario: An Update Payment Mode request may not carry another service request's content
     When the SoLR Contingency user sends an Update Payment Mode request for the SMETS1 electricity meter that carries a meter balance update
     Then the request is refused because the content does not belong to that service request
+
+  @MP134B-R3
+  Scenario: A request whose service reference and service reference variant disagree is refused
+    When the SoLR Contingency user asks to switch the SMETS1 electricity meter to credit in a request whose service reference is 1.5 Update Meter Balance
+    Then the request is refused because its service reference and service reference variant disagree
 
   @MP134B-R3
   Scenario: The list is configurable: adding a service request to the policy file allows it, with no code change

@@ -41,4 +41,4 @@ Feature: R4 - ADT files with exceptions, as the DCC's anomaly detection has them
   @MP134B-R4
   Scenario: An ADT file counting in a window that does not divide the day is refused
     When Ann (ARO) submits an ADT file allowing 5 switches to credit every 7 minutes
-    Then the ADT file is refused because the file counts in a window the engine does not know
+    Then the ADT file is refused because the file counts in a window that does not divide an hour or a day evenly

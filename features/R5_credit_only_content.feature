@@ -16,8 +16,9 @@ Feature: R5 - Requests may only switch meters to Credit
   - "sends a signed command" is a Signed Pre-Command: the request carries the very
     command the meter will carry out, already signed. The engine reads that command and
     checks that it is a command, that it switches to Credit, that it is for the kind of
-    meter it is sent to, that it is addressed to the meter the request names, and that
-    its signature is genuine and made by someone the policy trusts.
+    meter it is sent to, that it is addressed to the meter the request names, that it
+    was made for the user sending it and not accepted before, and that its signature is
+    genuine and made by someone the policy trusts.
 
   Who signs a signed command: requirement R2 says the role never holds the Digital
   Signing certificate a Supplier signs such commands with. So, as published, the policy
@@ -42,6 +43,12 @@ Feature: R5 - Requests may only switch meters to Credit
       | the SMETS1 gas meter         |
       | the SMETS2 electricity meter |
       | the SMETS2 gas meter         |
+
+  @MP134B-R5
+  Scenario: Switching a device that is not a meter is refused
+    Given a Failed Energy customer's in-home display is registered with the DCC
+    When the SoLR Contingency user asks to switch the in-home display to credit
+    Then the request is refused because only electricity and gas meters have a payment mode to switch
 
   @MP134B-R5
   Scenario Outline: Switching a meter to prepayment by Service Request is refused
@@ -78,6 +85,18 @@ Feature: R5 - Requests may only switch meters to Credit
   Scenario: A signed command addressed to a different meter from the request is refused
     When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit, addressed inside to the SMETS2 gas meter
     Then the request is refused because the signed command is addressed to a different meter
+
+  @MP134B-R5
+  Scenario: A signed command made for another user is refused
+    Given an Import Supplier user of Steady Power is registered with the DCC
+    When the SoLR Contingency user sends a signed command to switch the SMETS2 electricity meter to credit that was made for the Import Supplier user
+    Then the request is refused because the signed command was made for another user
+
+  @MP134B-R5
+  Scenario: A signed command already accepted cannot be sent again inside a new request
+    Given the SoLR Contingency user has sent a signed command to switch the SMETS2 gas meter to credit
+    When the SoLR Contingency user sends the same signed command again, in a new request
+    Then the request is refused because the signed command repeats one already accepted
 
   @MP134B-R5
   Scenario Outline: A signed message that is not a command is refused
@@ -117,7 +136,7 @@ Feature: R5 - Requests may only switch meters to Credit
 
   @MP134B-R5
   Scenario: A command that only looks signed is refused
-    When the SoLR Contingency user sends a command to switch the SMETS2 electricity meter to credit whose signature is 64 zero bytes
+    When the SoLR Contingency user sends a command to switch the SMETS2 electricity meter to credit whose signature is all zeros
     Then the request is refused because the signature on the command is not genuine
 
   @MP134B-R5

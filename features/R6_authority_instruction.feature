@@ -17,9 +17,10 @@ Feature: R6 - Only during a Supplier failure, on an active instruction from Ofge
     And Ofgem's instruction to act for Failed Energy's customers is in force from yesterday for 30 days
 
   @MP134B-R6
-  Scenario: Allowed while Ofgem's instruction is in force
+  Scenario: Allowed while Ofgem's instruction is in force, and the decision names that instruction
     When the SoLR Contingency user asks to switch the SMETS1 electricity meter to credit
     Then the request is allowed
+    And the decision names Ofgem's instruction as what allowed the role to act
 
   @MP134B-R6
   Scenario Outline: Refused when Ofgem's instruction is not in force
@@ -31,8 +32,6 @@ Feature: R6 - Only during a Supplier failure, on an active instruction from Ofge
       | what happened                                       |
       | Ofgem's instruction takes effect only from tomorrow |
       | 31 days have passed                                 |
-      | Ofgem has suspended its instruction                 |
-      | Ofgem has ended its instruction                     |
 
   @MP134B-R6
   Scenario: Refused for a meter of a Supplier that has not failed

@@ -116,6 +116,10 @@ def read_results(cucumber_json: Path) -> dict[str, RequirementStatus]:
             for code in statuses:
                 if tag(code) in tags:
                     statuses[code].scenarios.append(scenario)
+    # pytest-bdd writes the features in no useful order: a reader finds the requirement's own
+    # feature files (R4_*.feature for R4) first, then the others, each in the order it is written.
+    for code, status in statuses.items():
+        status.scenarios.sort(key=lambda s: (not Path(s.uri).name.startswith(code + "_"), s.uri, s.line))
     return statuses
 
 

@@ -68,6 +68,21 @@ def test_outline_examples_count_as_one_scenario(tmp_path):
     assert len(scenario) == 1 and (scenario[0].runs, scenario[0].runs_passed, scenario[0].passed) == (2, 1, False)
 
 
+def test_a_requirement_lists_its_own_features_first_each_in_written_order(tmp_path):
+    def feature(uri: str, *lines: int) -> dict:
+        scenarios = [{"type": "scenario", "name": f"{uri}:{line}", "line": line, "tags": [{"name": tag("R2"), "line": 1}],
+                      "steps": [{"keyword": "Then", "name": "it works", "result": {"status": "passed"}}]} for line in lines]
+        return {"name": uri, "uri": uri, "elements": scenarios}
+
+    path = tmp_path / "cucumber.json"
+    order = [feature("features/R6_governance.feature", 20, 9), feature("features/R2_certificates.feature", 30, 12), feature("features/R1_readings.feature", 5)]
+    path.write_text(json.dumps(order))
+    assert [s.name for s in read_results(path)["R2"].scenarios] == [
+        "features/R2_certificates.feature:12", "features/R2_certificates.feature:30",
+        "features/R1_readings.feature:5", "features/R6_governance.feature:9", "features/R6_governance.feature:20",
+    ]
+
+
 def test_a_requirement_without_passing_scenarios_is_red(tmp_path):
     statuses = read_results(_cucumber(tmp_path, {"R1": [True, True], "R2": [False], "R3": [True, False]}))
     assert statuses["R1"].state == "green"

@@ -43,6 +43,7 @@ from solr_policy.testing.gbcs import build_general_signing
 from solr_policy.governance.csr import CsrVerdict
 from solr_policy.policy import PolicySet
 from solr_policy.rules.r6_authority import DUIS_CANCELLATION
+from solr_policy.crypto.sign import sign_duis
 from solr_policy.testing.scenario import (
     ECS02_CREDIT,
     ECS03_PREPAYMENT,
@@ -51,9 +52,10 @@ from solr_policy.testing.scenario import (
     AlertBuilder,
     RequestBuilder,
     SolrScenario,
+    request_document,
 )
 from solr_policy.store import SqliteStore
-from solr_policy.world import DeviceType, InstructionStatus, User, UserStatus
+from solr_policy.world import Device, DeviceType, InstructionStatus, Smets, User, UserStatus
 
 PUBLISHED_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 SOLR_POLICY_FILE = "solr-contingency.yaml"
@@ -69,7 +71,12 @@ METERS: dict[str, str | None] = {
     "the SMETS2 gas meter": "gas meter (SMETS2)",
     "another Supplier's meter": "other Supplier's electricity meter",
     "a meter the DCC does not know": None,
+    # not a meter: brought in by its own Given step (SolrScenario installs meters only)
+    "the in-home display": "in-home display",
 }
+IN_HOME_DISPLAY_ID = "00DB1234567890D0"
+# The failed Supplier's four meters, which a burst of switches goes round.
+FAILED_SUPPLIER_METERS = ("the SMETS1 electricity meter", "the SMETS1 gas meter", "the SMETS2 electricity meter", "the SMETS2 gas meter")
 UNKNOWN_METER_ID = "00DB1234567890FF"
 
 # The GBCS command a Signed Pre-Command carries, by fuel and target Payment Mode.
@@ -99,10 +106,12 @@ REASONS: dict[str, Expected] = {
     "the user is not known to the DCC": Expected("R1.known-user", "E1"),
     "the user does not hold the SoLR Contingency role": Expected("R1.user-role", "E1"),
     "the user is not active": Expected("R1.user-status", "E3"),
+    "the user who signed the request is not the user it names as its sender": Expected("R1.originator-is-signer", "E1"),
     # R3 what they may ask for
     "the role may not send that service request": Expected("R3.srv-allowed", "E2"),
     "the service request may not be sent in that form": Expected("R3.command-variant", "E12"),
     "the content does not belong to that service request": Expected("R3.body-matches-srv", "E12"),
+    "its service reference and service reference variant disagree": Expected("R3.srv-consistent", "E12"),
     # R5 what the command says
     "the request may only switch the meter to credit": Expected("R5.payment-mode", "E12"),
     "the signed command may only switch the meter to credit": Expected("R5.gbcs-message-code", "E12", "only"),
@@ -113,6 +122,9 @@ REASONS: dict[str, Expected] = {
     "nobody the policy trusts signed the command": Expected("R5.gbcs-signed", "E12"),
     "the signature on the command is not genuine": Expected("R5.gbcs-signed", "E12", "does not verify"),
     "the command is for the other kind of meter": Expected("R5.gbcs-fits-device", "E11"),
+    "only electricity and gas meters have a payment mode to switch": Expected("R5.device-type", "E11"),
+    "the signed command was made for another user": Expected("R5.gbcs-originator", "E12"),
+    "the signed command repeats one already accepted": Expected("R5.gbcs-counter-fresh", "E12"),
     # R6 when and for whom
     "no Authority instruction is in force": Expected("R6.instruction-active", "E3"),
     "the meter does not belong to the failed Supplier": Expected("R6.device-of-failed-supplier", "E4", "not to the failed Supplier"),
@@ -139,7 +151,7 @@ REASONS: dict[str, Expected] = {
     "the officer is an officer of another Party": Expected("governance.officer-party", None),
     "the ARO has been removed": Expected("governance.officer-removed", None),
     "the file was changed after it was signed": Expected("R4.adt-signature", None),
-    "the file counts in a window the engine does not know": Expected("R4.adt-format", None, "per_N_minutes"),
+    "the file counts in a window that does not divide an hour or a day evenly": Expected("R4.adt-format", None, "per_N_minutes"),
     "it names a request that is not held": Expected("R4.exit-quarantine", None, "no such quarantined request"),
     "it names requests of another Party's Users": Expected("R4.exit-quarantine", None, "is not a request of Party"),
     "the file is for a Party other than the ARO's": Expected("R4.adt-party", None),
@@ -148,6 +160,16 @@ REASONS: dict[str, Expected] = {
     "the officer who proposed it may not also approve it": Expected("R6.four-eyes", None),
     "another instruction already covers Failed Energy at that time": Expected("R6.instruction-overlap", None),
     "an ended instruction cannot be resumed": Expected("R6.instruction-state", None, "is ended"),
+}
+
+# Outcomes that are neither allowed nor refused, as the Then steps write them -> the one rule
+# that must have decided it and the code the User gets (tests/bdd/test_rule_coverage.py reads
+# this table and REASONS to find the scenarios that exercise each rule).
+HELD = "the request is held in quarantine until an officer decides"
+DELETED = "the request is deleted, not quarantined, and nothing of it is kept to release"
+OUTCOMES: dict[str, Expected] = {
+    HELD: Expected("R4.adt-threshold", "AD1"),
+    DELETED: Expected("R4.smets1-data-values", "AD1"),
 }
 
 
@@ -322,13 +344,6 @@ def instruction_starts_tomorrow(scene: Scene):
     assert not scene.instruction().in_force_at(scene.now)
 
 
-@given(parsers.parse("Ofgem has {action} its instruction"))
-def instruction_status_changed(scene: Scene, action: str):
-    status = {"suspended": InstructionStatus.SUSPENDED, "ended": InstructionStatus.ENDED}[action]
-    scene.change_instruction(status=status)
-    assert scene.instruction().status is status
-
-
 @given("Ofgem has given no instruction")
 def no_instruction(scene: Scene):
     # The store has no "remove instruction" operation; an instruction never given is simply
@@ -355,6 +370,13 @@ def solr_user_status(scene: Scene, status: str):
 @given("an Import Supplier user of Steady Power is registered with the DCC")
 def import_supplier_user(scene: Scene):
     scene.add_user("Import Supplier user", IMPORT_SUPPLIER_EUI, role="IS", party=scene.solr.other_supplier)
+
+
+@given("a Failed Energy customer's in-home display is registered with the DCC")
+def in_home_display(scene: Scene):
+    device = Device(id=IN_HOME_DISPLAY_ID, type=DeviceType.IHD, smets=Smets.SMETS2, supplier=scene.solr.failed_supplier)
+    scene.store.put_device(device)
+    scene.solr.devices[METERS["the in-home display"]] = device
 
 
 @given("a user unknown to the DCC holds a valid signing certificate")
@@ -451,6 +473,27 @@ def ask_switch_cv(scene: Scene, who: str, meter: str, mode: str, cv: int):
     scene.decide(who, scene.builder(who).other(scene.meter_id(meter), srv="1.6", cv=cv, body=body))
 
 
+UPDATE_PAYMENT_MODE_TO_CREDIT = "<sr:UpdatePaymentMode><sr:Credit/></sr:UpdatePaymentMode>"
+
+
+@when(step("the {who:Who} signs a request to switch {meter:Meter} to credit that names the {named:Who} as its sender"))
+def ask_in_anothers_name(scene: Scene, who: str, meter: str, named: str):
+    signer, sender = scene.builder(who).user, scene.builder(named)
+    assert signer.eui != sender.user.eui
+    document = request_document(originator=sender.user.eui, target=scene.meter_id(meter), counter=sender.counter + 1,
+                                srv="1.6", cv=4, body=UPDATE_PAYMENT_MODE_TO_CREDIT)
+    scene.decide(who, sign_duis(document, signer.key_pem, signer.cert_pem))
+
+
+@when(step("the {who:Who} asks to switch {meter:Meter} to credit in a request whose service reference is 1.5 Update Meter Balance"))
+def ask_switch_under_other_reference(scene: Scene, who: str, meter: str):
+    ask = scene.builder(who)
+    # ServiceReference 1.5 with ServiceReferenceVariant 1.6: the header names two services.
+    document = request_document(originator=ask.user.eui, target=scene.meter_id(meter), counter=ask.counter + 1,
+                                srv="1.5", srv_variant="1.6", cv=4, body=UPDATE_PAYMENT_MODE_TO_CREDIT)
+    scene.decide(who, sign_duis(document, ask.user.key_pem, ask.user.cert_pem))
+
+
 @when(step("the {who:Who} asks to update the meter balance of {meter:Meter}"))
 def ask_update_balance(scene: Scene, who: str, meter: str):
     scene.decide(who, scene.builder(who).update_meter_balance(scene.meter_id(meter)))
@@ -482,6 +525,41 @@ def send_signed_readdressed(scene: Scene, who: str, meter: str, mode: str, other
     scene.decide(who, _signed(scene, who, meter, mode, recipient=scene.meter_id(other)))
 
 
+@when(step("the {who:Who} sends a signed command to switch {meter:Meter} to credit that was made for the {other:Who}"))
+def send_signed_for_another(scene: Scene, who: str, meter: str, other: str):
+    ask = scene.builder(who)
+    assert ask.gbcs_signer is not None, "the Background must trust a Pre-Command signer"
+    counter = ask.counter + 1
+    # Signed by the trusted signer, so only the GBCS originator (another User) is wrong.
+    command = build_general_signing(
+        message_code=GBCS_COMMANDS[(scene.meter_type(meter), "credit")], originator=scene.builder(other).user.eui,
+        recipient=scene.meter_id(meter), counter=counter, key=ask.gbcs_signer.key,
+    )
+    scene.decide(who, ask.signed_pre_command(scene.meter_id(meter), 0, counter=counter, payload=command))
+
+
+@given(step("the {who:Who} has sent a signed command to switch {meter:Meter} to credit"))
+def has_sent_signed(scene: Scene, who: str, meter: str):
+    ask = scene.builder(who)
+    assert ask.gbcs_signer is not None, "the Background must trust a Pre-Command signer"
+    counter = ask.counter + 1
+    command = build_general_signing(
+        message_code=GBCS_COMMANDS[(scene.meter_type(meter), "credit")], originator=ask.user.eui,
+        recipient=scene.meter_id(meter), counter=counter, key=ask.gbcs_signer.key,
+    )
+    decision = scene.decide(who, ask.signed_pre_command(scene.meter_id(meter), 0, counter=counter, payload=command))
+    assert decision.allowed, explain(decision)
+    scene.notes["signed command"] = (meter, command)
+
+
+@when(step("the {who:Who} sends the same signed command again, in a new request"))
+def send_signed_again(scene: Scene, who: str):
+    meter, command = scene.notes["signed command"]
+    ask = scene.builder(who)
+    # A new DUIS request (its own, higher counter) carrying the command already accepted.
+    scene.decide(who, ask.signed_pre_command(scene.meter_id(meter), 0, payload=command))
+
+
 @when(step("the {who:Who} sends a signed {kind} to {meter:Meter} instead of a command"))
 def send_signed_not_command(scene: Scene, who: str, meter: str, kind: str):
     scene.decide(who, _signed(scene, who, meter, "credit", cra=GBCS_CRA[kind]))
@@ -495,7 +573,7 @@ def send_self_signed(scene: Scene, who: str, meter: str):
     ask.counter = own.counter
 
 
-@when(step("the {who:Who} sends a command to switch {meter:Meter} to credit whose signature is 64 zero bytes"))
+@when(step("the {who:Who} sends a command to switch {meter:Meter} to credit whose signature is all zeros"))
 def send_zero_signature(scene: Scene, who: str, meter: str):
     ask = scene.builder(who)
     counter = ask.counter + 1
@@ -558,6 +636,24 @@ def refused(scene: Scene, reason: str):
     if expected.says is not None:
         messages = [r.message for r in decision.reasons if r.rule == expected.rule]
         assert any(expected.says in m for m in messages), f"expected {expected.says!r} in {messages}"
+
+
+@then("Update Payment Mode (SRV 1.6) is the only service request on the SoLR Contingency role's list")
+def only_srv_16(scene: Scene):
+    decision = scene.decision
+    assert decision is not None and decision.request["srv"] == "1.6", explain(decision)
+    assert [c.result for c in decision.checks if c.rule == "R3.srv-allowed"] == ["pass"], explain(decision)
+    policy = scene.engine.policies.for_role("SC")
+    assert [(srv, rule.name) for srv, rule in policy.srvs.items()] == [("1.6", "Update Payment Mode")]
+
+
+@then("the decision names Ofgem's instruction as what allowed the role to act")
+def names_instruction(scene: Scene):
+    decision = scene.decision
+    assert decision is not None, "no decision"
+    checks = [c for c in decision.checks if c.rule == "R6.instruction-active"]
+    assert checks and checks[0].result == "pass", explain(decision)
+    assert scene.solr.instruction_ref in checks[0].message, checks[0].message
 
 
 @then("the decision was made under the SoLR Contingency role's policy")

@@ -16,7 +16,7 @@ from solr_policy.spec_report import RequirementStatus, render_markdown
 from solr_policy.testing.governance import Signatories
 from solr_policy.world import SupplierChange
 
-from .conftest import SOLR_USER, Scene, _switch, explain
+from .conftest import DELETED, FAILED_SUPPLIER_METERS, OUTCOMES, SOLR_USER, Scene, _switch, explain
 from .steps_governance import OFFICERS, attempt, done, gstep, party_id
 
 
@@ -60,7 +60,6 @@ def adt_plain(scene: Scene, officer: str, hour: int):
 
 
 # -- R4: Exit Quarantine files -----------------------------------------------------------------
-FAILED_SUPPLIER_METERS = ("the SMETS1 electricity meter", "the SMETS1 gas meter", "the SMETS2 electricity meter", "the SMETS2 gas meter")
 
 
 @given(gstep("the SoLR Contingency user has sent {count:d} switches to credit this hour, the last {held:d} held in quarantine"))
@@ -150,11 +149,11 @@ def policy_bounds_values(scene: Scene, least: int):
     scene.changed_policy(change)
 
 
-@then("the request is deleted, not quarantined, and nothing of it is kept to release")
+@then(DELETED)
 def request_deleted(scene: Scene):
-    decision = scene.decision
+    decision, expected = scene.decision, OUTCOMES[DELETED]
     assert decision is not None and decision.outcome == "delete", explain(decision)
-    assert decision.response_code == "AD1" and [r.rule for r in decision.reasons] == ["R4.smets1-data-values"], explain(decision)
+    assert decision.response_code == expected.code and [r.rule for r in decision.reasons] == [expected.rule], explain(decision)
     assert decision.quarantine_id is None and scene.store.list_quarantine() == []
     assert scene.store.get_counter(scene.solr.user_eui) is None, "a deleted request took its counter"
 

@@ -32,7 +32,9 @@ from solr_policy.testing.pki import new_key_pem, public_pem
 from solr_policy.world import Instruction, InstructionStatus
 
 from .conftest import (
-    METERS,
+    FAILED_SUPPLIER_METERS,
+    HELD,
+    OUTCOMES,
     PUBLISHED_POLICIES,
     REASONS,
     SOLR_USER,
@@ -419,8 +421,6 @@ def request_then_refused(scene: Scene, meter: str, reason: str):
 
 # -- R4: thresholds and quarantine -------------------------------------------------------------
 
-FAILED_SUPPLIER_METERS = [label for label, name in METERS.items() if name and "other" not in name]
-
 
 @given(gstep("the SoLR Contingency user has already switched {count:d} meters to credit this hour"))
 def burst_so_far(scene: Scene, count: int):
@@ -438,8 +438,9 @@ def held_for_the_day(scene: Scene):
 def _check_held(scene: Scene) -> None:
     decision = scene.decision
     assert decision is not None and decision.outcome == "quarantine", explain(decision)
-    assert decision.response_code == "AD1", explain(decision)
-    assert [r.rule for r in decision.reasons] == ["R4.adt-threshold"], explain(decision)
+    expected = OUTCOMES[HELD]
+    assert decision.response_code == expected.code, explain(decision)
+    assert [r.rule for r in decision.reasons] == [expected.rule], explain(decision)
     assert decision.quarantine_id is not None, "no quarantine item was made"
     item = scene.store.get_quarantine(decision.quarantine_id)
     assert item is not None and item.status == "held", item
@@ -454,7 +455,7 @@ def next_request_held(scene: Scene, meter: str):
     _check_held(scene)
 
 
-@then("the request is held in quarantine until an officer decides")
+@then(HELD)
 def request_held(scene: Scene):
     _check_held(scene)
     assert scene.held in [q.id for q in scene.store.list_quarantine(status=QuarantineStatus.HELD)]

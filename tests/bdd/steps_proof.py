@@ -218,6 +218,7 @@ def auditor_proves(scene: Scene):
     assert verdict.valid, verdict.reason
 
 
+@given("the newest entries have been removed from the database")
 @when("the newest entries are removed from the database")
 def remove_newest(scene: Scene):
     keep = scene.store.audit_entries()[-3]
@@ -228,6 +229,7 @@ def remove_newest(scene: Scene):
     conn.close()
 
 
+@given(gstep("a request to switch {meter:Meter} to credit has been refused because the database is behind its checkpoint"))
 @then(gstep("a request to switch {meter:Meter} to credit is refused because the database is behind its checkpoint"))
 def refused_behind(scene: Scene, meter: str):
     decision = scene.decide(SOLR_USER, _switch(scene, SOLR_USER, meter, "credit"))
