@@ -438,7 +438,7 @@ class TestCertificate:
         err = refusal(store, raw)
         assert isinstance(err, SignatureRefused)
         assert err.rule == "signature.originator" and err.code == "E1"
-        assert "90B3D51F30010000" in err.message and "90B3D51F30010099" in err.message
+        assert "90-B3-D5-1F-30-01-00-00" in err.message and "90-B3-D5-1F-30-01-00-99" in err.message  # as the DUIS writes them
 
     @pytest.mark.parametrize("usage, label", [("digital_signature", "Digital Signing"), ("key_agreement", "Key Agreement")])
     def test_key_separation(self, store, pki, usage, label):

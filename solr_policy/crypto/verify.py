@@ -62,6 +62,7 @@ from solr_policy.duis.parser import (
 from solr_policy.duis.request import build_request
 from solr_policy.duis.xsd import DuisSchema
 from solr_policy.errors import ParseRefused, SignatureRefused
+from solr_policy.eui import duis_form
 from solr_policy.records import (
     ROLE_DSP_XML_SIGN,
     ROLE_XML_SIGN,
@@ -288,8 +289,9 @@ class Verifier:
         if request.header.request_id.originator != signer_eui:
             raise SignatureRefused(
                 "signature.originator",
-                f"the RequestID originator {request.header.request_id.originator} is not the signer "
-                f"{signer_eui} (certificate serial {verified.signer.certificate.serial})",
+                f"the RequestID originator {duis_form(request.header.request_id.originator)} is not the signer "
+                f"{duis_form(signer_eui) if signer_eui else '(the certificate names no EUI-64)'} "
+                f"(certificate serial {verified.signer.certificate.serial})",
                 code="E1",
             )
         return VerifiedRequest(request=request, signer=verified.signer)

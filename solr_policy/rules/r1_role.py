@@ -11,10 +11,8 @@ def originator_is_signer(f: Facts) -> Verdict:
     originator = f.request.header.request_id.originator
     signer = f.signer.certificate
     if originator != signer.subject_eui:
-        return fail(
-            f"the RequestID originator {originator} is not the signer {signer.subject_eui} "
-            f"(certificate serial {signer.serial})"
-        )
+        signed_by = duis(signer.subject_eui) if signer.subject_eui else "(the certificate names no EUI-64)"
+        return fail(f"the RequestID originator {duis(originator)} is not the signer {signed_by} (certificate serial {signer.serial})")
     return ok(f"the RequestID originator {duis(originator)} signed the request (certificate serial {signer.serial})")
 
 

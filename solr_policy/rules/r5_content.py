@@ -44,8 +44,8 @@ def device_type(f: Facts) -> Verdict:
         return ok("the policy allows this SRV to any Device type")
     if f.device.type not in allowed:
         names = ", ".join(t.value for t in allowed)
-        return fail(f"the Device is a {f.device.type.value}; SRV {f.request.header.service_reference_variant} may address only {names}")
-    return ok(f"the Device is a {f.device.type.value}")
+        return fail(f"the Device is of type {f.device.type.value}; SRV {f.request.header.service_reference_variant} may address only {names}")
+    return ok(f"the Device is of type {f.device.type.value}")
 
 
 # Which meter a GBCS use case is for: ECS.. electricity (ESME), GCS.. gas (GSME).
@@ -69,7 +69,7 @@ def gbcs_fits_device(f: Facts) -> Verdict:
     if meant is not f.device.type:
         return fail(
             f"GBCS {f.gbcs.message_code_hex} {known.use_case if known else ''} is a command for a {meant.value}, "
-            f"but Device {duis(f.device.id)} is a {f.device.type.value}"
+            f"but Device {duis(f.device.id)} is of type {f.device.type.value}"
         )
     return ok(f"GBCS {known.use_case if known else f.gbcs.message_code_hex} is a command for a {meant.value}, as the Device is")
 
