@@ -280,7 +280,7 @@ def _as_the_dcc_does_it(folder: Path, now: datetime) -> bool:
     from solr_policy.testing.scenario import SolrScenario
     from solr_policy.world import SupplierChange
 
-    _title("As the DCC does it: ADT exceptions, Exit Quarantine files, Suppliers changing")
+    _title("As the DCC does it: ADT exceptions, Exit Quarantine files, Devices changing Supplier")
     db = folder / "dcc.db"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         stale.unlink(missing_ok=True)
