@@ -328,7 +328,7 @@ def test_verify_originator_mismatch(run, anchored, tmp_path, pki):
     assert result.exit_code == 1
     reason = out(result)["reason"]
     assert (reason["rule"], reason["code"]) == ("signature.originator", "E1")
-    assert "90B3D51F30010000" in reason["message"] and "90B3D51F30010099" in reason["message"]
+    assert "90-B3-D5-1F-30-01-00-00" in reason["message"] and "90-B3-D5-1F-30-01-00-99" in reason["message"]  # as the DUIS writes them
 
 
 def test_verify_now_option(run, anchored, tmp_path, cert_file, user_cert):
