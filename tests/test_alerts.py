@@ -933,3 +933,91 @@ def test_a_refused_alert_keeps_a_bounded_prefix_and_logs_its_size_and_digest(sto
     (entry,) = store.audit_entries(kind="alert.refused")
     payload = entry.payload_data()
     assert payload["size"] == len(huge) and payload["sha256"] == hashlib.sha256(huge).hexdigest() and payload["kept"] == MAX_KEPT_BYTES
+
+
+# -- review: certificates that cannot receive, exactly once on retry, signed content -------------
+class TestCertificatesThatCannotReceive:
+    """A failed Supplier's certificates that are expired (by SMKI status or by date) or Not in use
+    cannot receive its alerts any more than revoked ones: with the rest revoked, its alerts go to
+    the SRP, not to a User nobody can reach."""
+
+    @staticmethod
+    def old_certificate(scenario, store, *, status: SmkiStatus, expired_by_date: bool) -> None:
+        long_ago = NOW - timedelta(days=800)
+        issued = scenario.pki.issue(FAILED_USER, 135, not_before=long_ago, not_after=NOW - timedelta(days=1) if expired_by_date else NOW + timedelta(days=365))
+        for record in read_certificates(issued.cert_pem):
+            store.put_certificate(record.model_copy(update={"status": status}))
+
+    @pytest.mark.parametrize(
+        ("status", "expired_by_date"),
+        [(SmkiStatus.EXPIRED, True), (SmkiStatus.IN_USE, True), (SmkiStatus.NOT_IN_USE, False)],
+        ids=["status-expired", "in-use-but-past-not-after", "not-in-use"],
+    )
+    def test_revoked_beside_certificates_that_cannot_receive_goes_to_the_srp(self, store, scenario, alerts, status, expired_by_date):
+        fail_supplier(scenario, store)  # the certificate in use is revoked
+        self.old_certificate(scenario, store, status=status, expired_by_date=expired_by_date)
+        delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        assert delivery.status == "routed", delivery.reason
+        assert [(t.kind, t.id) for t in delivery.targets] == [("srp", SRP_ID)]
+
+    def test_a_certificate_in_use_and_valid_still_keeps_the_alerts_with_the_user(self, store, scenario, alerts):
+        fail_supplier(scenario, store)
+        self.old_certificate(scenario, store, status=SmkiStatus.IN_USE, expired_by_date=False)
+        delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        assert [(t.kind, t.id) for t in delivery.targets] == [("user", FAILED_USER)]
+
+    def test_expired_only_and_never_revoked_is_no_revocation(self, store, scenario, alerts):
+        """R7's trigger is revocation: certificates that merely expired leave the alert with the User."""
+        for record in store.find_certificates(eui=FAILED_USER):
+            store.set_certificate_status(record.issuer, record.serial, SmkiStatus.EXPIRED)
+        store.put_srp(SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=[FAILED])
+        delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        assert [(t.kind, t.id) for t in delivery.targets] == [("user", FAILED_USER)]
+
+
+def test_a_refused_copy_retried_after_the_same_alert_was_routed_is_not_routed_again(store, scenario):
+    """The DCC sends an alert signed with its new certificate before it is imported (refused,
+    kept); it sends the same alert again after the import (routed). Retrying the refused copy
+    must not deliver that alert a second time."""
+    from solr_policy.testing.pki import TestPki
+
+    scenario.install_alerting(store)
+    fail_supplier(scenario, store)
+    new_dcc = TestPki("T8").issue(DCC_EUI, 137)
+    raw = AlertBuilder(new_dcc).device_alert(FAILED_METER, FAILED_USER, when=NOW)
+    router = AlertRouter(store)
+    first = router.route(raw, now=NOW)
+    assert first.status == "refused" and first.rule == "signature.unknown_certificate"
+    for record in read_certificates(new_dcc.cert_pem):
+        store.put_certificate(record)
+    again = router.route(raw, now=NOW)
+    assert again.status == "routed"
+    (retried,) = router.retry(now=NOW, refused=True)
+    assert retried.status == "duplicate" and retried.delivery_id == again.delivery_id, retried
+    routed = store.alert_deliveries(status=AlertStatus.ROUTED)
+    assert [r.id for r in routed] == [again.delivery_id]  # delivered once
+    assert len(audit(store, "alert.route")) == 1
+    # The refused copy is settled: a later retry does not look at it again.
+    assert router.retry(now=NOW, refused=True) == []
+    assert store.verify_audit().intact
+
+
+def test_two_different_signed_alerts_with_one_response_id_are_both_routed(store, scenario, alerts):
+    """Exactly once is by signed content: a second, different alert that reuses a ResponseID
+    (same Device, code, time and payload length, another GBCS payload) is no duplicate."""
+    fail_supplier(scenario, store)
+    counter = next(_counter)
+
+    def doc(payload: bytes) -> bytes:
+        gbcs = base64.b64encode(payload).decode()
+        body = f"<sr:DeviceAlertMessage><sr:AlertCode>8F84</sr:AlertCode><sr:GBCSPayload>{gbcs}</sr:GBCSPayload></sr:DeviceAlertMessage>"
+        return signed(alert_document(originator=FAILED_METER, recipient=FAILED_USER, counter=counter, body=body, when=NOW), alerts)
+
+    router = AlertRouter(store)
+    first = router.route(doc(bytes.fromhex("DF0903") + bytes(8)), now=NOW)
+    second = router.route(doc(bytes.fromhex("DF0903") + bytes(7) + b"\x01"), now=NOW)
+    assert (first.status, second.status) == ("routed", "routed"), second.reason
+    assert second.delivery_id != first.delivery_id
+    # The same signed content sent again (signed afresh: ECDSA signatures differ) is the duplicate.
+    third = router.route(doc(bytes.fromhex("DF0903") + bytes(8)), now=NOW)
+    assert third.status == "duplicate" and third.delivery_id == first.delivery_id

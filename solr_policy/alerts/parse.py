@@ -45,6 +45,9 @@ class Alert(BaseModel):
     dcc_alert: str | None = None  # the DCCAlert body's element, e.g. PowerOutageEvent
     device: str | None = None
     gbcs_payload_length: int | None = None
+    # SHA-256 of the signed content (the canonical bytes the signature covers): what makes two
+    # alerts the same alert, whatever their signatures (ECDSA signs the same content differently).
+    content_sha256: str | None = None
 
     @property
     def response_id(self) -> str:
