@@ -75,6 +75,20 @@ def device_alert_doc(
     return alert_document(originator=device, recipient=recipient, counter=next(_counter), body=body, when=NOW)
 
 
+def future_dated_alert_doc(
+    device: str = FAILED_METER, recipient: str = FAILED_USER, *, alert_code: str = "8F66", instruction: str = "<sr:InstructionNumber>1</sr:InstructionNumber>"
+) -> bytes:
+    """A Future Dated Device Alert (8F66 executed / 8F67 failed): a DUIS Response whose
+    ResponseMessage carries it, for a command the recipient dated ahead (e.g. SRV 1.6)."""
+    body = (
+        "<sr:ResponseMessage><sr:ServiceReference>1.6</sr:ServiceReference><sr:ServiceReferenceVariant>1.6</sr:ServiceReferenceVariant>"
+        f"<sr:FutureDatedDeviceAlertMessage><sr:FutureDatedAlertCode>{alert_code}</sr:FutureDatedAlertCode>"
+        f"<sr:GBCSPayload>{_GBCS}</sr:GBCSPayload>{instruction}"
+        "<sr:TotalCommandInstructions>1</sr:TotalCommandInstructions></sr:FutureDatedDeviceAlertMessage></sr:ResponseMessage>"
+    )
+    return alert_document(originator=device, recipient=recipient, counter=next(_counter), body=body, when=NOW)
+
+
 def dcc_alert_doc(code: str, alert: str, recipient: str = FAILED_USER) -> bytes:
     body = f"<sr:DCCAlertMessage><sr:DCCAlertCode>{code}</sr:DCCAlertCode><sr:DCCAlert>{alert}</sr:DCCAlert></sr:DCCAlertMessage>"
     return alert_document(originator=DCC_EUI, recipient=recipient, counter=next(_counter), body=body, when=NOW)
@@ -133,6 +147,11 @@ SHAPES = [
     # AD1 names no DeviceID/CommsHubDeviceID of its own: the Device stays unknown (None).
     ("AD1-quarantined-request", lambda: dcc_alert_doc("AD1", quarantined()),
      {"kind": "dcc", "alert_code": "AD1", "dcc_alert": "QuarantinedRequest", "device": None, "originator": DCC_EUI}),
+    # A future-dated command the failed Supplier set before it failed runs (or fails) after.
+    ("future-dated-device-alert-8F66", lambda: future_dated_alert_doc(),
+     {"kind": "device", "alert_code": "8F66", "dcc_alert": None, "device": FAILED_METER, "originator": FAILED_METER, "gbcs_payload_length": 11}),
+    ("future-dated-device-alert-8F67-lowercase", lambda: future_dated_alert_doc(alert_code="8f67"),
+     {"kind": "device", "alert_code": "8F67", "dcc_alert": None, "device": FAILED_METER}),
 ]
 
 _NOT_AN_ALERT = "<sr:ResponseMessage><sr:ServiceReference>1.6</sr:ServiceReference><sr:ServiceReferenceVariant>1.6</sr:ServiceReferenceVariant></sr:ResponseMessage>"
@@ -177,6 +196,9 @@ BAD = [
         device_alert_doc(alert_code="8F84"), f"<sr:AlertCode>8F84</sr:AlertCode><sr:GBCSPayload>{_GBCS}</sr:GBCSPayload>",
         f"<sr:GBCSPayload>{_GBCS}</sr:GBCSPayload><sr:AlertCode>8F84</sr:AlertCode>"),
      "duis.order", True),
+    ("future-dated-alert-without-instruction-number", lambda: future_dated_alert_doc(instruction=""),
+     "duis.missing_element", True),
+    ("future-dated-alert-code-not-8F66-or-8F67", lambda: future_dated_alert_doc(alert_code="8F84"), "alert.code", True),
     ("response-code-not-duis", lambda: with_header(device_alert_doc(), "<sr:ResponseCode>I0<", "<sr:ResponseCode>ok<"),
      "alert.response_code", True),
     ("response-date-time-without-zone", lambda: with_header(
@@ -1021,3 +1043,13 @@ def test_two_different_signed_alerts_with_one_response_id_are_both_routed(store,
     # The same signed content sent again (signed afresh: ECDSA signatures differ) is the duplicate.
     third = router.route(doc(bytes.fromhex("DF0903") + bytes(8)), now=NOW)
     assert third.status == "duplicate" and third.delivery_id == first.delivery_id
+
+
+def test_a_future_dated_device_alert_for_the_failed_supplier_goes_to_its_srp(store, scenario, alerts):
+    """8F66/8F67 come inside a ResponseMessage, not a DeviceAlertMessage: they are Device Alerts
+    for the failed Supplier's Devices all the same (its future-dated commands running after it failed)."""
+    fail_supplier(scenario, store)
+    delivery = AlertRouter(store).route(signed(future_dated_alert_doc(alert_code="8F67"), alerts), now=NOW)
+    assert delivery.status == "routed", delivery.reason
+    assert [(t.kind, t.id) for t in delivery.targets] == [("srp", SRP_ID)]
+    assert (delivery.alert["alert_code"], delivery.alert["device"]) == ("8F67", FAILED_METER)
