@@ -1053,3 +1053,23 @@ def test_a_future_dated_device_alert_for_the_failed_supplier_goes_to_its_srp(sto
     assert delivery.status == "routed", delivery.reason
     assert [(t.kind, t.id) for t in delivery.targets] == [("srp", SRP_ID)]
     assert (delivery.alert["alert_code"], delivery.alert["device"]) == ("8F67", FAILED_METER)
+
+
+@pytest.mark.reference
+def test_alerts_retry_refused_checks_again_against_the_same_schema(tmp_path):
+    """An alert the DUIS schema refused (DCCAlertCode N32 is not in its list) must not be routed
+    by `alerts retry --refused` just because the retry forgot the schema in force."""
+    db = tmp_path / "cli.db"
+    store = SqliteStore(db)
+    try:
+        builder = SolrScenario().install(store, now=NOW).install_alerting(store)
+    finally:
+        store.close()
+    path = tmp_path / "n32.xml"
+    path.write_bytes(signed(dcc_alert_doc("N32", status_change()), builder))
+    routed = CliRunner().invoke(cli, ["--db", str(db), "--schema-dir", str(XSD), "alerts", "route", str(path), "--now", NOW.isoformat()])
+    assert routed.exit_code == 1 and json.loads(routed.output)["rule"] == "duis.schema", routed.output
+    retried = CliRunner().invoke(cli, ["--db", str(db), "--schema-dir", str(XSD), "alerts", "retry", "--refused", "--now", NOW.isoformat()])
+    assert retried.exit_code == 0, retried.output
+    assert [(d["status"], d["rule"]) for d in json.loads(retried.output)] == [("refused", "duis.schema")]
+    assert json.loads(run(db, "alerts", "list").output)[0]["status"] == "refused"
