@@ -132,8 +132,17 @@ class AlertRouter:
                 return Delivery(status="duplicate", alert=alert.summary(), targets=[], delivery_id=earlier.id,
                                 reason=f"already recorded as delivery {earlier.id} ({earlier.status.value}); not routed again")
             status, targets, reason = plan(self.store, alert, policies=self.policies, now=now)
-            item = self.store.add_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=now), raw)
+            recorded = self._delivery(alert, status, targets, reason, now, received_at=now)
+            item = self.store.add_alert_delivery(recorded, raw)
             self._audit(item, alert, status, targets, reason, now)
+        if status is AlertStatus.PENDING and plan(self.store, alert, policies=self.policies, now=now)[0] is AlertStatus.ROUTED:
+            # An SRP registered by another node while this alert was recorded: that act's retry
+            # ran before this row was committed and did not see it. Checked again now that the
+            # row is visible, no registration is missed: one before this check is seen here,
+            # one after it retries this row itself.
+            again = self._retry_row(dataclasses.replace(recorded, id=item), alert, now)
+            if again is not None:
+                return again
         return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=item)
 
     def retry(self, *, now: datetime | None = None, refused: bool = False) -> list[Delivery]:
@@ -154,37 +163,44 @@ class AlertRouter:
                     continue
             else:
                 alert = Alert.model_validate_json(row.alert)
-            with self.store.transaction():
-                # Another process may have routed it meanwhile: act only on the row as it is now.
-                current = self.store.get_alert_delivery(row.id)
-                if current is None or current.status is not row.status:
-                    continue
-                earlier = self._recorded_before(alert, besides=row.id) if current.status is AlertStatus.REFUSED else None
-                if earlier is not None:
-                    # The DCC sent the same alert again once it could be verified, and that copy
-                    # was routed: this one is settled as a copy, never delivered a second time.
-                    reason = f"the same alert as delivery {earlier.id} ({earlier.status.value}); not routed again"
-                    self.store.update_alert_delivery(dataclasses.replace(
-                        current, response_id=alert.response_id, recipient=alert.recipient, device=alert.device,
-                        alert=alert.model_dump_json(), status=AlertStatus.DUPLICATE, reason=reason,
-                    ))
-                    self.store.append_audit("alert.duplicate", {"delivery": earlier.id, "copy": row.id, "alert": alert.summary(), "retry": True},
-                                            at=now, originator=alert.originator, device=alert.device)
-                    results.append(Delivery(status="duplicate", alert=alert.summary(), targets=[], reason=reason, delivery_id=earlier.id))
-                    continue
-                status, targets, reason = plan(self.store, alert, policies=self.policies, now=now)
-                if status is AlertStatus.ROUTED or current.status is AlertStatus.REFUSED:
-                    self.store.update_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=row.received_at, item=row.id))
-                    self._audit(row.id, alert, status, targets, reason, now, retry=True)
-                elif reason != row.reason:
-                    # Still pending, for a new reason (e.g. the recipient is now known, but its
-                    # failed Supplier has no SRP yet): the queue shows why it waits *now*.
-                    self.store.update_alert_delivery(dataclasses.replace(current, reason=reason))
-            results.append(Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row.id))
+            again = self._retry_row(row, alert, now)
+            if again is not None:
+                results.append(again)
         return results
 
     def retry_pending(self, *, now: datetime | None = None) -> list[Delivery]:
         return self.retry(now=now)
+
+    def _retry_row(self, row: AlertDelivery, alert: Alert, now: datetime) -> Delivery | None:
+        """Route one stored alert again (pending, or refused and now verified); None if another
+        process settled it meanwhile."""
+        assert row.id is not None  # read from the store
+        with self.store.transaction():
+            # Another process may have routed it meanwhile: act only on the row as it is now.
+            current = self.store.get_alert_delivery(row.id)
+            if current is None or current.status is not row.status:
+                return None
+            earlier = self._recorded_before(alert, besides=row.id) if current.status is AlertStatus.REFUSED else None
+            if earlier is not None:
+                # The DCC sent the same alert again once it could be verified, and that copy
+                # was routed: this one is settled as a copy, never delivered a second time.
+                reason = f"the same alert as delivery {earlier.id} ({earlier.status.value}); not routed again"
+                self.store.update_alert_delivery(dataclasses.replace(
+                    current, response_id=alert.response_id, recipient=alert.recipient, device=alert.device,
+                    alert=alert.model_dump_json(), status=AlertStatus.DUPLICATE, reason=reason,
+                ))
+                self.store.append_audit("alert.duplicate", {"delivery": earlier.id, "copy": row.id, "alert": alert.summary(), "retry": True},
+                                        at=now, originator=alert.originator, device=alert.device)
+                return Delivery(status="duplicate", alert=alert.summary(), targets=[], reason=reason, delivery_id=earlier.id)
+            status, targets, reason = plan(self.store, alert, policies=self.policies, now=now)
+            if status is AlertStatus.ROUTED or current.status is AlertStatus.REFUSED:
+                self.store.update_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=row.received_at, item=row.id))
+                self._audit(row.id, alert, status, targets, reason, now, retry=True)
+            elif reason != row.reason:
+                # Still pending, for a new reason (e.g. the recipient is now known, but its
+                # failed Supplier has no SRP yet): the queue shows why it waits *now*.
+                self.store.update_alert_delivery(dataclasses.replace(current, reason=reason))
+        return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row.id)
 
     # -- helpers ------------------------------------------------------------------------------
     def _read(self, raw: bytes, now: datetime) -> Alert:
