@@ -1073,3 +1073,40 @@ def test_alerts_retry_refused_checks_again_against_the_same_schema(tmp_path):
     assert retried.exit_code == 0, retried.output
     assert [(d["status"], d["rule"]) for d in json.loads(retried.output)] == [("refused", "duis.schema")]
     assert json.loads(run(db, "alerts", "list").output)[0]["status"] == "refused"
+
+
+class TestDccCertificates:
+    """The DCC's signing certificate, as an SRP relies on it: alerts are judged by it as it
+    stood when they were received."""
+
+    def test_expired_or_wrong_usage_dcc_certificate_is_refused_and_kept(self, store, scenario):
+        from solr_policy.testing.pki import TestPki
+
+        scenario.install_alerting(store)
+        router = AlertRouter(store)
+        for issued, rule in (
+            (TestPki("T9").issue(DCC_EUI, 137, not_before=NOW - timedelta(days=30), not_after=NOW - timedelta(days=1)), "signature.certificate_expired"),
+            (TestPki("T10").issue(DCC_EUI, 137, usage="key_agreement"), "signature.certificate_usage"),
+        ):
+            for record in read_certificates(issued.cert_pem):
+                store.put_certificate(record)
+            delivery = router.route(AlertBuilder(issued).device_alert(FAILED_METER, FAILED_USER, when=NOW), now=NOW)
+            assert (delivery.status, delivery.rule) == ("refused", rule), delivery.reason
+            assert store.alert_raw(delivery.delivery_id)  # kept
+
+    def test_a_refused_alert_is_checked_again_as_of_when_it_was_received(self, store, scenario):
+        """The DCC's new certificate was not imported when the alert came; it is imported after
+        that certificate's own end date. The alert was genuine when received: it is routed."""
+        from solr_policy.testing.pki import TestPki
+
+        scenario.install_alerting(store)
+        fail_supplier(scenario, store)
+        short = TestPki("T11").issue(DCC_EUI, 137, not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(hours=1))
+        router = AlertRouter(store)
+        first = router.route(AlertBuilder(short).device_alert(FAILED_METER, FAILED_USER, when=NOW), now=NOW)
+        assert first.rule == "signature.unknown_certificate"
+        for record in read_certificates(short.cert_pem):
+            store.put_certificate(record)
+        (again,) = router.retry(now=NOW + timedelta(hours=2), refused=True)
+        assert (again.status, again.delivery_id) == ("routed", first.delivery_id), again.reason
+        assert [(t.kind, t.id) for t in again.targets] == [("srp", SRP_ID)]

@@ -157,7 +157,10 @@ class AlertRouter:
             assert row.id is not None  # read from the store
             if row.status is AlertStatus.REFUSED:
                 try:
-                    alert = self._read(self.store.alert_raw(row.id) or b"", now)
+                    # As of when it was received: the retry only brings what was missing then
+                    # (say, the DCC's certificate); a certificate that ended since does not
+                    # make a genuine alert false. Its SMKI status is the one known now.
+                    alert = self._read(self.store.alert_raw(row.id) or b"", row.received_at)
                 except Refused as refusal:
                     results.append(Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=row.id))
                     continue
