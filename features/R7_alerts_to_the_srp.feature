@@ -39,6 +39,14 @@ Feature: R7 - Alerts for the failed Supplier's meters reach its Shared Resource 
       | a power outage alert | the SMETS1 gas meter         |
 
   @MP134B-R7
+  Scenario: An older certificate that expired does not keep the alerts with a user nobody can reach
+    Given Northern Shared Services is registered as Failed Energy's Shared Resource Provider
+    And the SMKI has revoked Failed Energy's certificates
+    And Failed Energy's user also holds an older certificate, which expired before the failure
+    When the DCC sends a device alert for the SMETS2 electricity meter to Failed Energy's user
+    Then the alert is routed to Northern Shared Services
+
+  @MP134B-R7
   Scenario: With no SRP registered, the alert waits in the queue of alerts not yet routed
     Given the SMKI has revoked Failed Energy's certificates
     When the DCC sends a device alert for the SMETS2 gas meter to Failed Energy's user

@@ -315,6 +315,7 @@ class AlertStatus(StrEnum):
     ROUTED = "routed"
     PENDING = "pending"  # waits in the queue, with its reason
     REFUSED = "refused"  # not a genuine alert (kept, bytes and all, for a later retry)
+    DUPLICATE = "duplicate"  # a refused copy that verified later, of an alert already recorded: settled, not routed
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,20 @@ def device_alert_doc(
     return alert_document(originator=device, recipient=recipient, counter=next(_counter), body=body, when=NOW)
 
 
+def future_dated_alert_doc(
+    device: str = FAILED_METER, recipient: str = FAILED_USER, *, alert_code: str = "8F66", instruction: str = "<sr:InstructionNumber>1</sr:InstructionNumber>"
+) -> bytes:
+    """A Future Dated Device Alert (8F66 executed / 8F67 failed): a DUIS Response whose
+    ResponseMessage carries it, for a command the recipient dated ahead (e.g. SRV 1.6)."""
+    body = (
+        "<sr:ResponseMessage><sr:ServiceReference>1.6</sr:ServiceReference><sr:ServiceReferenceVariant>1.6</sr:ServiceReferenceVariant>"
+        f"<sr:FutureDatedDeviceAlertMessage><sr:FutureDatedAlertCode>{alert_code}</sr:FutureDatedAlertCode>"
+        f"<sr:GBCSPayload>{_GBCS}</sr:GBCSPayload>{instruction}"
+        "<sr:TotalCommandInstructions>1</sr:TotalCommandInstructions></sr:FutureDatedDeviceAlertMessage></sr:ResponseMessage>"
+    )
+    return alert_document(originator=device, recipient=recipient, counter=next(_counter), body=body, when=NOW)
+
+
 def dcc_alert_doc(code: str, alert: str, recipient: str = FAILED_USER) -> bytes:
     body = f"<sr:DCCAlertMessage><sr:DCCAlertCode>{code}</sr:DCCAlertCode><sr:DCCAlert>{alert}</sr:DCCAlert></sr:DCCAlertMessage>"
     return alert_document(originator=DCC_EUI, recipient=recipient, counter=next(_counter), body=body, when=NOW)
@@ -133,6 +147,11 @@ SHAPES = [
     # AD1 names no DeviceID/CommsHubDeviceID of its own: the Device stays unknown (None).
     ("AD1-quarantined-request", lambda: dcc_alert_doc("AD1", quarantined()),
      {"kind": "dcc", "alert_code": "AD1", "dcc_alert": "QuarantinedRequest", "device": None, "originator": DCC_EUI}),
+    # A future-dated command the failed Supplier set before it failed runs (or fails) after.
+    ("future-dated-device-alert-8F66", lambda: future_dated_alert_doc(),
+     {"kind": "device", "alert_code": "8F66", "dcc_alert": None, "device": FAILED_METER, "originator": FAILED_METER, "gbcs_payload_length": 11}),
+    ("future-dated-device-alert-8F67-lowercase", lambda: future_dated_alert_doc(alert_code="8f67"),
+     {"kind": "device", "alert_code": "8F67", "dcc_alert": None, "device": FAILED_METER}),
 ]
 
 _NOT_AN_ALERT = "<sr:ResponseMessage><sr:ServiceReference>1.6</sr:ServiceReference><sr:ServiceReferenceVariant>1.6</sr:ServiceReferenceVariant></sr:ResponseMessage>"
@@ -177,6 +196,9 @@ BAD = [
         device_alert_doc(alert_code="8F84"), f"<sr:AlertCode>8F84</sr:AlertCode><sr:GBCSPayload>{_GBCS}</sr:GBCSPayload>",
         f"<sr:GBCSPayload>{_GBCS}</sr:GBCSPayload><sr:AlertCode>8F84</sr:AlertCode>"),
      "duis.order", True),
+    ("future-dated-alert-without-instruction-number", lambda: future_dated_alert_doc(instruction=""),
+     "duis.missing_element", True),
+    ("future-dated-alert-code-not-8F66-or-8F67", lambda: future_dated_alert_doc(alert_code="8F84"), "alert.code", True),
     ("response-code-not-duis", lambda: with_header(device_alert_doc(), "<sr:ResponseCode>I0<", "<sr:ResponseCode>ok<"),
      "alert.response_code", True),
     ("response-date-time-without-zone", lambda: with_header(
@@ -933,3 +955,158 @@ def test_a_refused_alert_keeps_a_bounded_prefix_and_logs_its_size_and_digest(sto
     (entry,) = store.audit_entries(kind="alert.refused")
     payload = entry.payload_data()
     assert payload["size"] == len(huge) and payload["sha256"] == hashlib.sha256(huge).hexdigest() and payload["kept"] == MAX_KEPT_BYTES
+
+
+# -- review: certificates that cannot receive, exactly once on retry, signed content -------------
+class TestCertificatesThatCannotReceive:
+    """A failed Supplier's certificates that are expired (by SMKI status or by date) or Not in use
+    cannot receive its alerts any more than revoked ones: with the rest revoked, its alerts go to
+    the SRP, not to a User nobody can reach."""
+
+    @staticmethod
+    def old_certificate(scenario, store, *, status: SmkiStatus, expired_by_date: bool) -> None:
+        long_ago = NOW - timedelta(days=800)
+        issued = scenario.pki.issue(FAILED_USER, 135, not_before=long_ago, not_after=NOW - timedelta(days=1) if expired_by_date else NOW + timedelta(days=365))
+        for record in read_certificates(issued.cert_pem):
+            store.put_certificate(record.model_copy(update={"status": status}))
+
+    @pytest.mark.parametrize(
+        ("status", "expired_by_date"),
+        [(SmkiStatus.EXPIRED, True), (SmkiStatus.IN_USE, True), (SmkiStatus.NOT_IN_USE, False)],
+        ids=["status-expired", "in-use-but-past-not-after", "not-in-use"],
+    )
+    def test_revoked_beside_certificates_that_cannot_receive_goes_to_the_srp(self, store, scenario, alerts, status, expired_by_date):
+        fail_supplier(scenario, store)  # the certificate in use is revoked
+        self.old_certificate(scenario, store, status=status, expired_by_date=expired_by_date)
+        delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        assert delivery.status == "routed", delivery.reason
+        assert [(t.kind, t.id) for t in delivery.targets] == [("srp", SRP_ID)]
+
+    def test_a_certificate_in_use_and_valid_still_keeps_the_alerts_with_the_user(self, store, scenario, alerts):
+        fail_supplier(scenario, store)
+        self.old_certificate(scenario, store, status=SmkiStatus.IN_USE, expired_by_date=False)
+        delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        assert [(t.kind, t.id) for t in delivery.targets] == [("user", FAILED_USER)]
+
+    def test_expired_only_and_never_revoked_is_no_revocation(self, store, scenario, alerts):
+        """R7's trigger is revocation: certificates that merely expired leave the alert with the User."""
+        for record in store.find_certificates(eui=FAILED_USER):
+            store.set_certificate_status(record.issuer, record.serial, SmkiStatus.EXPIRED)
+        store.put_srp(SRP_ID, name="North SRP Ltd", endpoint=SRP_ENDPOINT, serves=[FAILED])
+        delivery = AlertRouter(store).route(alerts.device_alert(FAILED_METER, FAILED_USER), now=NOW)
+        assert [(t.kind, t.id) for t in delivery.targets] == [("user", FAILED_USER)]
+
+
+def test_a_refused_copy_retried_after_the_same_alert_was_routed_is_not_routed_again(store, scenario):
+    """The DCC sends an alert signed with its new certificate before it is imported (refused,
+    kept); it sends the same alert again after the import (routed). Retrying the refused copy
+    must not deliver that alert a second time."""
+    from solr_policy.testing.pki import TestPki
+
+    scenario.install_alerting(store)
+    fail_supplier(scenario, store)
+    new_dcc = TestPki("T8").issue(DCC_EUI, 137)
+    raw = AlertBuilder(new_dcc).device_alert(FAILED_METER, FAILED_USER, when=NOW)
+    router = AlertRouter(store)
+    first = router.route(raw, now=NOW)
+    assert first.status == "refused" and first.rule == "signature.unknown_certificate"
+    for record in read_certificates(new_dcc.cert_pem):
+        store.put_certificate(record)
+    again = router.route(raw, now=NOW)
+    assert again.status == "routed"
+    (retried,) = router.retry(now=NOW, refused=True)
+    assert retried.status == "duplicate" and retried.delivery_id == again.delivery_id, retried
+    routed = store.alert_deliveries(status=AlertStatus.ROUTED)
+    assert [r.id for r in routed] == [again.delivery_id]  # delivered once
+    assert len(audit(store, "alert.route")) == 1
+    # The refused copy is settled: a later retry does not look at it again.
+    assert router.retry(now=NOW, refused=True) == []
+    assert store.verify_audit().intact
+
+
+def test_two_different_signed_alerts_with_one_response_id_are_both_routed(store, scenario, alerts):
+    """Exactly once is by signed content: a second, different alert that reuses a ResponseID
+    (same Device, code, time and payload length, another GBCS payload) is no duplicate."""
+    fail_supplier(scenario, store)
+    counter = next(_counter)
+
+    def doc(payload: bytes) -> bytes:
+        gbcs = base64.b64encode(payload).decode()
+        body = f"<sr:DeviceAlertMessage><sr:AlertCode>8F84</sr:AlertCode><sr:GBCSPayload>{gbcs}</sr:GBCSPayload></sr:DeviceAlertMessage>"
+        return signed(alert_document(originator=FAILED_METER, recipient=FAILED_USER, counter=counter, body=body, when=NOW), alerts)
+
+    router = AlertRouter(store)
+    first = router.route(doc(bytes.fromhex("DF0903") + bytes(8)), now=NOW)
+    second = router.route(doc(bytes.fromhex("DF0903") + bytes(7) + b"\x01"), now=NOW)
+    assert (first.status, second.status) == ("routed", "routed"), second.reason
+    assert second.delivery_id != first.delivery_id
+    # The same signed content sent again (signed afresh: ECDSA signatures differ) is the duplicate.
+    third = router.route(doc(bytes.fromhex("DF0903") + bytes(8)), now=NOW)
+    assert third.status == "duplicate" and third.delivery_id == first.delivery_id
+
+
+def test_a_future_dated_device_alert_for_the_failed_supplier_goes_to_its_srp(store, scenario, alerts):
+    """8F66/8F67 come inside a ResponseMessage, not a DeviceAlertMessage: they are Device Alerts
+    for the failed Supplier's Devices all the same (its future-dated commands running after it failed)."""
+    fail_supplier(scenario, store)
+    delivery = AlertRouter(store).route(signed(future_dated_alert_doc(alert_code="8F67"), alerts), now=NOW)
+    assert delivery.status == "routed", delivery.reason
+    assert [(t.kind, t.id) for t in delivery.targets] == [("srp", SRP_ID)]
+    assert (delivery.alert["alert_code"], delivery.alert["device"]) == ("8F67", FAILED_METER)
+
+
+@pytest.mark.reference
+def test_alerts_retry_refused_checks_again_against_the_same_schema(tmp_path):
+    """An alert the DUIS schema refused (DCCAlertCode N32 is not in its list) must not be routed
+    by `alerts retry --refused` just because the retry forgot the schema in force."""
+    db = tmp_path / "cli.db"
+    store = SqliteStore(db)
+    try:
+        builder = SolrScenario().install(store, now=NOW).install_alerting(store)
+    finally:
+        store.close()
+    path = tmp_path / "n32.xml"
+    path.write_bytes(signed(dcc_alert_doc("N32", status_change()), builder))
+    routed = CliRunner().invoke(cli, ["--db", str(db), "--schema-dir", str(XSD), "alerts", "route", str(path), "--now", NOW.isoformat()])
+    assert routed.exit_code == 1 and json.loads(routed.output)["rule"] == "duis.schema", routed.output
+    retried = CliRunner().invoke(cli, ["--db", str(db), "--schema-dir", str(XSD), "alerts", "retry", "--refused", "--now", NOW.isoformat()])
+    assert retried.exit_code == 0, retried.output
+    assert [(d["status"], d["rule"]) for d in json.loads(retried.output)] == [("refused", "duis.schema")]
+    assert json.loads(run(db, "alerts", "list").output)[0]["status"] == "refused"
+
+
+class TestDccCertificates:
+    """The DCC's signing certificate, as an SRP relies on it: alerts are judged by it as it
+    stood when they were received."""
+
+    def test_expired_or_wrong_usage_dcc_certificate_is_refused_and_kept(self, store, scenario):
+        from solr_policy.testing.pki import TestPki
+
+        scenario.install_alerting(store)
+        router = AlertRouter(store)
+        for issued, rule in (
+            (TestPki("T9").issue(DCC_EUI, 137, not_before=NOW - timedelta(days=30), not_after=NOW - timedelta(days=1)), "signature.certificate_expired"),
+            (TestPki("T10").issue(DCC_EUI, 137, usage="key_agreement"), "signature.certificate_usage"),
+        ):
+            for record in read_certificates(issued.cert_pem):
+                store.put_certificate(record)
+            delivery = router.route(AlertBuilder(issued).device_alert(FAILED_METER, FAILED_USER, when=NOW), now=NOW)
+            assert (delivery.status, delivery.rule) == ("refused", rule), delivery.reason
+            assert store.alert_raw(delivery.delivery_id)  # kept
+
+    def test_a_refused_alert_is_checked_again_as_of_when_it_was_received(self, store, scenario):
+        """The DCC's new certificate was not imported when the alert came; it is imported after
+        that certificate's own end date. The alert was genuine when received: it is routed."""
+        from solr_policy.testing.pki import TestPki
+
+        scenario.install_alerting(store)
+        fail_supplier(scenario, store)
+        short = TestPki("T11").issue(DCC_EUI, 137, not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(hours=1))
+        router = AlertRouter(store)
+        first = router.route(AlertBuilder(short).device_alert(FAILED_METER, FAILED_USER, when=NOW), now=NOW)
+        assert first.rule == "signature.unknown_certificate"
+        for record in read_certificates(short.cert_pem):
+            store.put_certificate(record)
+        (again,) = router.retry(now=NOW + timedelta(hours=2), refused=True)
+        assert (again.status, again.delivery_id) == ("routed", first.delivery_id), again.reason
+        assert [(t.kind, t.id) for t in again.targets] == [("srp", SRP_ID)]

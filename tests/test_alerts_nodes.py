@@ -82,3 +82,27 @@ def test_a_waiting_alert_retried_by_two_nodes_at_once_is_routed_once(nodes, monk
     assert node_a.get_alert_delivery(waiting.delivery_id).status is AlertStatus.ROUTED
     retried = [e for e in node_a.audit_entries(kind="alert.route") if e.payload_data().get("retry")]
     assert len(retried) == 1, [e.payload_data() for e in retried]
+
+
+def test_an_srp_registered_while_another_node_routes_an_alert_gets_that_alert(nodes, monkeypatch):
+    """Node B routes an alert and finds no SRP; before B records it as waiting, node A registers
+    the SRP and routes what waits (as ``srp.register`` does), seeing nothing yet. The alert must
+    not be left waiting for an SRP that is registered."""
+    node_a, node_b, scenario, builder = nodes
+    raw = builder.device_alert(FAILED_METER, scenario.failed_supplier_user)
+
+    def register_and_retry() -> None:
+        node_a.put_srp(SRP_ID, name="North SRP Ltd", endpoint="https://srp-north.example/alerts", serves=[scenario.failed_supplier])
+        AlertRouter(node_a).retry_pending(now=NOW)
+
+    started = _meanwhile(node_b, "srp_for_supplier", monkeypatch, register_and_retry)
+    answer = AlertRouter(node_b).route(raw, now=NOW)
+    started[0].join(timeout=60)
+    assert not started[0].is_alive()
+    (row,) = node_a.alert_deliveries()
+    assert (row.status, row.target_id) == (AlertStatus.ROUTED, SRP_ID), row.reason
+    assert node_a.alert_deliveries(status=AlertStatus.PENDING) == []
+    # B answers what it recorded: waiting, or routed if it saw the SRP in time; either way the same row.
+    assert answer.status in ("pending", "routed") and answer.delivery_id == row.id
+    assert len([e for e in node_a.audit_entries(kind="alert.route") if e.payload_data()["status"] == "routed"]) == 1
+    assert node_a.verify_audit().intact

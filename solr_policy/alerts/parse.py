@@ -1,4 +1,5 @@
-"""DUIS alerts: a signed ``sr:Response`` whose Body is a DeviceAlertMessage or DCCAlertMessage.
+"""DUIS alerts: a signed ``sr:Response`` whose Body is a DeviceAlertMessage or DCCAlertMessage,
+or a ResponseMessage carrying a FutureDatedDeviceAlertMessage (a Device Alert, 8F66/8F67).
 
 ``ResponseID`` is ``originator:recipient:counter``: the recipient is the User the DCC
 addresses. For a Device Alert the originator is the Device; a DCC Alert names the Device,
@@ -45,6 +46,9 @@ class Alert(BaseModel):
     dcc_alert: str | None = None  # the DCCAlert body's element, e.g. PowerOutageEvent
     device: str | None = None
     gbcs_payload_length: int | None = None
+    # SHA-256 of the signed content (the canonical bytes the signature covers): what makes two
+    # alerts the same alert, whatever their signatures (ECDSA signs the same content differently).
+    content_sha256: str | None = None
 
     @property
     def response_id(self) -> str:
@@ -64,6 +68,10 @@ class Alert(BaseModel):
 
 _HEADER = [("RequestID", 0, 1), ("ResponseID", 0, 1), ("ResponseCode", 1, 1), ("ResponseDateTime", 1, 1)]
 _DEVICE_ALERT = [("AlertCode", 1, 1), ("ThrottledAlertSequenceId", 0, 1), ("ThrottledAlertCount", 0, 1), ("GBCSPayload", 1, 1)]
+# A Future Dated Device Alert (8F66 command executed, 8F67 failed) comes in a ResponseMessage.
+_RESPONSE_MESSAGE = [("ServiceReference", 1, 1), ("ServiceReferenceVariant", 1, 1), ("FutureDatedDeviceAlertMessage", 1, 1)]
+_FUTURE_DATED_ALERT = [("FutureDatedAlertCode", 1, 1), ("GBCSPayload", 1, 1), ("InstructionNumber", 1, 1), ("TotalCommandInstructions", 1, 1)]
+_FUTURE_DATED_CODES = ("8F66", "8F67")
 _DCC_ALERT = [("DCCAlertCode", 1, 1), ("ThrottledAlertSequenceId", 0, 1), ("ThrottledAlertCount", 0, 1), ("DCCAlert", 1, 1)]
 _DEVICE_FIELDS = ("DeviceID", "CommsHubDeviceID")
 
@@ -113,9 +121,16 @@ def build_alert(root: etree._Element) -> Alert:
     name = _local(message.tag)
     if not message.tag.startswith(_SR):
         raise ParseRefused("alert.body", f"the Body element {name} is not in the DUIS namespace")
-    if name == "DeviceAlertMessage":
-        fields = _match(message, _DEVICE_ALERT)
-        alert_code = _text(fields["AlertCode"][0]).upper()
+    future_dated = name == "ResponseMessage" and message.find(f"{_SR}FutureDatedDeviceAlertMessage") is not None
+    if name == "DeviceAlertMessage" or future_dated:
+        if future_dated:
+            fields = _match(_match(message, _RESPONSE_MESSAGE)["FutureDatedDeviceAlertMessage"][0], _FUTURE_DATED_ALERT)
+            alert_code = _text(fields["FutureDatedAlertCode"][0]).upper()
+            if alert_code not in _FUTURE_DATED_CODES:
+                raise ParseRefused("alert.code", f"FutureDatedAlertCode {alert_code[:20]!r} is not 8F66 or 8F67")
+        else:
+            fields = _match(message, _DEVICE_ALERT)
+            alert_code = _text(fields["AlertCode"][0]).upper()
         if not re.fullmatch(r"(?:[0-9A-F]{2})+", alert_code):
             raise ParseRefused("alert.code", f"AlertCode {alert_code[:20]!r} is not hexBinary")
         try:

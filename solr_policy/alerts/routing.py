@@ -51,14 +51,21 @@ class Delivery(BaseModel):
     rule: str | None = None
 
 
-def plan(store: Store, alert: Alert, *, policies: PolicySet | None = None) -> tuple[AlertStatus, list[Target], str]:
-    """Where an alert goes now: (status, targets, reason). Reads the store, writes nothing."""
+def plan(
+    store: Store, alert: Alert, *, policies: PolicySet | None = None, now: datetime | None = None
+) -> tuple[AlertStatus, list[Target], str]:
+    """Where an alert goes ``now``: (status, targets, reason). Reads the store, writes nothing."""
+    now = now or datetime.now(timezone.utc)
     user = store.get_user(alert.recipient)
     if user is None:
         return AlertStatus.PENDING, [], f"recipient {alert.recipient} is not a known User"
     failed_in = [i for i in store.instructions(failed_supplier=user.party) if i.status in FAILED_STATES]
     certificates = store.find_certificates(eui=alert.recipient)
-    revoked = bool(certificates) and all(c.status is SmkiStatus.REVOKED for c in certificates)
+    # Revoked: the SMKI revoked some, and none is left that could receive (In use and valid now).
+    # A User's older certificates that expired or went out of use stay in the repository with
+    # their own status; they must not keep its alerts with a User nobody can reach.
+    in_force = [c for c in certificates if c.status is SmkiStatus.IN_USE and c.not_before <= now <= c.not_after]
+    revoked = any(c.status is SmkiStatus.REVOKED for c in certificates) and not in_force
     if not failed_in or not revoked:
         why = "its Party is not a failed Supplier" if not failed_in else "its certificates are not revoked"
         return AlertStatus.ROUTED, [Target(kind="user", id=alert.recipient)], f"to the recipient User: {why}"
@@ -75,6 +82,13 @@ def plan(store: Store, alert: Alert, *, policies: PolicySet | None = None) -> tu
         f"has its certificates revoked: to its SRP {srp.id}"
     )
     return AlertStatus.ROUTED, targets, reason
+
+
+def _same_alert(earlier: Alert, alert: Alert) -> bool:
+    if earlier.content_sha256 is not None and alert.content_sha256 is not None:
+        return earlier.content_sha256 == alert.content_sha256
+    # Recorded before the signed content's digest was kept: what was parsed is all there is.
+    return earlier.model_dump(exclude={"content_sha256"}) == alert.model_dump(exclude={"content_sha256"})
 
 
 # A refused alert keeps at most this much of its bytes (the largest message the parser accepts).
@@ -111,19 +125,24 @@ class AlertRouter:
         with self.store.transaction():
             # Exactly once: the same signed alert (same ResponseID, same signed content) sent
             # again is not routed a second time; the first delivery stands.
-            content = alert.model_dump_json()
-            earlier = next(
-                (d for d in self.store.alert_deliveries(response_id=alert.response_id) if d.alert == content and d.status is not AlertStatus.REFUSED),
-                None,
-            )
+            earlier = self._recorded_before(alert)
             if earlier is not None:
                 self.store.append_audit("alert.duplicate", {"delivery": earlier.id, "alert": alert.summary()}, at=now,
                                         originator=alert.originator, device=alert.device)
                 return Delivery(status="duplicate", alert=alert.summary(), targets=[], delivery_id=earlier.id,
                                 reason=f"already recorded as delivery {earlier.id} ({earlier.status.value}); not routed again")
-            status, targets, reason = plan(self.store, alert, policies=self.policies)
-            item = self.store.add_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=now), raw)
+            status, targets, reason = plan(self.store, alert, policies=self.policies, now=now)
+            recorded = self._delivery(alert, status, targets, reason, now, received_at=now)
+            item = self.store.add_alert_delivery(recorded, raw)
             self._audit(item, alert, status, targets, reason, now)
+        if status is AlertStatus.PENDING and plan(self.store, alert, policies=self.policies, now=now)[0] is AlertStatus.ROUTED:
+            # An SRP registered by another node while this alert was recorded: that act's retry
+            # ran before this row was committed and did not see it. Checked again now that the
+            # row is visible, no registration is missed: one before this check is seen here,
+            # one after it retries this row itself.
+            again = self._retry_row(dataclasses.replace(recorded, id=item), alert, now)
+            if again is not None:
+                return again
         return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=item)
 
     def retry(self, *, now: datetime | None = None, refused: bool = False) -> list[Delivery]:
@@ -138,35 +157,69 @@ class AlertRouter:
             assert row.id is not None  # read from the store
             if row.status is AlertStatus.REFUSED:
                 try:
-                    alert = self._read(self.store.alert_raw(row.id) or b"", now)
+                    # As of when it was received: the retry only brings what was missing then
+                    # (say, the DCC's certificate); a certificate that ended since does not
+                    # make a genuine alert false. Its SMKI status is the one known now.
+                    alert = self._read(self.store.alert_raw(row.id) or b"", row.received_at)
                 except Refused as refusal:
                     results.append(Delivery(status="refused", alert=None, targets=[], reason=refusal.message, rule=refusal.rule, delivery_id=row.id))
                     continue
             else:
                 alert = Alert.model_validate_json(row.alert)
-            with self.store.transaction():
-                # Another process may have routed it meanwhile: act only on the row as it is now.
-                current = self.store.get_alert_delivery(row.id)
-                if current is None or current.status is not row.status:
-                    continue
-                status, targets, reason = plan(self.store, alert, policies=self.policies)
-                if status is AlertStatus.ROUTED or current.status is AlertStatus.REFUSED:
-                    self.store.update_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=row.received_at, item=row.id))
-                    self._audit(row.id, alert, status, targets, reason, now, retry=True)
-                elif reason != row.reason:
-                    # Still pending, for a new reason (e.g. the recipient is now known, but its
-                    # failed Supplier has no SRP yet): the queue shows why it waits *now*.
-                    self.store.update_alert_delivery(dataclasses.replace(current, reason=reason))
-            results.append(Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row.id))
+            again = self._retry_row(row, alert, now)
+            if again is not None:
+                results.append(again)
         return results
 
     def retry_pending(self, *, now: datetime | None = None) -> list[Delivery]:
         return self.retry(now=now)
 
+    def _retry_row(self, row: AlertDelivery, alert: Alert, now: datetime) -> Delivery | None:
+        """Route one stored alert again (pending, or refused and now verified); None if another
+        process settled it meanwhile."""
+        assert row.id is not None  # read from the store
+        with self.store.transaction():
+            # Another process may have routed it meanwhile: act only on the row as it is now.
+            current = self.store.get_alert_delivery(row.id)
+            if current is None or current.status is not row.status:
+                return None
+            earlier = self._recorded_before(alert, besides=row.id) if current.status is AlertStatus.REFUSED else None
+            if earlier is not None:
+                # The DCC sent the same alert again once it could be verified, and that copy
+                # was routed: this one is settled as a copy, never delivered a second time.
+                reason = f"the same alert as delivery {earlier.id} ({earlier.status.value}); not routed again"
+                self.store.update_alert_delivery(dataclasses.replace(
+                    current, response_id=alert.response_id, recipient=alert.recipient, device=alert.device,
+                    alert=alert.model_dump_json(), status=AlertStatus.DUPLICATE, reason=reason,
+                ))
+                self.store.append_audit("alert.duplicate", {"delivery": earlier.id, "copy": row.id, "alert": alert.summary(), "retry": True},
+                                        at=now, originator=alert.originator, device=alert.device)
+                return Delivery(status="duplicate", alert=alert.summary(), targets=[], reason=reason, delivery_id=earlier.id)
+            status, targets, reason = plan(self.store, alert, policies=self.policies, now=now)
+            if status is AlertStatus.ROUTED or current.status is AlertStatus.REFUSED:
+                self.store.update_alert_delivery(self._delivery(alert, status, targets, reason, now, received_at=row.received_at, item=row.id))
+                self._audit(row.id, alert, status, targets, reason, now, retry=True)
+            elif reason != row.reason:
+                # Still pending, for a new reason (e.g. the recipient is now known, but its
+                # failed Supplier has no SRP yet): the queue shows why it waits *now*.
+                self.store.update_alert_delivery(dataclasses.replace(current, reason=reason))
+        return Delivery(status=status, alert=alert.summary(), targets=targets, reason=reason, delivery_id=row.id)
+
     # -- helpers ------------------------------------------------------------------------------
     def _read(self, raw: bytes, now: datetime) -> Alert:
         verified = self.verifier.verify(raw, now=now)
-        return build_alert(verified.signed_root)
+        alert = build_alert(verified.signed_root)
+        return alert.model_copy(update={"content_sha256": hashlib.sha256(verified.signed_bytes).hexdigest()})
+
+    def _recorded_before(self, alert: Alert, *, besides: int | None = None) -> AlertDelivery | None:
+        """The delivery already recorded for this very alert (same ResponseID, same signed
+        content), or None. Refused rows and settled copies are no delivery."""
+        for earlier in self.store.alert_deliveries(response_id=alert.response_id):
+            if earlier.id == besides or earlier.status in (AlertStatus.REFUSED, AlertStatus.DUPLICATE):
+                continue
+            if _same_alert(Alert.model_validate_json(earlier.alert), alert):
+                return earlier
+        return None
 
     @staticmethod
     def _delivery(

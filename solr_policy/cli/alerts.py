@@ -56,11 +56,14 @@ def alerts_pending(obj: Context) -> None:
 @alerts.command("retry")
 @click.option("--refused", is_flag=True, help="Also check again the alerts refused earlier (e.g. after importing a DCC certificate).")
 @now_option
+@schema_option
 @policy_option
 @click.pass_obj
-def alerts_retry(obj: Context, refused: bool, now: str | None, policy_dir: str) -> None:
+def alerts_retry(obj: Context, refused: bool, now: str | None, schema_dir: str | None, policy_dir: str) -> None:
     """Route the pending alerts again."""
-    results = AlertRouter(obj.store, policies=load_policies(policy_dir)).retry(now=parse_now(now), refused=refused)
+    # The schema in force for `route` holds here too: a refused alert checked again is checked alike.
+    router = AlertRouter(obj.store, policies=load_policies(policy_dir), schema=load_schema(schema_dir))
+    results = router.retry(now=parse_now(now), refused=refused)
     emit([d.model_dump(mode="json") for d in results])
 
 

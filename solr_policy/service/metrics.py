@@ -55,11 +55,24 @@ class StoreGauges(Collector):
         if store is None:
             return
         held = len(store.list_quarantine(status=QuarantineStatus.HELD))
-        pending = len(store.alert_deliveries(status=AlertStatus.PENDING))
+        pending = store.alert_deliveries(status=AlertStatus.PENDING)
+        refused_kept = len(store.alert_deliveries(status=AlertStatus.REFUSED))
         size = store.log_head().size
         checkpoint = store.latest_checkpoint()
         yield GaugeMetricFamily("solr_policy_quarantine_depth", "Requests held over an ADT threshold, waiting for an officer", value=held)
-        yield GaugeMetricFamily("solr_policy_alerts_waiting", "Alerts waiting for an SRP to be registered", value=pending)
+        yield GaugeMetricFamily(
+            "solr_policy_alerts_waiting", "Alerts waiting in the queue: no SRP registered for their failed Supplier yet, or an unknown recipient",
+            value=len(pending),
+        )
+        # A count alone hides an alert stuck for days behind a steady trickle: its age shows it.
+        oldest = GaugeMetricFamily("solr_policy_alerts_oldest_waiting_seconds", "Seconds the oldest waiting alert has waited (absent: none waits)")
+        if pending:
+            oldest.add_metric([], (datetime.now(timezone.utc) - min(d.received_at for d in pending)).total_seconds())
+        yield oldest
+        yield GaugeMetricFamily(
+            "solr_policy_alerts_refused_kept", "Refused alerts kept with their bytes, which `alerts retry --refused` checks again",
+            value=refused_kept,
+        )
         yield GaugeMetricFamily("solr_policy_log_entries", "Entries in the audit log (its Merkle tree size)", value=size)
         age = GaugeMetricFamily("solr_policy_checkpoint_age_seconds", "Seconds since the newest signed checkpoint (absent: none yet)")
         if checkpoint is not None:

@@ -111,6 +111,21 @@ def revoke_failed(scene: Scene):
     assert held and all(c.status.value == "R" for c in held)
 
 
+@given("Failed Energy's user also holds an older certificate, which expired before the failure")
+def older_expired_certificate(scene: Scene):
+    from datetime import timedelta
+
+    from solr_policy.crypto.certs import read_certificates
+    from solr_policy.records import SmkiStatus
+
+    user = scene.solr.failed_supplier_user
+    issued = scene.solr.pki.issue(user, 135, not_before=scene.now - timedelta(days=800), not_after=scene.now - timedelta(days=30))
+    for record in read_certificates(issued.cert_pem):
+        scene.store.put_certificate(record.model_copy(update={"status": SmkiStatus.EXPIRED}))
+    held = {c.status.value for c in scene.store.find_certificates(eui=user)}
+    assert held == {"R", "E"}, held
+
+
 def _register_srp(scene: Scene, srp: str) -> None:
     # As in production: a governance officer signs the registration (the act srp.register).
     srp_id, endpoint = SRPS[srp]

@@ -252,6 +252,40 @@ class TestAlertsAndGovernance:
         assert answer.status_code == 200 and answer.json()["status"] == "routed"
         assert answer.json()["targets"][0]["id"] == scenario.failed_supplier_user
 
+    def test_what_an_operator_sees_of_waiting_and_refused_alerts(self, service):
+        """R7 at the service: a failed Supplier's alert with no SRP waits (pending list, metrics:
+        how many and since when); an SRP registered by signed statement takes it at once; a
+        refused alert is kept and counted, for `alerts retry --refused`."""
+        scenario = service.scenario
+        store = service.store()
+        alerts = scenario.install_alerting(store)
+        scenario.revoke_certificates(store, scenario.failed_supplier)
+        store.close()
+        waiting = service.client.post("/v1/alerts", content=alerts.device_alert(scenario.device(ELEC), scenario.failed_supplier_user), headers=XML).json()
+        assert waiting["status"] == "pending" and "no SRP" in waiting["reason"]
+        refused = service.client.post("/v1/alerts", content=b"<sr:Response/>", headers=XML).json()
+        assert refused["status"] == "refused"
+        [listed] = service.client.get("/v1/alerts/pending").json()
+        assert listed["id"] == waiting["delivery_id"] and listed["reason"] == waiting["reason"]
+        time.sleep(1.1)  # the oldest waiting alert's age is measured from when it arrived
+        metrics = service.client.get("/metrics").text
+        assert _metric(metrics, "solr_policy_alerts_waiting") == 1
+        assert _metric(metrics, "solr_policy_alerts_oldest_waiting_seconds") >= 1
+        assert _metric(metrics, "solr_policy_alerts_refused_kept") == 1
+
+        statement = Signatories(keys=scenario.officer_keys).statement(
+            "srp.register", {"srp": "SRP-NORTH", "name": "North SRP Ltd", "endpoint": "https://srp-north.example/alerts", "serves": [scenario.failed_supplier]},
+            officer="gov-alice", at=datetime.now(timezone.utc),
+        )
+        act = service.client.post("/v1/statements", content=statement, headers={"Content-Type": "application/json"})
+        assert act.status_code == 200, act.text
+        assert act.json()["alerts_routed_now"] == [waiting["delivery_id"]]
+        assert service.client.get("/v1/alerts/pending").json() == []
+        metrics = service.client.get("/metrics").text
+        assert _metric(metrics, "solr_policy_alerts_waiting") == 0
+        assert re.search(r"^solr_policy_alerts_oldest_waiting_seconds ", metrics, re.MULTILINE) is None  # none waits: no sample
+        assert _metric(metrics, "solr_policy_alerts_refused_kept") == 1
+
     def test_signed_statement_applied_then_replay_refused(self, service):
         officers = Signatories(keys=service.scenario.officer_keys)
         envelope = officers.statement(
