@@ -127,3 +127,13 @@ class OfficerKeys:
         for officer in officers:
             args += ["--officer", officer, "--name", officer.title(), "--key", self.public(officer)]
         return args
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, tmp_path) -> str:
+    """A store location, once on SQLite and once on PostgreSQL (the test runs on both): an
+    SQLite file, or a fresh PostgreSQL schema given back after the test. Several stores opened
+    on it are several nodes of one database. A test module may define a ``db`` of its own."""
+    from store import pg
+
+    return pg.sqlite_or_postgres(request, tmp_path, "store.db")

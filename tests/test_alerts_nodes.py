@@ -14,16 +14,10 @@ from solr_policy.records import AlertStatus
 from solr_policy.store import open_store
 from solr_policy.testing.scenario import SolrScenario
 
-from store import pg
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 FAILED_METER = "00DB1234567890B0"  # FAILED-ENERGY's SMETS2 electricity meter
 SRP_ID = "SRP-NORTH"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    return pg.sqlite_or_postgres(request, tmp_path, "alerts.db")
 
 
 @pytest.fixture()

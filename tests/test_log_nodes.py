@@ -22,11 +22,6 @@ POLICIES = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    return pg.sqlite_or_postgres(request, tmp_path, "log.db")
-
-
 @pytest.fixture()
 def nodes(db, pki):
     """Two stores on one database, the scenario installed, and requests for node B to decide."""

@@ -16,15 +16,9 @@ from solr_policy.store import open_store
 from solr_policy.testing.scenario import SolrScenario
 from solr_policy.world import InstructionStatus, User, UserStatus
 
-from store import pg
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime.now(timezone.utc).replace(hour=10, minute=30, second=0, microsecond=0)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    return pg.sqlite_or_postgres(request, tmp_path, "facts.db")
 
 
 def _rules(decision) -> list[str]:
