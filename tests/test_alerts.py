@@ -784,6 +784,25 @@ class TestCli:
         result = run(db, "alerts", "route", str(path), "--policies", str(POLICIES), *extra)
         return result, json.loads(result.output)
 
+    def test_a_world_load_naming_the_unknown_recipient_routes_its_waiting_alert(self, db, tmp_path, setup):
+        scenario, builder = setup
+        result, out = self.route(db, tmp_path, builder.device_alert(FAILED_METER, UNKNOWN_USER))
+        assert result.exit_code == 3 and "not a known User" in out["reason"]
+        world = tmp_path / "new-user.yaml"
+        world.write_text(f"users:\n  - id: {UNKNOWN_USER}\n    party: {FAILED}\n    role: IS\n")
+        loaded = run(db, "world", "load", str(world), "--policies", str(POLICIES))
+        assert loaded.exit_code == 0, loaded.output
+        assert json.loads(loaded.output)["alerts_routed"] == 1
+        store = SqliteStore(db)
+        try:
+            assert store.alert_deliveries(status=AlertStatus.PENDING) == []
+            (delivery,) = store.alert_deliveries()
+            assert (delivery.status, delivery.target_id) == (AlertStatus.ROUTED, UNKNOWN_USER)
+        finally:
+            store.close()
+        again = run(db, "world", "load", str(world), "--policies", str(POLICIES))
+        assert json.loads(again.output)["alerts_routed"] == 0  # nothing waits any more
+
     def test_route_exit_codes_and_srp_add_routes_the_waiting(self, db, tmp_path, setup, keys):
         scenario, builder = setup
         result, out = self.route(db, tmp_path, builder.device_alert(FAILED_METER, FAILED_USER))

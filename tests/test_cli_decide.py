@@ -129,7 +129,7 @@ class TestWorld:
         result = run(db, "world", "load", str(world), "--policies", str(POLICIES))
         assert result.exit_code == 0, result.output + result.stderr
         sha256 = hashlib.sha256(world.read_bytes()).hexdigest()
-        assert json.loads(result.stdout) == {"loaded": str(world), "parties": 3, "users": 2, "devices": 1, "sha256": sha256}
+        assert json.loads(result.stdout) == {"loaded": str(world), "parties": 3, "users": 2, "devices": 1, "sha256": sha256, "alerts_routed": 0}
         (logged,) = json.loads(run(db, "audit", "show", "--kind", "world.load").stdout)
         assert logged["payload"] == {"file": str(world), "parties": 3, "users": 2, "devices": 1, "sha256": sha256}
         # Instructions come by governance, not by the world file; `world show` shows them.

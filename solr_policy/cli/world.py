@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from solr_policy.alerts.routing import AlertRouter
 from solr_policy.cli.common import EXIT_REFUSED, Context, emit, load_policies, policy_option
 from solr_policy.cli.inventory import import_devices
 from solr_policy.world_file import load_world
@@ -29,7 +30,10 @@ def world_load(obj: Context, file: str, policy_dir: str) -> None:
     except DataFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
-    emit({"loaded": file, **counts})
+    # Alerts waiting for a recipient nobody knew may be for a User this file names: routed now,
+    # not left until someone thinks of `alerts retry` (as an SRP's registration routes its own).
+    retried = AlertRouter(obj.store, policies=policies).retry_pending()
+    emit({"loaded": file, **counts, "alerts_routed": sum(1 for d in retried if d.status == "routed")})
 
 
 world.add_command(import_devices)
